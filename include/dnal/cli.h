@@ -1,0 +1,11 @@
+/* dnal cli: the `dnal` command and its subcommands. */
+#ifndef DNAL_CLI_H
+#define DNAL_CLI_H
+
+/* Runs `dnal ARGS...`; returns the process exit code (DESIGN.md section 5). */
+int dnal_cli_main(int argc, char **argv);
+
+/* dnal info: versions, oneDNN ISA, threads, MPI. */
+int dnal_cmd_info(int argc, char **argv);
+
+#endif

@@ -1,0 +1,180 @@
+/* dnal core: errors and checked calls, flat arenas, the oneDNN engine, and
+ * the wrappers over oneDNN 2.x descriptor creation (src/core/onednn_desc.c is
+ * the only file that calls the *_desc_init functions, so a port to oneDNN 3.x
+ * touches that file alone). */
+#ifndef DNAL_CORE_H
+#define DNAL_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <oneapi/dnnl/dnnl.h>
+
+/* ---- exit codes (DESIGN.md section 5) ---- */
+enum {
+    DNAL_EXIT_OK = 0,
+    DNAL_EXIT_USAGE = 1,        /* usage or config error */
+    DNAL_EXIT_DATA = 2,         /* missing or corrupt input */
+    DNAL_EXIT_NUMERIC = 3,      /* non-finite loss or gradient */
+    DNAL_EXIT_CHECKPOINTED = 75 /* checkpointed on a signal; requeue */
+};
+
+/* Prints "dnal: error: MESSAGE" on stderr and ends the process with CODE.
+ * Inside a multi-rank MPI run it calls MPI_Abort so that no rank is left
+ * waiting in a collective; otherwise exit(). */
+_Noreturn void dnal_fatal(int code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Same, prefixed with the source location (for internal failures). */
+_Noreturn void dnal_fatal_at(int code, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+_Noreturn void dnal_dnnl_failed(int status, const char *call, const char *file, int line);
+_Noreturn void dnal_mpi_failed(int err, const char *call, const char *file, int line);
+_Noreturn void dnal_h5_failed(const char *call, const char *file, int line);
+const char *dnal_dnnl_status_str(int status);
+
+/* One checked-call macro per foreign library: file:line plus the library's own message. */
+#define DNNL_CHECK(call)                                                        \
+    do {                                                                        \
+        dnnl_status_t dnal_s_ = (call);                                         \
+        if (dnal_s_ != dnnl_success)                                            \
+            dnal_dnnl_failed((int)dnal_s_, #call, __FILE__, __LINE__);          \
+    } while (0)
+#define MPI_CHECK(call)                                                         \
+    do {                                                                        \
+        int dnal_e_ = (call);                                                   \
+        if (dnal_e_ != 0 /* MPI_SUCCESS */)                                     \
+            dnal_mpi_failed(dnal_e_, #call, __FILE__, __LINE__);                \
+    } while (0)
+/* HDF5 calls return a negative herr_t or hid_t on failure. Failures of HDF5
+ * are input/output failures: exit code 2. */
+#define H5_CHECK(call)                                                          \
+    ({                                                                          \
+        __typeof__(call) dnal_h_ = (call);                                      \
+        if (dnal_h_ < 0) dnal_h5_failed(#call, __FILE__, __LINE__);             \
+        dnal_h_;                                                                \
+    })
+/* An internal invariant; failing it is a bug in dnal, not in the input. */
+#define DNAL_ASSERT(cond)                                                       \
+    do {                                                                        \
+        if (!(cond))                                                            \
+            dnal_fatal_at(DNAL_EXIT_USAGE, __FILE__, __LINE__,                  \
+                          "internal error: %s", #cond);                         \
+    } while (0)
+
+/* Turns off HDF5's automatic error-stack printing: H5_CHECK reports instead. */
+void dnal_h5_quiet(void);
+
+/* ---- memory ---- */
+
+/* 64-byte aligned allocation that dies on failure (never in the step loop). */
+void *dnal_alloc(size_t bytes);
+void *dnal_calloc(size_t bytes);
+void dnal_free(void *p);
+
+/* A flat arena: regions are reserved first (offsets only), then one zeroed,
+ * aligned block is committed. Parameters, gradients, optimizer state, alpha
+ * and activations each live in one arena, carved by offsets. */
+typedef struct dnal_arena {
+    size_t bytes; /* reserved so far */
+    char *base;   /* NULL until committed */
+} dnal_arena;
+
+size_t dnal_arena_reserve(dnal_arena *a, size_t bytes); /* returns a 64-byte aligned offset */
+void dnal_arena_commit(dnal_arena *a);
+void *dnal_arena_at(const dnal_arena *a, size_t offset);
+void dnal_arena_release(dnal_arena *a);
+
+/* ---- oneDNN engine and stream ---- */
+typedef struct dnal_ctx {
+    dnnl_engine_t engine;
+    dnnl_stream_t stream;
+} dnal_ctx;
+
+dnal_ctx *dnal_ctx_create(void);
+void dnal_ctx_destroy(dnal_ctx *ctx);
+/* Runs a primitive on the context's stream (checked). */
+void dnal_exec(const dnal_ctx *ctx, dnnl_primitive_t p, int nargs, const dnnl_exec_arg_t *args);
+const char *dnal_isa_name(void);
+
+/* ---- memory descriptors (wrappers: src/core/onednn_desc.c) ---- */
+typedef dnnl_memory_desc_t dnal_md;
+
+/* nchw / nc / oihw / goihw / x: plain row-major f32, ndims 1..5 */
+dnal_md dnal_md_plain(int ndims, const int64_t *dims);
+/* format_tag any: the primitive picks the layout */
+dnal_md dnal_md_any(int ndims, const int64_t *dims);
+/* a specific 4-D activation layout, for tests: "nchw", "nhwc", "nChw8c", "nChw16c" */
+dnal_md dnal_md_tag4(const int64_t dims[4], const char *tag);
+int dnal_md_equal(const dnal_md *a, const dnal_md *b);
+size_t dnal_md_bytes(const dnal_md *md);
+int dnal_md_is_any(const dnal_md *md);
+/* A channel view of a 4-D (or 2-D) f32 activation layout: element (n,c,h,w)
+ * is at n*sn + (c/cb)*sc + h*sh + w*sw + c%cb. Supports plain layouts and
+ * layouts blocked on channels only (nChw8c, nChw16c); returns 0 otherwise. */
+typedef struct dnal_chan_view {
+    int64_t n, c, h, w; /* logical dims */
+    int64_t cpad;       /* channels rounded up to the block */
+    int64_t cb;         /* channel block (1 = plain) */
+    int64_t sn, sc, sh, sw;
+} dnal_chan_view;
+int dnal_md_chan_view(const dnal_md *md, dnal_chan_view *v);
+/* short layout name for messages and tests, e.g. "aBcd16b" */
+const char *dnal_md_layout_str(const dnal_md *md, char *buf, size_t len);
+
+/* ---- primitive descriptors (all creation lives in src/core/onednn_desc.c) ---- */
+typedef dnnl_primitive_desc_t dnal_pd;
+
+typedef struct dnal_conv_geom {
+    int64_t stride, pad; /* same in both spatial dims */
+} dnal_conv_geom;
+
+dnal_pd dnal_pd_conv_fwd(const dnal_ctx *ctx, const dnal_md *src, const dnal_md *wei,
+                         const dnal_md *bias, const dnal_md *dst, dnal_conv_geom g);
+dnal_pd dnal_pd_conv_bwd_data(const dnal_ctx *ctx, const dnal_md *diff_src, const dnal_md *wei,
+                              const dnal_md *diff_dst, dnal_conv_geom g, dnal_pd hint);
+dnal_pd dnal_pd_conv_bwd_weights(const dnal_ctx *ctx, const dnal_md *src,
+                                 const dnal_md *diff_wei, const dnal_md *diff_bias,
+                                 const dnal_md *diff_dst, dnal_conv_geom g, dnal_pd hint);
+
+enum { DNAL_BN_TRAIN = 0, DNAL_BN_INFER = 1 };
+/* BN with separate scale and shift; INFER uses the given (running) statistics */
+dnal_pd dnal_pd_bn_fwd(const dnal_ctx *ctx, int kind, const dnal_md *data, float eps);
+dnal_pd dnal_pd_bn_bwd(const dnal_ctx *ctx, const dnal_md *data, float eps, dnal_pd hint);
+
+/* alg: dnnl_eltwise_relu (alpha 0) or dnnl_eltwise_clip (alpha lower, beta upper) */
+dnal_pd dnal_pd_eltwise_fwd(const dnal_ctx *ctx, dnnl_alg_kind_t alg, const dnal_md *data,
+                            float alpha, float beta);
+dnal_pd dnal_pd_eltwise_bwd(const dnal_ctx *ctx, dnnl_alg_kind_t alg, const dnal_md *data,
+                            float alpha, float beta, dnal_pd hint);
+
+typedef struct dnal_pool_geom {
+    int64_t kernel, stride, pad;
+} dnal_pool_geom;
+dnal_pd dnal_pd_pool_fwd(const dnal_ctx *ctx, dnnl_alg_kind_t alg, const dnal_md *src,
+                         const dnal_md *dst, dnal_pool_geom g);
+dnal_pd dnal_pd_pool_bwd(const dnal_ctx *ctx, dnnl_alg_kind_t alg, const dnal_md *diff_src,
+                         const dnal_md *diff_dst, dnal_pool_geom g, dnal_pd hint);
+
+dnal_pd dnal_pd_ip_fwd(const dnal_ctx *ctx, const dnal_md *src, const dnal_md *wei,
+                       const dnal_md *bias, const dnal_md *dst);
+dnal_pd dnal_pd_ip_bwd_data(const dnal_ctx *ctx, const dnal_md *diff_src, const dnal_md *wei,
+                            const dnal_md *diff_dst, dnal_pd hint);
+dnal_pd dnal_pd_ip_bwd_weights(const dnal_ctx *ctx, const dnal_md *src, const dnal_md *diff_wei,
+                               const dnal_md *diff_bias, const dnal_md *diff_dst, dnal_pd hint);
+
+dnal_pd dnal_pd_binary_add(const dnal_ctx *ctx, const dnal_md *a, const dnal_md *b,
+                           const dnal_md *dst);
+dnal_pd dnal_pd_reorder(const dnal_ctx *ctx, const dnal_md *src, const dnal_md *dst);
+
+/* Queries of a primitive descriptor. */
+dnal_md dnal_pd_md(dnal_pd pd, dnnl_query_t what, int index);
+size_t dnal_pd_scratch_bytes(dnal_pd pd);
+const char *dnal_pd_impl(dnal_pd pd);
+
+/* Primitive from a descriptor (checked). */
+dnnl_primitive_t dnal_primitive(dnal_pd pd);
+/* A memory object over caller-owned storage (NULL: set the handle later). */
+dnnl_memory_t dnal_memory(const dnal_ctx *ctx, const dnal_md *md, void *handle);
+void dnal_memory_set(dnnl_memory_t m, void *handle);
+
+#endif

@@ -1,0 +1,187 @@
+/* dnal layers: forward and backward of each layer kind over oneDNN primitives.
+ *
+ * Life of a layer:
+ *  1. create: given its input tensor(s), whose layout the producer chose, the
+ *     layer creates its primitive descriptors, sets its output tensor's dims
+ *     and layout, and declares what storage it needs (parameters, gated
+ *     channels, statistics, private bytes, scratchpad).
+ *  2. the owner (a dnal_net or a test) assigns offsets into its flat buffers,
+ *     creates the tensors' memory objects, sets in_diff[] and calls bind.
+ *  3. forward / backward, any number of times, allocating nothing.
+ *
+ * Activations stay in the layouts oneDNN picks: a layer takes its input's
+ * layout as it comes (no reorder between layers) and lets the primitive pick
+ * its output layout. Parameters are stored in plain (PyTorch) layout; weights
+ * are reordered to a primitive's layout only when that layout differs. */
+#ifndef DNAL_LAYERS_H
+#define DNAL_LAYERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dnal/core.h"
+
+/* Gate modes (DESIGN.md section 1). */
+typedef enum dnal_gate_mode {
+    DNAL_GATE_OFF = 0,    /* g = 1 (weight pre-training) */
+    DNAL_GATE_SEARCH = 1, /* g = sigmoid(beta * alpha) * m */
+    DNAL_GATE_PRUNED = 2  /* g = m */
+} dnal_gate_mode;
+
+/* What a pass needs to know beyond the tensors. */
+typedef struct dnal_pass {
+    int training;              /* BN: batch statistics (and running-average update) */
+    dnal_gate_mode gate_mode;
+    float beta;
+} dnal_pass;
+
+/* An activation and its gradient. 2-D tensors (logits) have h = w = 1. */
+typedef struct dnal_tensor {
+    int ndims;
+    int64_t n, c, h, w;
+    dnal_md md;         /* layout chosen by its producer */
+    dnnl_memory_t mem;  /* values */
+    dnnl_memory_t diff; /* gradient in the same layout; NULL when none is needed */
+} dnal_tensor;
+
+typedef enum dnal_layer_kind {
+    DNAL_CONV,
+    DNAL_BN,
+    DNAL_RELU,
+    DNAL_RELU6,
+    DNAL_MAXPOOL,
+    DNAL_AVGPOOL,
+    DNAL_GAP,
+    DNAL_LINEAR,
+    DNAL_ADD,
+    DNAL_GATE,
+    DNAL_SOFTMAX_CE,
+    DNAL_LAYER_KINDS
+} dnal_layer_kind;
+
+const char *dnal_layer_kind_name(dnal_layer_kind k);
+
+/* A parameter tensor of a layer, stored plain in the owner's flat buffers. */
+typedef enum dnal_param_role {
+    DNAL_PARAM_WEIGHT, /* conv / linear weight: weight decay applies */
+    DNAL_PARAM_BIAS,   /* conv / linear bias: weight decay applies (as in PyTorch) */
+    DNAL_PARAM_NORM    /* BN scale and shift: no weight decay */
+} dnal_param_role;
+
+typedef struct dnal_param {
+    const char *name;  /* "weight", "bias", "scale", "shift" */
+    dnal_param_role role;
+    int ndims;
+    int64_t dims[5];   /* PyTorch shape */
+    size_t count;      /* elements */
+    size_t off;        /* element offset in the owner's param and grad buffers */
+} dnal_param;
+
+/* Where a layer's storage lives; handed over by the owner to bind. */
+typedef struct dnal_buffers {
+    float *param, *grad;               /* flat parameters and their gradients */
+    float *alpha, *alpha_grad, *mask;  /* one entry per gated channel */
+    float *stats;                      /* running statistics */
+    char *priv;                        /* this layer's private bytes */
+    void *scratch;                     /* shared scratchpad, >= every layer's scratch_bytes */
+} dnal_buffers;
+
+typedef struct dnal_layer dnal_layer;
+
+typedef struct dnal_layer_ops {
+    void (*bind)(dnal_layer *l, const dnal_ctx *ctx, const dnal_buffers *b);
+    void (*forward)(dnal_layer *l, const dnal_ctx *ctx, const dnal_pass *p);
+    void (*backward)(dnal_layer *l, const dnal_ctx *ctx, const dnal_pass *p);
+    void (*destroy)(dnal_layer *l);
+} dnal_layer_ops;
+
+/* The part every layer kind shares; each kind's own struct starts with it. */
+struct dnal_layer {
+    const dnal_layer_ops *ops;
+    dnal_layer_kind kind;
+    char name[64];
+
+    int n_in;
+    dnal_tensor *in[2];
+    dnnl_memory_t in_diff[2]; /* set by the owner: where backward writes d(in[i]); NULL: skip */
+    dnal_tensor *out;         /* NULL for the loss */
+
+    /* storage declared at create; offsets are filled in by the owner */
+    int n_params;
+    dnal_param param[2];
+    size_t n_gates, gate_off;   /* gated channels (gate layer) */
+    size_t n_stats, stats_off;  /* running statistics (BN) */
+    size_t priv_bytes, priv_off;
+    size_t scratch_bytes;
+
+    int frozen;                 /* skip parameter gradients (search stage) */
+    dnal_pd fwd_pd;             /* the forward primitive's descriptor (not owned);
+                                   NULL for layers dnal computes itself */
+
+    /* geometry, for counting FLOPs */
+    int64_t kernel, stride, pad, groups;
+};
+
+/* Configuration of a convolution. */
+typedef struct dnal_conv_cfg {
+    int64_t out_c, kernel, stride, pad, groups; /* groups 1: dense; = in_c: depthwise */
+    int bias;
+} dnal_conv_cfg;
+
+dnal_layer *dnal_conv_create(const dnal_ctx *ctx, const char *name, dnal_tensor *in,
+                             dnal_tensor *out, const dnal_conv_cfg *cfg);
+/* Batch normalisation: eps 1e-5, running-average momentum 0.1 (PyTorch's). */
+dnal_layer *dnal_bn_create(const dnal_ctx *ctx, const char *name, dnal_tensor *in,
+                           dnal_tensor *out);
+/* cap 0: ReLU; cap 6: ReLU6 */
+dnal_layer *dnal_relu_create(const dnal_ctx *ctx, const char *name, dnal_tensor *in,
+                             dnal_tensor *out, float cap);
+/* Max or average pooling (average counts padding, as PyTorch's default). */
+dnal_layer *dnal_pool_create(const dnal_ctx *ctx, const char *name, dnal_layer_kind kind,
+                             dnal_tensor *in, dnal_tensor *out, int64_t kernel,
+                             int64_t stride, int64_t pad);
+/* Global average pooling: N x C x H x W -> N x C x 1 x 1 */
+dnal_layer *dnal_gap_create(const dnal_ctx *ctx, const char *name, dnal_tensor *in,
+                            dnal_tensor *out);
+/* Fully connected: the input is flattened in NCHW order, as torch.flatten. */
+dnal_layer *dnal_linear_create(const dnal_ctx *ctx, const char *name, dnal_tensor *in,
+                               dnal_tensor *out, int64_t out_features, int bias);
+/* out = a + b (a and b in the same layout) */
+dnal_layer *dnal_add_create(const dnal_ctx *ctx, const char *name, dnal_tensor *a,
+                            dnal_tensor *b, dnal_tensor *out);
+/* The DNAL gate: y[n,c,h,w] = x[n,c,h,w] * g_c */
+dnal_layer *dnal_gate_create(const dnal_ctx *ctx, const char *name, dnal_tensor *in,
+                             dnal_tensor *out);
+/* Softmax cross-entropy over logits N x K, mean over the batch. */
+dnal_layer *dnal_softmax_ce_create(const dnal_ctx *ctx, const char *name, dnal_tensor *logits);
+
+void dnal_layer_bind(dnal_layer *l, const dnal_ctx *ctx, const dnal_buffers *b);
+void dnal_layer_forward(dnal_layer *l, const dnal_ctx *ctx, const dnal_pass *p);
+void dnal_layer_backward(dnal_layer *l, const dnal_ctx *ctx, const dnal_pass *p);
+void dnal_layer_destroy(dnal_layer *l);
+
+/* The input layout the layer's forward primitive reads (for the no-reorder check). */
+dnal_md dnal_layer_src_md(const dnal_layer *l);
+
+/* Softmax cross-entropy: labels for the next forward (N entries, 0..K-1). */
+void dnal_softmax_ce_set_labels(dnal_layer *l, const int32_t *labels);
+typedef struct dnal_ce_result {
+    double loss;        /* mean over the batch */
+    int64_t correct1;   /* top-1 hits */
+    int64_t correct5;   /* top-5 hits */
+} dnal_ce_result;
+dnal_ce_result dnal_softmax_ce_result(const dnal_layer *l);
+
+/* Gate values g_c of the last forward, one per channel (C entries). */
+const float *dnal_gate_values(const dnal_layer *l);
+
+/* Plain NCHW <-> tensor layout copies (tests and network boundaries; these
+ * create a reorder primitive per call, so keep them out of the step loop). */
+void dnal_tensor_write(const dnal_ctx *ctx, dnal_tensor *t, int diff, const float *nchw);
+void dnal_tensor_read(const dnal_ctx *ctx, const dnal_tensor *t, int diff, float *nchw);
+size_t dnal_tensor_count(const dnal_tensor *t);
+/* Raw pointers behind a tensor's memory objects. */
+float *dnal_tensor_data(const dnal_tensor *t);
+float *dnal_tensor_grad(const dnal_tensor *t);
+
+#endif

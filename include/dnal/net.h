@@ -1,0 +1,79 @@
+/* dnal net: an ordered list of layers over tensors (residual edges are layers
+ * with two inputs), built once for a batch size.
+ *
+ * Storage (DESIGN.md section 3): parameters and their gradients each live in
+ * one flat float buffer in plain layout, ordered in reverse layer order so
+ * that the gradients of the last layers (ready first in backward) form a
+ * contiguous prefix; alpha, its gradient and the masks are flat buffers with
+ * one entry per gated channel, in layer order; BN running statistics are one
+ * flat buffer; activations, their gradients and the layers' private bytes
+ * are carved from one arena. Nothing is allocated after dnal_net_finalize. */
+#ifndef DNAL_NET_H
+#define DNAL_NET_H
+
+#include "dnal/layers.h"
+
+typedef struct dnal_net {
+    const dnal_ctx *ctx;
+    int n_layers, cap_layers;
+    dnal_layer **layers;
+    int n_tensors, cap_tensors;
+    dnal_tensor **tensors;
+    dnal_tensor *input;   /* N x C x H x W, plain NCHW */
+    dnal_layer *loss;     /* softmax cross-entropy, last layer; NULL: the caller
+                             writes d(output) of the last layer before backward */
+    int input_grad;       /* keep d(input) (tests) */
+    int finalized;
+
+    size_t n_param, n_gates, n_stats; /* floats in the flat buffers */
+    float *param, *grad;
+    float *alpha, *alpha_grad, *mask;
+    float *stats;
+    dnal_arena acts;      /* activations, gradients, private bytes */
+    void *scratch;        /* shared oneDNN scratchpad */
+    size_t scratch_bytes;
+
+    /* gradient fan-out: an edge whose tensor already got a gradient from a
+     * later consumer writes to a shared buffer, then adds it in */
+    dnnl_memory_t *edge_accum; /* [n_layers * 2], NULL: writes the tensor's diff */
+    void *accum;
+} dnal_net;
+
+dnal_net *dnal_net_create(const dnal_ctx *ctx, int64_t batch, int64_t c, int64_t h, int64_t w);
+/* An input in a given layout (2-D or 4-D), e.g. nChw16c to test one layer in
+ * the layout it meets inside a network. */
+dnal_net *dnal_net_create_md(const dnal_ctx *ctx, const dnal_md *input);
+void dnal_net_destroy(dnal_net *net);
+
+/* Building: each call appends a layer and returns its output tensor. */
+dnal_tensor *dnal_net_conv(dnal_net *net, const char *name, dnal_tensor *in,
+                           const dnal_conv_cfg *cfg);
+dnal_tensor *dnal_net_bn(dnal_net *net, const char *name, dnal_tensor *in);
+dnal_tensor *dnal_net_relu(dnal_net *net, const char *name, dnal_tensor *in, float cap);
+dnal_tensor *dnal_net_pool(dnal_net *net, const char *name, dnal_layer_kind kind,
+                           dnal_tensor *in, int64_t kernel, int64_t stride, int64_t pad);
+dnal_tensor *dnal_net_gap(dnal_net *net, const char *name, dnal_tensor *in);
+dnal_tensor *dnal_net_linear(dnal_net *net, const char *name, dnal_tensor *in,
+                             int64_t out_features, int bias);
+dnal_tensor *dnal_net_sum(dnal_net *net, const char *name, dnal_tensor *a, dnal_tensor *b);
+dnal_tensor *dnal_net_gate(dnal_net *net, const char *name, dnal_tensor *in);
+void dnal_net_softmax_ce(dnal_net *net, const char *name, dnal_tensor *logits);
+
+/* Assigns offsets, allocates every buffer, creates all primitives. BN scales
+ * and running variances start at 1, masks at 1, everything else at 0. */
+void dnal_net_finalize(dnal_net *net);
+
+/* Called after each layer's backward, in backward order (e.g. to start the
+ * allreduce of a gradient bucket). */
+typedef void (*dnal_layer_done_fn)(void *arg, const dnal_net *net, int layer);
+
+void dnal_net_forward(dnal_net *net, const dnal_pass *p);
+void dnal_net_backward(dnal_net *net, const dnal_pass *p, dnal_layer_done_fn done, void *arg);
+void dnal_net_set_labels(dnal_net *net, const int32_t *labels);
+
+/* A layer's parameter i (plain layout) and its gradient. */
+float *dnal_net_param(const dnal_net *net, const dnal_layer *l, int i);
+float *dnal_net_param_grad(const dnal_net *net, const dnal_layer *l, int i);
+dnal_layer *dnal_net_find(const dnal_net *net, const char *name);
+
+#endif

@@ -1,0 +1,19 @@
+# DNAL_PROG_MPICC: use the MPI compiler wrapper as CC; fail loudly without one.
+# Must run before AC_PROG_CC. MPICC=... on the configure line picks another wrapper.
+AC_DEFUN([DNAL_PROG_MPICC], [
+  AC_ARG_VAR([MPICC], [MPI C compiler wrapper (default: mpicc)])
+  AC_CHECK_PROGS([MPICC], [mpicc mpigcc mpiicc], [none])
+  AS_IF([test "x$MPICC" = xnone],
+        [AC_MSG_ERROR([no MPI C compiler (mpicc) found: install Open MPI (Debian: libopenmpi-dev openmpi-bin) or set MPICC])])
+  CC="$MPICC"
+])
+
+# DNAL_CHECK_MPI: the wrapper must actually link an MPI program.
+AC_DEFUN([DNAL_CHECK_MPI], [
+  AC_MSG_CHECKING([whether $CC links MPI programs])
+  AC_LINK_IFELSE([AC_LANG_PROGRAM([[#include <mpi.h>]],
+                                  [[MPI_Init(0, 0); MPI_Finalize();]])],
+                 [AC_MSG_RESULT([yes])],
+                 [AC_MSG_RESULT([no])
+                  AC_MSG_ERROR([$CC cannot compile and link an MPI program (mpi.h, MPI_Init)])])
+])

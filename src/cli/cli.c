@@ -1,0 +1,58 @@
+/* Subcommand dispatch and help. Only subcommands that exist are listed. */
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "dnal/cli.h"
+#include "dnal/core.h"
+
+typedef struct subcommand {
+    const char *name;
+    const char *usage;
+    const char *summary;
+    int (*run)(int argc, char **argv);
+} subcommand;
+
+static const subcommand commands[] = {
+    {"info", "dnal info", "versions, oneDNN ISA, threads, MPI", dnal_cmd_info},
+};
+enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: dnal [--help] [--version] SUBCOMMAND [ARGS]\n\n"
+                 "Differentiable Neural Architecture Learning on CPU clusters.\n\n"
+                 "subcommands:\n");
+    for (int i = 0; i < N_COMMANDS; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\n'dnal SUBCOMMAND --help' describes one subcommand.\n");
+}
+
+int dnal_cli_main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return DNAL_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return DNAL_EXIT_OK;
+    }
+    if (!strcmp(cmd, "--version")) {
+        printf("dnal %s\n", PACKAGE_VERSION);
+        return DNAL_EXIT_OK;
+    }
+    for (int i = 0; i < N_COMMANDS; i++) {
+        if (strcmp(cmd, commands[i].name))
+            continue;
+        if (argc >= 3 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
+            printf("usage: %s\n\n%s\n", commands[i].usage, commands[i].summary);
+            return DNAL_EXIT_OK;
+        }
+        return commands[i].run(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "dnal: unknown subcommand '%s'\n\n", cmd);
+    usage(stderr);
+    return DNAL_EXIT_USAGE;
+}

@@ -1,0 +1,51 @@
+/* dnal info: what this build and this machine offer. */
+#include <stdio.h>
+#include <string.h>
+
+#include <gsl/gsl_version.h>
+#include <hdf5.h>
+#include <mpi.h>
+#include <omp.h>
+
+#include "config.h"
+#include "dnal/cli.h"
+#include "dnal/core.h"
+
+int dnal_cmd_info(int argc, char **argv)
+{
+    if (argc > 1) {
+        fprintf(stderr, "dnal info: unknown argument '%s' (dnal info takes none)\n", argv[1]);
+        return DNAL_EXIT_USAGE;
+    }
+    MPI_CHECK(MPI_Init(NULL, NULL));
+    int rank = 0, size = 1, len = 0, major = 0, minor = 0;
+    char lib[MPI_MAX_LIBRARY_VERSION_STRING];
+    MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
+    MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &size));
+    MPI_CHECK(MPI_Get_library_version(lib, &len));
+    MPI_CHECK(MPI_Get_version(&major, &minor));
+    char *nl = strchr(lib, '\n');
+    if (nl)
+        *nl = '\0';
+    char *comma = strchr(lib, ',');
+    if (comma) /* Open MPI appends the package and its date */
+        *comma = '\0';
+
+    if (rank == 0) {
+        const dnnl_version_t *v = dnnl_version();
+        unsigned h5maj = 0, h5min = 0, h5rel = 0;
+        H5get_libversion(&h5maj, &h5min, &h5rel);
+        printf("dnal_version=%s\n", PACKAGE_VERSION);
+        printf("onednn_version=%d.%d.%d\n", v->major, v->minor, v->patch);
+        printf("onednn_cpu_runtime=%s\n", v->cpu_runtime == DNNL_RUNTIME_OMP ? "openmp" : "other");
+        printf("onednn_isa=%s\n", dnal_isa_name());
+        printf("omp_threads=%d\n", omp_get_max_threads());
+        printf("mpi_library=%s\n", lib);
+        printf("mpi_standard=%d.%d\n", major, minor);
+        printf("mpi_world_size=%d\n", size);
+        printf("hdf5_version=%u.%u.%u\n", h5maj, h5min, h5rel);
+        printf("gsl_version=%s\n", GSL_VERSION);
+    }
+    MPI_CHECK(MPI_Finalize());
+    return DNAL_EXIT_OK;
+}

@@ -1,0 +1,111 @@
+/* Fatal errors and the checked calls of oneDNN, MPI and HDF5.
+ *
+ * A run is a set of MPI ranks: a rank that stops alone leaves the others
+ * waiting forever in the next collective, so inside a multi-rank run every
+ * fatal error goes through MPI_Abort, which ends all ranks with the code. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hdf5.h>
+#include <mpi.h>
+
+#include "dnal/core.h"
+
+static _Noreturn void end_process(int code)
+{
+    int inited = 0, finalized = 0, size = 1;
+    MPI_Initialized(&inited);
+    MPI_Finalized(&finalized);
+    if (inited && !finalized) {
+        MPI_Comm_size(MPI_COMM_WORLD, &size);
+        if (size > 1) {
+            fflush(stdout);
+            fflush(stderr);
+            MPI_Abort(MPI_COMM_WORLD, code);
+        }
+        MPI_Finalize();
+    }
+    exit(code);
+}
+
+static void vreport(const char *file, int line, const char *fmt, va_list ap)
+{
+    fflush(stdout);
+    if (file)
+        fprintf(stderr, "dnal: error: %s:%d: ", file, line);
+    else
+        fprintf(stderr, "dnal: error: ");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    fflush(stderr);
+}
+
+void dnal_fatal(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vreport(NULL, 0, fmt, ap);
+    va_end(ap);
+    end_process(code);
+}
+
+void dnal_fatal_at(int code, const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vreport(file, line, fmt, ap);
+    va_end(ap);
+    end_process(code);
+}
+
+const char *dnal_dnnl_status_str(int status)
+{
+    switch ((dnnl_status_t)status) {
+    case dnnl_success: return "success";
+    case dnnl_out_of_memory: return "out of memory";
+    case dnnl_invalid_arguments: return "invalid arguments";
+    case dnnl_unimplemented: return "unimplemented (no implementation for these shapes/layouts)";
+    case dnnl_iterator_ends: return "iterator ends";
+    case dnnl_runtime_error: return "runtime error";
+    case dnnl_not_required: return "not required";
+    default: return "unknown status";
+    }
+}
+
+void dnal_dnnl_failed(int status, const char *call, const char *file, int line)
+{
+    dnal_fatal_at(DNAL_EXIT_USAGE, file, line, "oneDNN: %s: %s", call,
+                  dnal_dnnl_status_str(status));
+}
+
+void dnal_mpi_failed(int err, const char *call, const char *file, int line)
+{
+    char msg[MPI_MAX_ERROR_STRING] = "unknown MPI error";
+    int len = 0;
+    MPI_Error_string(err, msg, &len);
+    dnal_fatal_at(DNAL_EXIT_USAGE, file, line, "MPI: %s: %s", call, msg);
+}
+
+/* Collects the innermost HDF5 error description (the most specific one). */
+static herr_t h5_last_error(unsigned n, const H5E_error2_t *e, void *data)
+{
+    char *out = data;
+    if (n == 0)
+        snprintf(out, 512, "%s (in %s)", e->desc ? e->desc : "?", e->func_name ? e->func_name : "?");
+    return 0;
+}
+
+void dnal_h5_failed(const char *call, const char *file, int line)
+{
+    char msg[512] = "no HDF5 error message";
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, h5_last_error, msg);
+    H5Eclear2(H5E_DEFAULT);
+    dnal_fatal_at(DNAL_EXIT_DATA, file, line, "HDF5: %s: %s", call, msg);
+}
+
+void dnal_h5_quiet(void)
+{
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}

@@ -1,0 +1,345 @@
+/* Every oneDNN 2.x descriptor-creation call of dnal lives in this file.
+ *
+ * oneDNN 3.x replaced the op descriptors (*_desc_init + primitive_desc_create)
+ * by one *_primitive_desc_create call per primitive and made memory
+ * descriptors opaque; a port touches this file only. All primitives use a
+ * user-managed scratchpad so that one buffer serves the whole network. */
+#include <stdio.h>
+#include <string.h>
+
+#include "dnal/core.h"
+
+/* ---------------------------------------------------------------- memory */
+
+static dnnl_format_tag_t plain_tag(int ndims)
+{
+    switch (ndims) {
+    case 1: return dnnl_a;
+    case 2: return dnnl_ab;
+    case 3: return dnnl_abc;
+    case 4: return dnnl_abcd;
+    case 5: return dnnl_abcde;
+    default: dnal_fatal(DNAL_EXIT_USAGE, "unsupported tensor rank %d", ndims);
+    }
+}
+
+static dnal_md md_by_tag(int ndims, const int64_t *dims, dnnl_format_tag_t tag)
+{
+    dnal_md md;
+    dnnl_dims_t d = {0};
+    for (int i = 0; i < ndims; i++)
+        d[i] = dims[i];
+    DNNL_CHECK(dnnl_memory_desc_init_by_tag(&md, ndims, d, dnnl_f32, tag));
+    return md;
+}
+
+dnal_md dnal_md_plain(int ndims, const int64_t *dims)
+{
+    return md_by_tag(ndims, dims, plain_tag(ndims));
+}
+
+dnal_md dnal_md_any(int ndims, const int64_t *dims)
+{
+    return md_by_tag(ndims, dims, dnnl_format_tag_any);
+}
+
+dnal_md dnal_md_tag4(const int64_t dims[4], const char *tag)
+{
+    dnnl_format_tag_t t;
+    if (!strcmp(tag, "nchw"))
+        t = dnnl_nchw;
+    else if (!strcmp(tag, "nhwc"))
+        t = dnnl_nhwc;
+    else if (!strcmp(tag, "nChw8c"))
+        t = dnnl_nChw8c;
+    else if (!strcmp(tag, "nChw16c"))
+        t = dnnl_nChw16c;
+    else
+        dnal_fatal(DNAL_EXIT_USAGE, "unknown layout tag '%s'", tag);
+    return md_by_tag(4, dims, t);
+}
+
+int dnal_md_equal(const dnal_md *a, const dnal_md *b)
+{
+    return dnnl_memory_desc_equal(a, b);
+}
+
+size_t dnal_md_bytes(const dnal_md *md)
+{
+    return dnnl_memory_desc_get_size(md);
+}
+
+int dnal_md_is_any(const dnal_md *md)
+{
+    return md->format_kind == dnnl_format_kind_any;
+}
+
+int dnal_md_chan_view(const dnal_md *md, dnal_chan_view *v)
+{
+    if (md->format_kind != dnnl_blocked || md->data_type != dnnl_f32)
+        return 0;
+    if (md->ndims != 2 && md->ndims != 4)
+        return 0;
+    const dnnl_blocking_desc_t *b = &md->format_desc.blocking;
+    memset(v, 0, sizeof *v);
+    v->n = md->dims[0];
+    v->c = md->dims[1];
+    v->h = md->ndims == 4 ? md->dims[2] : 1;
+    v->w = md->ndims == 4 ? md->dims[3] : 1;
+    v->cb = 1;
+    if (b->inner_nblks == 1 && b->inner_idxs[0] == 1)
+        v->cb = b->inner_blks[0];
+    else if (b->inner_nblks != 0)
+        return 0;
+    v->cpad = md->padded_dims[1];
+    v->sn = b->strides[0];
+    v->sc = b->strides[1];
+    v->sh = md->ndims == 4 ? b->strides[2] : 0;
+    v->sw = md->ndims == 4 ? b->strides[3] : 0;
+    return 1;
+}
+
+const char *dnal_md_layout_str(const dnal_md *md, char *buf, size_t len)
+{
+    if (md->format_kind == dnnl_format_kind_any) {
+        snprintf(buf, len, "any");
+        return buf;
+    }
+    if (md->format_kind != dnnl_blocked) {
+        snprintf(buf, len, "opaque");
+        return buf;
+    }
+    /* outer dims by decreasing stride, lower case; then the inner blocks */
+    const dnnl_blocking_desc_t *b = &md->format_desc.blocking;
+    int order[DNNL_MAX_NDIMS], nd = md->ndims;
+    for (int i = 0; i < nd; i++)
+        order[i] = i;
+    for (int i = 0; i < nd; i++)
+        for (int j = i + 1; j < nd; j++)
+            if (b->strides[order[j]] > b->strides[order[i]]) {
+                int t = order[i];
+                order[i] = order[j];
+                order[j] = t;
+            }
+    size_t k = 0;
+    for (int i = 0; i < nd && k + 1 < len; i++) {
+        int d = order[i], blocked = 0;
+        for (int j = 0; j < b->inner_nblks; j++)
+            blocked |= b->inner_idxs[j] == d;
+        buf[k++] = (char)((blocked ? 'A' : 'a') + d);
+    }
+    for (int j = 0; j < b->inner_nblks && k + 8 < len; j++)
+        k += (size_t)snprintf(buf + k, len - k, "%lld%c", (long long)b->inner_blks[j],
+                              (char)('a' + b->inner_idxs[j]));
+    buf[k < len ? k : len - 1] = '\0';
+    return buf;
+}
+
+/* ------------------------------------------------------------- primitives */
+
+static dnal_pd create_pd(const dnal_ctx *ctx, const void *op_desc, dnal_pd hint, const char *what)
+{
+    dnnl_primitive_attr_t attr;
+    dnal_pd pd = NULL;
+    DNNL_CHECK(dnnl_primitive_attr_create(&attr));
+    DNNL_CHECK(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
+    dnnl_status_t s = dnnl_primitive_desc_create(&pd, op_desc, attr, ctx->engine, hint);
+    dnnl_primitive_attr_destroy(attr);
+    if (s != dnnl_success)
+        dnal_fatal(DNAL_EXIT_USAGE, "oneDNN has no %s primitive for these shapes: %s", what,
+                   dnal_dnnl_status_str(s));
+    return pd;
+}
+
+static void conv_arrays(dnal_conv_geom g, dnnl_dims_t strides, dnnl_dims_t pad)
+{
+    strides[0] = strides[1] = g.stride;
+    pad[0] = pad[1] = g.pad;
+}
+
+dnal_pd dnal_pd_conv_fwd(const dnal_ctx *ctx, const dnal_md *src, const dnal_md *wei,
+                         const dnal_md *bias, const dnal_md *dst, dnal_conv_geom g)
+{
+    dnnl_convolution_desc_t d;
+    dnnl_dims_t strides, pad;
+    conv_arrays(g, strides, pad);
+    DNNL_CHECK(dnnl_convolution_forward_desc_init(&d, dnnl_forward_training,
+                                                  dnnl_convolution_direct, src, wei, bias, dst,
+                                                  strides, pad, pad));
+    return create_pd(ctx, &d, NULL, "convolution forward");
+}
+
+dnal_pd dnal_pd_conv_bwd_data(const dnal_ctx *ctx, const dnal_md *diff_src, const dnal_md *wei,
+                              const dnal_md *diff_dst, dnal_conv_geom g, dnal_pd hint)
+{
+    dnnl_convolution_desc_t d;
+    dnnl_dims_t strides, pad;
+    conv_arrays(g, strides, pad);
+    DNNL_CHECK(dnnl_convolution_backward_data_desc_init(&d, dnnl_convolution_direct, diff_src,
+                                                        wei, diff_dst, strides, pad, pad));
+    return create_pd(ctx, &d, hint, "convolution backward-data");
+}
+
+dnal_pd dnal_pd_conv_bwd_weights(const dnal_ctx *ctx, const dnal_md *src,
+                                 const dnal_md *diff_wei, const dnal_md *diff_bias,
+                                 const dnal_md *diff_dst, dnal_conv_geom g, dnal_pd hint)
+{
+    dnnl_convolution_desc_t d;
+    dnnl_dims_t strides, pad;
+    conv_arrays(g, strides, pad);
+    DNNL_CHECK(dnnl_convolution_backward_weights_desc_init(&d, dnnl_convolution_direct, src,
+                                                           diff_wei, diff_bias, diff_dst,
+                                                           strides, pad, pad));
+    return create_pd(ctx, &d, hint, "convolution backward-weights");
+}
+
+dnal_pd dnal_pd_bn_fwd(const dnal_ctx *ctx, int kind, const dnal_md *data, float eps)
+{
+    dnnl_batch_normalization_desc_t d;
+    unsigned flags = dnnl_use_scale | dnnl_use_shift;
+    dnnl_prop_kind_t prop = dnnl_forward_training;
+    if (kind == DNAL_BN_INFER) {
+        flags |= dnnl_use_global_stats;
+        prop = dnnl_forward_inference;
+    }
+    DNNL_CHECK(dnnl_batch_normalization_forward_desc_init(&d, prop, data, eps, flags));
+    return create_pd(ctx, &d, NULL, "batch-norm forward");
+}
+
+dnal_pd dnal_pd_bn_bwd(const dnal_ctx *ctx, const dnal_md *data, float eps, dnal_pd hint)
+{
+    dnnl_batch_normalization_desc_t d;
+    DNNL_CHECK(dnnl_batch_normalization_backward_desc_init(&d, dnnl_backward, data, data, eps,
+                                                           dnnl_use_scale | dnnl_use_shift));
+    return create_pd(ctx, &d, hint, "batch-norm backward");
+}
+
+dnal_pd dnal_pd_eltwise_fwd(const dnal_ctx *ctx, dnnl_alg_kind_t alg, const dnal_md *data,
+                            float alpha, float beta)
+{
+    dnnl_eltwise_desc_t d;
+    DNNL_CHECK(dnnl_eltwise_forward_desc_init(&d, dnnl_forward_training, alg, data, alpha, beta));
+    return create_pd(ctx, &d, NULL, "eltwise forward");
+}
+
+dnal_pd dnal_pd_eltwise_bwd(const dnal_ctx *ctx, dnnl_alg_kind_t alg, const dnal_md *data,
+                            float alpha, float beta, dnal_pd hint)
+{
+    dnnl_eltwise_desc_t d;
+    DNNL_CHECK(dnnl_eltwise_backward_desc_init(&d, alg, data, data, alpha, beta));
+    return create_pd(ctx, &d, hint, "eltwise backward");
+}
+
+static void pool_arrays(dnal_pool_geom g, dnnl_dims_t k, dnnl_dims_t s, dnnl_dims_t p)
+{
+    k[0] = k[1] = g.kernel;
+    s[0] = s[1] = g.stride;
+    p[0] = p[1] = g.pad;
+}
+
+dnal_pd dnal_pd_pool_fwd(const dnal_ctx *ctx, dnnl_alg_kind_t alg, const dnal_md *src,
+                         const dnal_md *dst, dnal_pool_geom g)
+{
+    dnnl_pooling_desc_t d;
+    dnnl_dims_t k, s, p;
+    pool_arrays(g, k, s, p);
+    DNNL_CHECK(dnnl_pooling_forward_desc_init(&d, dnnl_forward_training, alg, src, dst, s, k, p, p));
+    return create_pd(ctx, &d, NULL, "pooling forward");
+}
+
+dnal_pd dnal_pd_pool_bwd(const dnal_ctx *ctx, dnnl_alg_kind_t alg, const dnal_md *diff_src,
+                         const dnal_md *diff_dst, dnal_pool_geom g, dnal_pd hint)
+{
+    dnnl_pooling_desc_t d;
+    dnnl_dims_t k, s, p;
+    pool_arrays(g, k, s, p);
+    DNNL_CHECK(dnnl_pooling_backward_desc_init(&d, alg, diff_src, diff_dst, s, k, p, p));
+    return create_pd(ctx, &d, hint, "pooling backward");
+}
+
+dnal_pd dnal_pd_ip_fwd(const dnal_ctx *ctx, const dnal_md *src, const dnal_md *wei,
+                       const dnal_md *bias, const dnal_md *dst)
+{
+    dnnl_inner_product_desc_t d;
+    DNNL_CHECK(dnnl_inner_product_forward_desc_init(&d, dnnl_forward_training, src, wei, bias, dst));
+    return create_pd(ctx, &d, NULL, "inner-product forward");
+}
+
+dnal_pd dnal_pd_ip_bwd_data(const dnal_ctx *ctx, const dnal_md *diff_src, const dnal_md *wei,
+                            const dnal_md *diff_dst, dnal_pd hint)
+{
+    dnnl_inner_product_desc_t d;
+    DNNL_CHECK(dnnl_inner_product_backward_data_desc_init(&d, diff_src, wei, diff_dst));
+    return create_pd(ctx, &d, hint, "inner-product backward-data");
+}
+
+dnal_pd dnal_pd_ip_bwd_weights(const dnal_ctx *ctx, const dnal_md *src, const dnal_md *diff_wei,
+                               const dnal_md *diff_bias, const dnal_md *diff_dst, dnal_pd hint)
+{
+    dnnl_inner_product_desc_t d;
+    DNNL_CHECK(dnnl_inner_product_backward_weights_desc_init(&d, src, diff_wei, diff_bias, diff_dst));
+    return create_pd(ctx, &d, hint, "inner-product backward-weights");
+}
+
+dnal_pd dnal_pd_binary_add(const dnal_ctx *ctx, const dnal_md *a, const dnal_md *b,
+                           const dnal_md *dst)
+{
+    dnnl_binary_desc_t d;
+    DNNL_CHECK(dnnl_binary_desc_init(&d, dnnl_binary_add, a, b, dst));
+    return create_pd(ctx, &d, NULL, "binary add");
+}
+
+dnal_pd dnal_pd_reorder(const dnal_ctx *ctx, const dnal_md *src, const dnal_md *dst)
+{
+    dnnl_primitive_attr_t attr;
+    dnal_pd pd = NULL;
+    DNNL_CHECK(dnnl_primitive_attr_create(&attr));
+    DNNL_CHECK(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
+    DNNL_CHECK(dnnl_reorder_primitive_desc_create(&pd, src, ctx->engine, dst, ctx->engine, attr));
+    dnnl_primitive_attr_destroy(attr);
+    return pd;
+}
+
+/* ---------------------------------------------------------------- queries */
+
+dnal_md dnal_pd_md(dnal_pd pd, dnnl_query_t what, int index)
+{
+    const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(pd, what, index);
+    dnal_md zero;
+    if (md)
+        return *md;
+    memset(&zero, 0, sizeof zero);
+    return zero;
+}
+
+size_t dnal_pd_scratch_bytes(dnal_pd pd)
+{
+    dnal_md md = dnal_pd_md(pd, dnnl_query_scratchpad_md, 0);
+    return dnnl_memory_desc_get_size(&md);
+}
+
+const char *dnal_pd_impl(dnal_pd pd)
+{
+    const char *impl = NULL;
+    DNNL_CHECK(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl));
+    return impl;
+}
+
+dnnl_primitive_t dnal_primitive(dnal_pd pd)
+{
+    dnnl_primitive_t p;
+    DNNL_CHECK(dnnl_primitive_create(&p, pd));
+    return p;
+}
+
+dnnl_memory_t dnal_memory(const dnal_ctx *ctx, const dnal_md *md, void *handle)
+{
+    dnnl_memory_t m;
+    DNNL_CHECK(dnnl_memory_create(&m, md, ctx->engine, handle ? handle : DNNL_MEMORY_NONE));
+    return m;
+}
+
+void dnal_memory_set(dnnl_memory_t m, void *handle)
+{
+    DNNL_CHECK(dnnl_memory_set_data_handle(m, handle));
+}

@@ -1,0 +1,57 @@
+/* 2-D convolution (stride, padding, groups incl. depthwise, optional bias).
+ * Source, weights and destination use format tag any, so the convolution
+ * picks its layouts; since the previous convolution picked the same blocked
+ * layout for its output, activations flow between layers unreordered, and
+ * the source is reordered only where the producer's layout differs (the
+ * plain network input). Backward descriptors are hinted by the forward one;
+ * the backward passes take the forward's source layout. Execution is shared
+ * with linear (weighted.c). */
+#include "internal.h"
+
+dnal_layer *dnal_conv_create(const dnal_ctx *ctx, const char *name, dnal_tensor *in,
+                             dnal_tensor *out, const dnal_conv_cfg *cfg)
+{
+    weighted_layer *c = weighted_alloc(DNAL_CONV, name);
+    dnal_layer *l = &c->base;
+    int64_t g = cfg->groups > 0 ? cfg->groups : 1, k = cfg->kernel;
+    if (in->ndims != 4 || in->c % g || cfg->out_c % g)
+        dnal_fatal(DNAL_EXIT_USAGE, "%s: %lld input and %lld output channels do not split into %lld groups",
+                   l->name, (long long)in->c, (long long)cfg->out_c, (long long)g);
+    int64_t oh = (in->h + 2 * cfg->pad - k) / cfg->stride + 1;
+    int64_t ow = (in->w + 2 * cfg->pad - k) / cfg->stride + 1;
+    if (oh < 1 || ow < 1)
+        dnal_fatal(DNAL_EXIT_USAGE, "%s: a %lldx%lld input is too small for kernel %lld",
+                   l->name, (long long)in->h, (long long)in->w, (long long)k);
+    l->n_in = 1;
+    l->in[0] = in;
+    l->out = out;
+    l->kernel = k;
+    l->stride = cfg->stride;
+    l->pad = cfg->pad;
+    l->groups = g;
+    dnal_conv_geom geom = {cfg->stride, cfg->pad};
+
+    /* PyTorch's weight (O, I/g, k, k) is oneDNN's goihw (g, O/g, I/g, k, k) */
+    int64_t wdims[4] = {cfg->out_c, in->c / g, k, k};
+    int64_t gdims[5] = {g, cfg->out_c / g, in->c / g, k, k};
+    int wnd = g == 1 ? 4 : 5;
+    const int64_t *pdims = g == 1 ? wdims : gdims;
+    layer_param(l, "weight", DNAL_PARAM_WEIGHT, 4, wdims);
+    if (cfg->bias)
+        layer_param(l, "bias", DNAL_PARAM_BIAS, 1, &cfg->out_c);
+
+    int64_t odims[4] = {in->n, cfg->out_c, oh, ow};
+    dnal_md wany = dnal_md_any(wnd, pdims), dany = dnal_md_any(4, odims);
+    dnal_md sany = dnal_md_any(4, (int64_t[4]){in->n, in->c, in->h, in->w});
+    dnal_md wplain = dnal_md_plain(wnd, pdims);
+    dnal_md bmd = dnal_md_plain(1, &cfg->out_c);
+    const dnal_md *bias = cfg->bias ? &bmd : NULL;
+
+    c->fwd_pd = dnal_pd_conv_fwd(ctx, &sany, &wany, bias, &dany, geom);
+    dnal_md src = dnal_pd_md(c->fwd_pd, dnnl_query_src_md, 0);
+    dnal_md dst = dnal_pd_md(c->fwd_pd, dnnl_query_dst_md, 0);
+    c->bwd_data_pd = dnal_pd_conv_bwd_data(ctx, &src, &wany, &dst, geom, c->fwd_pd);
+    c->bwd_wei_pd = dnal_pd_conv_bwd_weights(ctx, &src, &wany, bias, &dst, geom, c->fwd_pd);
+    weighted_finish(c, &wplain);
+    return l;
+}

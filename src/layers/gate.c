@@ -1,0 +1,159 @@
+/* The DNAL gate (DESIGN.md section 1), working directly on the activation's
+ * layout (plain or channel-blocked):
+ *
+ *   y[n,c,h,w] = x[n,c,h,w] * g_c
+ *   search: g_c = sigmoid(beta * alpha_c) * m_c;  pruned: g_c = m_c;  off: g_c = 1
+ *   dx = dy * g_c
+ *   dL/dalpha_c = beta * s (1 - s) * m_c * sum_{n,h,w} dy * x   (search mode; else 0)
+ *
+ * The alpha-gradient reduction is fused into the backward pass: each thread
+ * owns whole channel blocks, so the sums need no atomics. Padded channels of
+ * a blocked layout get g = 0 and stay zero. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+typedef struct gate_layer {
+    dnal_layer base;
+    dnal_chan_view v;
+    size_t g_off, s_off;
+    float *g;        /* cpad gate values of the last forward */
+    float *s;        /* cpad sigmoid(beta * alpha) of the last forward */
+    float *alpha, *dalpha, *mask;
+} gate_layer;
+
+static void gate_bind(dnal_layer *l, const dnal_ctx *ctx, const dnal_buffers *b)
+{
+    gate_layer *t = (gate_layer *)l;
+    (void)ctx;
+    t->g = (float *)(b->priv + t->g_off);
+    t->s = (float *)(b->priv + t->s_off);
+    t->alpha = b->alpha + l->gate_off;
+    t->dalpha = b->alpha_grad + l->gate_off;
+    t->mask = b->mask + l->gate_off;
+}
+
+static void gate_values(gate_layer *t, const dnal_pass *p)
+{
+    const dnal_chan_view *v = &t->v;
+    for (int64_t c = 0; c < v->cpad; c++) {
+        float g = 0.0f, s = 0.0f;
+        if (c < v->c) {
+            s = (float)(1.0 / (1.0 + exp(-(double)p->beta * t->alpha[c])));
+            switch (p->gate_mode) {
+            case DNAL_GATE_OFF: g = 1.0f; break;
+            case DNAL_GATE_SEARCH: g = s * t->mask[c]; break;
+            case DNAL_GATE_PRUNED: g = t->mask[c]; break;
+            }
+        }
+        t->g[c] = g;
+        t->s[c] = s;
+    }
+}
+
+/* y = x * g over the view; dst and src may be the same layout's two buffers */
+static void scale_channels(const dnal_chan_view *v, const float *g, const float *src, float *dst)
+{
+    const int64_t nblk = v->cpad / v->cb, cb = v->cb;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t n = 0; n < v->n; n++)
+        for (int64_t k = 0; k < nblk; k++) {
+            const float *gk = g + k * cb;
+            for (int64_t h = 0; h < v->h; h++)
+                for (int64_t w = 0; w < v->w; w++) {
+                    int64_t o = n * v->sn + k * v->sc + h * v->sh + w * v->sw;
+                    for (int64_t j = 0; j < cb; j++)
+                        dst[o + j] = src[o + j] * gk[j];
+                }
+        }
+}
+
+static void gate_forward(dnal_layer *l, const dnal_ctx *ctx, const dnal_pass *p)
+{
+    gate_layer *t = (gate_layer *)l;
+    DNNL_CHECK(dnnl_stream_wait(ctx->stream));
+    gate_values(t, p);
+    scale_channels(&t->v, t->g, mem_ptr(l->in[0]->mem), mem_ptr(l->out->mem));
+}
+
+static void gate_backward(dnal_layer *l, const dnal_ctx *ctx, const dnal_pass *p)
+{
+    gate_layer *t = (gate_layer *)l;
+    const dnal_chan_view *v = &t->v;
+    DNNL_CHECK(dnnl_stream_wait(ctx->stream));
+    const float *x = mem_ptr(l->in[0]->mem), *dy = mem_ptr(l->out->diff);
+    float *dx = l->in_diff[0] ? mem_ptr(l->in_diff[0]) : NULL;
+    if (p->gate_mode != DNAL_GATE_SEARCH) {
+        for (int64_t c = 0; c < v->c; c++)
+            t->dalpha[c] = 0.0f;
+        if (dx)
+            scale_channels(v, t->g, dy, dx);
+        return;
+    }
+    const int64_t nblk = v->cpad / v->cb, cb = v->cb;
+#pragma omp parallel for schedule(static)
+    for (int64_t k = 0; k < nblk; k++) {
+        double acc[64] = {0}; /* cb <= 64, checked at create */
+        float part[64];
+        const float *gk = t->g + k * cb;
+        for (int64_t n = 0; n < v->n; n++) {
+            for (int64_t j = 0; j < cb; j++)
+                part[j] = 0.0f;
+            for (int64_t h = 0; h < v->h; h++)
+                for (int64_t w = 0; w < v->w; w++) {
+                    int64_t o = n * v->sn + k * v->sc + h * v->sh + w * v->sw;
+                    for (int64_t j = 0; j < cb; j++) {
+                        part[j] += dy[o + j] * x[o + j];
+                        if (dx)
+                            dx[o + j] = dy[o + j] * gk[j];
+                    }
+                }
+            for (int64_t j = 0; j < cb; j++)
+                acc[j] += part[j];
+        }
+        for (int64_t j = 0; j < cb; j++) {
+            int64_t c = k * cb + j;
+            if (c < v->c) {
+                double s = t->s[c];
+                t->dalpha[c] = (float)(p->beta * s * (1.0 - s) * t->mask[c] * acc[j]);
+            }
+        }
+    }
+}
+
+static void gate_destroy(dnal_layer *l)
+{
+    free(l);
+}
+
+static const dnal_layer_ops gate_ops = {gate_bind, gate_forward, gate_backward, gate_destroy};
+
+dnal_layer *dnal_gate_create(const dnal_ctx *ctx, const char *name, dnal_tensor *in,
+                             dnal_tensor *out)
+{
+    gate_layer *t = calloc(1, sizeof *t);
+    dnal_layer *l = &t->base;
+    (void)ctx;
+    DNAL_ASSERT(t);
+    layer_init(l, &gate_ops, DNAL_GATE, name);
+    if (!dnal_md_chan_view(&in->md, &t->v) || t->v.cb > 64) {
+        char s[32];
+        dnal_fatal(DNAL_EXIT_USAGE, "%s: unsupported activation layout %s", l->name,
+                   dnal_md_layout_str(&in->md, s, sizeof s));
+    }
+    l->n_in = 1;
+    l->in[0] = in;
+    l->out = out;
+    l->n_gates = (size_t)in->c;
+    t->g_off = layer_priv(l, sizeof(float) * (size_t)t->v.cpad);
+    t->s_off = layer_priv(l, sizeof(float) * (size_t)t->v.cpad);
+    tensor_set(out, &in->md);
+    return l;
+}
+
+const float *dnal_gate_values(const dnal_layer *l)
+{
+    DNAL_ASSERT(l->kind == DNAL_GATE);
+    return ((const gate_layer *)l)->g;
+}

@@ -1,0 +1,234 @@
+/* What all layers share: dispatch, bookkeeping of storage, primitive
+ * execution with the shared scratchpad, and weights kept plain. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static const char *kind_names[DNAL_LAYER_KINDS] = {
+    [DNAL_CONV] = "conv",       [DNAL_BN] = "bn",         [DNAL_RELU] = "relu",
+    [DNAL_RELU6] = "relu6",     [DNAL_MAXPOOL] = "maxpool", [DNAL_AVGPOOL] = "avgpool",
+    [DNAL_GAP] = "gap",         [DNAL_LINEAR] = "linear", [DNAL_ADD] = "add",
+    [DNAL_GATE] = "gate",       [DNAL_SOFTMAX_CE] = "softmax_ce",
+};
+
+const char *dnal_layer_kind_name(dnal_layer_kind k)
+{
+    return (k >= 0 && k < DNAL_LAYER_KINDS) ? kind_names[k] : "?";
+}
+
+void dnal_layer_bind(dnal_layer *l, const dnal_ctx *ctx, const dnal_buffers *b)
+{
+    l->ops->bind(l, ctx, b);
+}
+
+void dnal_layer_forward(dnal_layer *l, const dnal_ctx *ctx, const dnal_pass *p)
+{
+    l->ops->forward(l, ctx, p);
+}
+
+void dnal_layer_backward(dnal_layer *l, const dnal_ctx *ctx, const dnal_pass *p)
+{
+    l->ops->backward(l, ctx, p);
+}
+
+void dnal_layer_destroy(dnal_layer *l)
+{
+    if (l)
+        l->ops->destroy(l);
+}
+
+dnal_md dnal_layer_src_md(const dnal_layer *l)
+{
+    if (l->fwd_pd)
+        return dnal_pd_md(l->fwd_pd, dnnl_query_src_md, 0);
+    return l->in[0]->md; /* dnal's own kernels read the layout they are given */
+}
+
+void layer_init(dnal_layer *l, const dnal_layer_ops *ops, dnal_layer_kind kind, const char *name)
+{
+    l->ops = ops;
+    l->kind = kind;
+    snprintf(l->name, sizeof l->name, "%s", name ? name : dnal_layer_kind_name(kind));
+    l->groups = 1;
+}
+
+void layer_param(dnal_layer *l, const char *name, dnal_param_role role, int ndims,
+                 const int64_t *dims)
+{
+    DNAL_ASSERT(l->n_params < 2 && ndims <= 5);
+    dnal_param *p = &l->param[l->n_params++];
+    p->name = name;
+    p->role = role;
+    p->ndims = ndims;
+    p->count = 1;
+    for (int i = 0; i < ndims; i++) {
+        p->dims[i] = dims[i];
+        p->count *= (size_t)dims[i];
+    }
+}
+
+void tensor_set(dnal_tensor *t, const dnal_md *md)
+{
+    t->md = *md;
+    t->ndims = md->ndims;
+    t->n = md->dims[0];
+    t->c = md->ndims > 1 ? md->dims[1] : 1;
+    t->h = md->ndims > 2 ? md->dims[2] : 1;
+    t->w = md->ndims > 3 ? md->dims[3] : 1;
+    t->mem = t->diff = NULL;
+}
+
+size_t layer_priv(dnal_layer *l, size_t bytes)
+{
+    size_t off = (l->priv_bytes + 63) / 64 * 64;
+    l->priv_bytes = off + bytes;
+    return off;
+}
+
+void layer_scratch(dnal_layer *l, dnal_pd pd)
+{
+    size_t s = dnal_pd_scratch_bytes(pd);
+    if (s > l->scratch_bytes)
+        l->scratch_bytes = s;
+}
+
+void *mem_ptr(dnnl_memory_t m)
+{
+    void *p = NULL;
+    if (m)
+        DNNL_CHECK(dnnl_memory_get_data_handle(m, &p));
+    return p;
+}
+
+/* ------------------------------------------------------------------ exec */
+
+void exec_init(exec_t *e, const dnal_ctx *ctx, dnal_pd pd, void *scratch)
+{
+    memset(e, 0, sizeof *e);
+    e->prim = dnal_primitive(pd);
+    dnal_md smd = dnal_pd_md(pd, dnnl_query_scratchpad_md, 0);
+    if (dnal_md_bytes(&smd) > 0) {
+        DNAL_ASSERT(scratch != NULL);
+        e->scratch = dnal_memory(ctx, &smd, scratch);
+        exec_arg(e, DNNL_ARG_SCRATCHPAD, e->scratch);
+    }
+}
+
+void exec_arg(exec_t *e, int arg, dnnl_memory_t mem)
+{
+    DNAL_ASSERT(e->nargs < EXEC_MAX_ARGS && mem != NULL);
+    e->args[e->nargs].arg = arg;
+    e->args[e->nargs].memory = mem;
+    e->nargs++;
+}
+
+void exec_run(const exec_t *e, const dnal_ctx *ctx)
+{
+    dnal_exec(ctx, e->prim, e->nargs, e->args);
+}
+
+void exec_free(exec_t *e)
+{
+    if (e->prim)
+        dnnl_primitive_destroy(e->prim);
+    if (e->scratch)
+        dnnl_memory_destroy(e->scratch);
+    memset(e, 0, sizeof *e);
+}
+
+/* ----------------------------------------------------------- weight view */
+
+void wview_plan(weight_view *w, const dnal_md *plain, const dnal_md *prim, size_t *priv_bytes)
+{
+    w->plain = *plain;
+    w->prim = *prim;
+    w->priv_off = 0;
+    if (!dnal_md_equal(plain, prim)) {
+        w->priv_off = (*priv_bytes + 63) / 64 * 64;
+        *priv_bytes = w->priv_off + dnal_md_bytes(prim);
+    }
+}
+
+void wview_bind(weight_view *w, const dnal_ctx *ctx, float *plain, char *priv, void *scratch,
+                int to_prim)
+{
+    w->plain_mem = dnal_memory(ctx, &w->plain, plain);
+    memset(&w->reorder, 0, sizeof w->reorder);
+    if (dnal_md_equal(&w->plain, &w->prim)) {
+        w->prim_mem = w->plain_mem;
+        return;
+    }
+    w->prim_mem = dnal_memory(ctx, &w->prim, priv + w->priv_off);
+    dnal_pd pd = to_prim ? dnal_pd_reorder(ctx, &w->plain, &w->prim)
+                         : dnal_pd_reorder(ctx, &w->prim, &w->plain);
+    exec_init(&w->reorder, ctx, pd, scratch);
+    exec_arg(&w->reorder, DNNL_ARG_FROM, to_prim ? w->plain_mem : w->prim_mem);
+    exec_arg(&w->reorder, DNNL_ARG_TO, to_prim ? w->prim_mem : w->plain_mem);
+    dnnl_primitive_desc_destroy(pd);
+}
+
+void wview_sync(const weight_view *w, const dnal_ctx *ctx)
+{
+    if (w->reorder.prim)
+        exec_run(&w->reorder, ctx);
+}
+
+void wview_free(weight_view *w)
+{
+    exec_free(&w->reorder);
+    if (w->prim_mem && w->prim_mem != w->plain_mem)
+        dnnl_memory_destroy(w->prim_mem);
+    if (w->plain_mem)
+        dnnl_memory_destroy(w->plain_mem);
+    w->plain_mem = w->prim_mem = NULL;
+}
+
+/* --------------------------------------------------------------- tensors */
+
+size_t dnal_tensor_count(const dnal_tensor *t)
+{
+    return (size_t)(t->n * t->c * t->h * t->w);
+}
+
+float *dnal_tensor_data(const dnal_tensor *t)
+{
+    return mem_ptr(t->mem);
+}
+
+float *dnal_tensor_grad(const dnal_tensor *t)
+{
+    return mem_ptr(t->diff);
+}
+
+static void plain_copy(const dnal_ctx *ctx, const dnal_tensor *t, dnnl_memory_t m,
+                       float *nchw, int to_tensor)
+{
+    int64_t dims[4] = {t->n, t->c, t->h, t->w};
+    dnal_md plain = dnal_md_plain(t->ndims, dims);
+    dnnl_memory_t pm = dnal_memory(ctx, &plain, nchw);
+    dnal_pd pd = to_tensor ? dnal_pd_reorder(ctx, &plain, &t->md) : dnal_pd_reorder(ctx, &t->md, &plain);
+    size_t sbytes = dnal_pd_scratch_bytes(pd);
+    void *scratch = sbytes ? dnal_alloc(sbytes) : NULL;
+    exec_t e;
+    exec_init(&e, ctx, pd, scratch);
+    exec_arg(&e, DNNL_ARG_FROM, to_tensor ? pm : m);
+    exec_arg(&e, DNNL_ARG_TO, to_tensor ? m : pm);
+    exec_run(&e, ctx);
+    DNNL_CHECK(dnnl_stream_wait(ctx->stream));
+    exec_free(&e);
+    dnal_free(scratch);
+    dnnl_primitive_desc_destroy(pd);
+    dnnl_memory_destroy(pm);
+}
+
+void dnal_tensor_write(const dnal_ctx *ctx, dnal_tensor *t, int diff, const float *nchw)
+{
+    plain_copy(ctx, t, diff ? t->diff : t->mem, (float *)nchw, 1);
+}
+
+void dnal_tensor_read(const dnal_ctx *ctx, const dnal_tensor *t, int diff, float *nchw)
+{
+    plain_copy(ctx, t, diff ? t->diff : t->mem, nchw, 0);
+}

@@ -1,0 +1,332 @@
+/* The network container: building, storage layout, forward and backward. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "dnal/net.h"
+
+enum { PARAM_ALIGN = 16 }; /* floats: every parameter starts on a cache line */
+
+static dnal_tensor *new_tensor(dnal_net *net)
+{
+    if (net->n_tensors == net->cap_tensors) {
+        net->cap_tensors = net->cap_tensors ? 2 * net->cap_tensors : 64;
+        net->tensors = realloc(net->tensors, sizeof *net->tensors * (size_t)net->cap_tensors);
+        DNAL_ASSERT(net->tensors);
+    }
+    dnal_tensor *t = calloc(1, sizeof *t);
+    DNAL_ASSERT(t);
+    net->tensors[net->n_tensors++] = t;
+    return t;
+}
+
+static void append(dnal_net *net, dnal_layer *l)
+{
+    DNAL_ASSERT(!net->finalized && net->loss == NULL);
+    if (net->n_layers == net->cap_layers) {
+        net->cap_layers = net->cap_layers ? 2 * net->cap_layers : 64;
+        net->layers = realloc(net->layers, sizeof *net->layers * (size_t)net->cap_layers);
+        DNAL_ASSERT(net->layers);
+    }
+    net->layers[net->n_layers++] = l;
+}
+
+dnal_net *dnal_net_create_md(const dnal_ctx *ctx, const dnal_md *input)
+{
+    dnal_net *net = calloc(1, sizeof *net);
+    DNAL_ASSERT(net && (input->ndims == 2 || input->ndims == 4));
+    net->ctx = ctx;
+    dnal_tensor *t = net->input = new_tensor(net);
+    t->md = *input;
+    t->ndims = input->ndims;
+    t->n = input->dims[0];
+    t->c = input->dims[1];
+    t->h = input->ndims == 4 ? input->dims[2] : 1;
+    t->w = input->ndims == 4 ? input->dims[3] : 1;
+    return net;
+}
+
+dnal_net *dnal_net_create(const dnal_ctx *ctx, int64_t batch, int64_t c, int64_t h, int64_t w)
+{
+    int64_t dims[4] = {batch, c, h, w};
+    dnal_md md = dnal_md_plain(4, dims);
+    return dnal_net_create_md(ctx, &md);
+}
+
+dnal_tensor *dnal_net_conv(dnal_net *net, const char *name, dnal_tensor *in,
+                           const dnal_conv_cfg *cfg)
+{
+    dnal_tensor *out = new_tensor(net);
+    append(net, dnal_conv_create(net->ctx, name, in, out, cfg));
+    return out;
+}
+
+dnal_tensor *dnal_net_bn(dnal_net *net, const char *name, dnal_tensor *in)
+{
+    dnal_tensor *out = new_tensor(net);
+    append(net, dnal_bn_create(net->ctx, name, in, out));
+    return out;
+}
+
+dnal_tensor *dnal_net_relu(dnal_net *net, const char *name, dnal_tensor *in, float cap)
+{
+    dnal_tensor *out = new_tensor(net);
+    append(net, dnal_relu_create(net->ctx, name, in, out, cap));
+    return out;
+}
+
+dnal_tensor *dnal_net_pool(dnal_net *net, const char *name, dnal_layer_kind kind,
+                           dnal_tensor *in, int64_t kernel, int64_t stride, int64_t pad)
+{
+    dnal_tensor *out = new_tensor(net);
+    append(net, dnal_pool_create(net->ctx, name, kind, in, out, kernel, stride, pad));
+    return out;
+}
+
+dnal_tensor *dnal_net_gap(dnal_net *net, const char *name, dnal_tensor *in)
+{
+    dnal_tensor *out = new_tensor(net);
+    append(net, dnal_gap_create(net->ctx, name, in, out));
+    return out;
+}
+
+dnal_tensor *dnal_net_linear(dnal_net *net, const char *name, dnal_tensor *in,
+                             int64_t out_features, int bias)
+{
+    dnal_tensor *out = new_tensor(net);
+    append(net, dnal_linear_create(net->ctx, name, in, out, out_features, bias));
+    return out;
+}
+
+dnal_tensor *dnal_net_sum(dnal_net *net, const char *name, dnal_tensor *a, dnal_tensor *b)
+{
+    dnal_tensor *out = new_tensor(net);
+    append(net, dnal_add_create(net->ctx, name, a, b, out));
+    return out;
+}
+
+dnal_tensor *dnal_net_gate(dnal_net *net, const char *name, dnal_tensor *in)
+{
+    dnal_tensor *out = new_tensor(net);
+    append(net, dnal_gate_create(net->ctx, name, in, out));
+    return out;
+}
+
+void dnal_net_softmax_ce(dnal_net *net, const char *name, dnal_tensor *logits)
+{
+    dnal_layer *l = dnal_softmax_ce_create(net->ctx, name, logits);
+    append(net, l);
+    net->loss = l;
+}
+
+/* ------------------------------------------------------------- finalize */
+
+static void assign_offsets(dnal_net *net)
+{
+    /* parameters in reverse layer order: gradient buckets are contiguous */
+    size_t off = 0;
+    for (int i = net->n_layers - 1; i >= 0; i--) {
+        dnal_layer *l = net->layers[i];
+        for (int p = 0; p < l->n_params; p++) {
+            l->param[p].off = off;
+            off += (l->param[p].count + PARAM_ALIGN - 1) / PARAM_ALIGN * PARAM_ALIGN;
+        }
+    }
+    net->n_param = off;
+    size_t goff = 0, soff = 0;
+    for (int i = 0; i < net->n_layers; i++) {
+        dnal_layer *l = net->layers[i];
+        l->gate_off = goff;
+        goff += l->n_gates;
+        l->stats_off = soff;
+        soff += l->n_stats;
+    }
+    net->n_gates = goff;
+    net->n_stats = soff;
+}
+
+static void set_defaults(dnal_net *net)
+{
+    for (size_t i = 0; i < net->n_gates; i++)
+        net->mask[i] = 1.0f;
+    for (int i = 0; i < net->n_layers; i++) {
+        dnal_layer *l = net->layers[i];
+        if (l->kind != DNAL_BN)
+            continue;
+        float *scale = net->param + l->param[0].off;
+        float *run_var = net->stats + l->stats_off + l->in[0]->c;
+        for (int64_t c = 0; c < l->in[0]->c; c++)
+            scale[c] = run_var[c] = 1.0f;
+    }
+}
+
+void dnal_net_finalize(dnal_net *net)
+{
+    DNAL_ASSERT(!net->finalized && net->n_layers > 0);
+    const dnal_ctx *ctx = net->ctx;
+    assign_offsets(net);
+    net->param = dnal_calloc(sizeof(float) * (net->n_param + 1));
+    net->grad = dnal_calloc(sizeof(float) * (net->n_param + 1));
+    net->alpha = dnal_calloc(sizeof(float) * (net->n_gates + 1));
+    net->alpha_grad = dnal_calloc(sizeof(float) * (net->n_gates + 1));
+    net->mask = dnal_calloc(sizeof(float) * (net->n_gates + 1));
+    net->stats = dnal_calloc(sizeof(float) * (net->n_stats + 1));
+    set_defaults(net);
+
+    /* activations and gradients */
+    size_t *data_off = calloc((size_t)net->n_tensors, sizeof *data_off);
+    size_t *diff_off = calloc((size_t)net->n_tensors, sizeof *diff_off);
+    size_t *priv_off = calloc((size_t)net->n_layers + 1, sizeof *priv_off);
+    int *consumers = calloc((size_t)net->n_tensors, sizeof *consumers);
+    DNAL_ASSERT(data_off && diff_off && priv_off && consumers);
+    for (int t = 0; t < net->n_tensors; t++) {
+        size_t bytes = dnal_md_bytes(&net->tensors[t]->md);
+        data_off[t] = dnal_arena_reserve(&net->acts, bytes);
+        if (t > 0 || net->input_grad)
+            diff_off[t] = dnal_arena_reserve(&net->acts, bytes);
+    }
+    size_t accum_bytes = 0;
+    for (int i = 0; i < net->n_layers; i++) {
+        dnal_layer *l = net->layers[i];
+        priv_off[i] = dnal_arena_reserve(&net->acts, l->priv_bytes);
+        if (l->scratch_bytes > net->scratch_bytes)
+            net->scratch_bytes = l->scratch_bytes;
+        for (int k = 0; k < l->n_in; k++) {
+            size_t b = dnal_md_bytes(&l->in[k]->md);
+            accum_bytes = b > accum_bytes ? b : accum_bytes;
+        }
+    }
+    size_t accum_off = dnal_arena_reserve(&net->acts, accum_bytes);
+    size_t scratch_off = dnal_arena_reserve(&net->acts, net->scratch_bytes);
+    dnal_arena_commit(&net->acts);
+    net->accum = dnal_arena_at(&net->acts, accum_off);
+    net->scratch = dnal_arena_at(&net->acts, scratch_off);
+
+    for (int t = 0; t < net->n_tensors; t++) {
+        dnal_tensor *x = net->tensors[t];
+        x->mem = dnal_memory(ctx, &x->md, dnal_arena_at(&net->acts, data_off[t]));
+        if (t > 0 || net->input_grad)
+            x->diff = dnal_memory(ctx, &x->md, dnal_arena_at(&net->acts, diff_off[t]));
+    }
+
+    /* backward order: the first consumer met writes the tensor's gradient,
+     * every later one writes to the accumulator and adds it in */
+    net->edge_accum = calloc((size_t)net->n_layers * 2, sizeof *net->edge_accum);
+    DNAL_ASSERT(net->edge_accum);
+    for (int i = net->n_layers - 1; i >= 0; i--) {
+        dnal_layer *l = net->layers[i];
+        for (int k = 0; k < l->n_in; k++) {
+            dnal_tensor *x = l->in[k];
+            int t = 0;
+            while (net->tensors[t] != x)
+                t++;
+            if (!x->diff) {
+                l->in_diff[k] = NULL;
+            } else if (consumers[t]++ == 0) {
+                l->in_diff[k] = x->diff;
+            } else {
+                net->edge_accum[2 * i + k] = dnal_memory(ctx, &x->md, net->accum);
+                l->in_diff[k] = net->edge_accum[2 * i + k];
+            }
+        }
+    }
+    for (int i = 0; i < net->n_layers; i++) {
+        dnal_layer *l = net->layers[i];
+        dnal_buffers b = {net->param, net->grad, net->alpha, net->alpha_grad, net->mask,
+                          net->stats, dnal_arena_at(&net->acts, priv_off[i]), net->scratch};
+        dnal_layer_bind(l, ctx, &b);
+    }
+    free(data_off);
+    free(diff_off);
+    free(priv_off);
+    free(consumers);
+    net->finalized = 1;
+}
+
+/* ------------------------------------------------------------------ run */
+
+void dnal_net_set_labels(dnal_net *net, const int32_t *labels)
+{
+    DNAL_ASSERT(net->loss != NULL);
+    dnal_softmax_ce_set_labels(net->loss, labels);
+}
+
+void dnal_net_forward(dnal_net *net, const dnal_pass *p)
+{
+    for (int i = 0; i < net->n_layers; i++)
+        dnal_layer_forward(net->layers[i], net->ctx, p);
+    DNNL_CHECK(dnnl_stream_wait(net->ctx->stream));
+}
+
+static void accumulate(float *dst, const float *src, size_t n)
+{
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++)
+        dst[i] += src[i];
+}
+
+void dnal_net_backward(dnal_net *net, const dnal_pass *p, dnal_layer_done_fn done, void *arg)
+{
+    for (int i = net->n_layers - 1; i >= 0; i--) {
+        dnal_layer *l = net->layers[i];
+        dnal_layer_backward(l, net->ctx, p);
+        DNNL_CHECK(dnnl_stream_wait(net->ctx->stream));
+        for (int k = 0; k < l->n_in; k++)
+            if (net->edge_accum[2 * i + k])
+                accumulate(dnal_tensor_grad(l->in[k]), net->accum,
+                           dnal_md_bytes(&l->in[k]->md) / sizeof(float));
+        if (done)
+            done(arg, net, i);
+    }
+}
+
+/* --------------------------------------------------------------- access */
+
+float *dnal_net_param(const dnal_net *net, const dnal_layer *l, int i)
+{
+    DNAL_ASSERT(i < l->n_params);
+    return net->param + l->param[i].off;
+}
+
+float *dnal_net_param_grad(const dnal_net *net, const dnal_layer *l, int i)
+{
+    DNAL_ASSERT(i < l->n_params);
+    return net->grad + l->param[i].off;
+}
+
+dnal_layer *dnal_net_find(const dnal_net *net, const char *name)
+{
+    for (int i = 0; i < net->n_layers; i++)
+        if (!strcmp(net->layers[i]->name, name))
+            return net->layers[i];
+    return NULL;
+}
+
+void dnal_net_destroy(dnal_net *net)
+{
+    if (!net)
+        return;
+    for (int i = 0; i < net->n_layers; i++) {
+        dnal_layer_destroy(net->layers[i]);
+        for (int k = 0; k < 2 && net->edge_accum; k++)
+            if (net->edge_accum[2 * i + k])
+                dnnl_memory_destroy(net->edge_accum[2 * i + k]);
+    }
+    for (int t = 0; t < net->n_tensors; t++) {
+        if (net->tensors[t]->mem)
+            dnnl_memory_destroy(net->tensors[t]->mem);
+        if (net->tensors[t]->diff)
+            dnnl_memory_destroy(net->tensors[t]->diff);
+        free(net->tensors[t]);
+    }
+    free(net->edge_accum);
+    free(net->layers);
+    free(net->tensors);
+    dnal_free(net->param);
+    dnal_free(net->grad);
+    dnal_free(net->alpha);
+    dnal_free(net->alpha_grad);
+    dnal_free(net->mask);
+    dnal_free(net->stats);
+    dnal_arena_release(&net->acts);
+    free(net);
+}

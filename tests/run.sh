@@ -1,0 +1,42 @@
+#!/bin/sh
+# The test command (README): installs what is missing on Debian 12 (as root),
+# builds, runs `make check` and ends with one line "N passed, N failed".
+#
+#   tests/run.sh              build in build/ and run the suite
+#   tests/run.sh --sanitize   the same in build-sanitize/ with ASan and UBSan
+set -u
+cd "$(dirname "$0")/.." || exit 1
+top=$(pwd)
+builddir=build
+flags=""
+for arg in "$@"; do
+    case "$arg" in
+    --sanitize) builddir=build-sanitize; flags="--enable-sanitizers" ;;
+    *) echo "usage: tests/run.sh [--sanitize]" >&2; exit 1 ;;
+    esac
+done
+
+finish() { # passed failed
+    echo "$1 passed, $2 failed"
+    [ "$2" -eq 0 ]
+    exit $?
+}
+
+jobs/setup.sh "$builddir" $flags || finish 0 1
+cd "$top/$builddir" || finish 0 1
+rm -f test-suite.log
+# ASan's leak checker reports Open MPI's and OpenMP's process-lifetime
+# allocations, which are not dnal's; keep it off unless asked for
+ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} \
+    make -j"$(nproc 2>/dev/null || echo 2)" check >check.log 2>&1
+if [ ! -f test-suite.log ]; then
+    tail -n 30 check.log
+    echo "tests/run.sh: make check did not run the suite (log: $builddir/check.log)" >&2
+    finish 0 1
+fi
+grep -h '^\(not ok\|Bail out\)' $(find tests -name '*.log') 2>/dev/null | head -n 40
+grep -h '^\(ERROR\|FAIL\|XPASS\):' test-suite.log | head -n 20
+count() { sed -n "s/^# $1: *\\([0-9]*\\)/\\1/p" test-suite.log | head -n 1; }
+pass=$(count PASS)
+fail=$(($(count FAIL) + $(count ERROR) + $(count XPASS)))
+finish "${pass:-0}" "$fail"
