@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cases.h"
 #include "harness.h"
 #include "tap.h"
 
@@ -19,101 +20,25 @@ enum { FILL_UNIFORM, FILL_AWAY_RELU, FILL_AWAY_RELU6, FILL_DISTINCT };
 static const double TOL = 1e-2;
 static const int SAMPLES = 24;
 
-typedef dnal_tensor *(*build_fn)(dnal_net *net, dnal_tensor *x);
-
 typedef struct fd_case {
     const char *label;
-    int ndims;
-    int64_t n, c, h, w;
-    const char *layout;
-    build_fn build;
+    const char *name;   /* layer_cases entry */
+    const char *layout; /* NULL: the case's own */
     int fill;
     dnal_pass pass;
     int zero_some_masks;
     double step; /* 0: 1e-2; smaller where ReLU kinks lie within reach */
 } fd_case;
 
-/* ------------------------------------------------------------- builders */
-
-static dnal_tensor *b_conv3x3(dnal_net *net, dnal_tensor *x)
-{
-    dnal_conv_cfg c = {.out_c = 24, .kernel = 3, .stride = 1, .pad = 1, .groups = 1, .bias = 1};
-    return dnal_net_conv(net, "conv", x, &c);
-}
-static dnal_tensor *b_conv_s2(dnal_net *net, dnal_tensor *x)
-{
-    dnal_conv_cfg c = {.out_c = 16, .kernel = 3, .stride = 2, .pad = 1, .groups = 1};
-    return dnal_net_conv(net, "conv", x, &c);
-}
-static dnal_tensor *b_conv1x1(dnal_net *net, dnal_tensor *x)
-{
-    dnal_conv_cfg c = {.out_c = 40, .kernel = 1, .stride = 1, .pad = 0, .groups = 1};
-    return dnal_net_conv(net, "conv", x, &c);
-}
-static dnal_tensor *b_conv_dw(dnal_net *net, dnal_tensor *x)
-{
-    dnal_conv_cfg c = {.out_c = x->c, .kernel = 3, .stride = 1, .pad = 1, .groups = x->c};
-    return dnal_net_conv(net, "conv", x, &c);
-}
-static dnal_tensor *b_conv_group(dnal_net *net, dnal_tensor *x)
-{
-    dnal_conv_cfg c = {.out_c = 32, .kernel = 3, .stride = 2, .pad = 1, .groups = 2, .bias = 1};
-    return dnal_net_conv(net, "conv", x, &c);
-}
-static dnal_tensor *b_bn(dnal_net *net, dnal_tensor *x) { return dnal_net_bn(net, "bn", x); }
-static dnal_tensor *b_relu(dnal_net *net, dnal_tensor *x) { return dnal_net_relu(net, "relu", x, 0); }
-static dnal_tensor *b_relu6(dnal_net *net, dnal_tensor *x) { return dnal_net_relu(net, "relu6", x, 6); }
-static dnal_tensor *b_maxpool(dnal_net *net, dnal_tensor *x)
-{
-    return dnal_net_pool(net, "pool", DNAL_MAXPOOL, x, 3, 2, 1);
-}
-static dnal_tensor *b_avgpool(dnal_net *net, dnal_tensor *x)
-{
-    return dnal_net_pool(net, "pool", DNAL_AVGPOOL, x, 3, 1, 1);
-}
-static dnal_tensor *b_gap(dnal_net *net, dnal_tensor *x) { return dnal_net_gap(net, "gap", x); }
-static dnal_tensor *b_linear(dnal_net *net, dnal_tensor *x)
-{
-    return dnal_net_linear(net, "fc", x, 10, 1);
-}
-/* y = relu(x) + x: the input feeds two layers, so its gradient is a sum */
-static dnal_tensor *b_add(dnal_net *net, dnal_tensor *x)
-{
-    dnal_tensor *r = dnal_net_relu(net, "relu", x, 0);
-    return dnal_net_sum(net, "add", r, x);
-}
-static dnal_tensor *b_gate(dnal_net *net, dnal_tensor *x) { return dnal_net_gate(net, "gate", x); }
-static dnal_tensor *b_ce(dnal_net *net, dnal_tensor *x)
-{
-    dnal_net_softmax_ce(net, "ce", x);
-    return NULL;
-}
-/* conv-BN-gate-ReLU-conv-BN-gate + shortcut, ReLU: a ResNet basic block */
-static dnal_tensor *b_block(dnal_net *net, dnal_tensor *x)
-{
-    dnal_conv_cfg c = {.out_c = x->c, .kernel = 3, .stride = 1, .pad = 1, .groups = 1};
-    dnal_tensor *t = dnal_net_conv(net, "conv1", x, &c);
-    t = dnal_net_bn(net, "bn1", t);
-    t = dnal_net_gate(net, "gate1", t);
-    t = dnal_net_relu(net, "relu1", t, 0);
-    t = dnal_net_conv(net, "conv2", t, &c);
-    t = dnal_net_bn(net, "bn2", t);
-    t = dnal_net_gate(net, "gate2", t);
-    t = dnal_net_sum(net, "add", t, x);
-    return dnal_net_relu(net, "relu2", t, 0);
-}
-
 /* ---------------------------------------------------------------- check */
 
 static void run_case(const dnal_ctx *ctx, const fd_case *fc, uint64_t seed)
 {
     uint64_t st = seed;
-    int64_t dims[4] = {fc->n, fc->c, fc->h, fc->w};
-    dnal_md md = fc->ndims == 2 ? dnal_md_plain(2, dims) : h_md(ctx, dims, fc->layout);
-    dnal_net *net = dnal_net_create_md(ctx, &md);
-    net->input_grad = 1;
-    dnal_tensor *y = fc->build(net, net->input);
-    dnal_net_finalize(net);
+    const layer_case *lc = case_find(fc->name);
+    DNAL_ASSERT(lc != NULL);
+    dnal_net *net = case_net(ctx, lc, fc->layout);
+    dnal_tensor *y = h_output(net);
 
     /* parameters: BN scales near 1, everything else small and signed */
     for (int i = 0; i < net->n_layers; i++) {
@@ -130,7 +55,7 @@ static void run_case(const dnal_ctx *ctx, const fd_case *fc, uint64_t seed)
         for (size_t g = 0; g < net->n_gates; g += 3)
             net->mask[g] = 0.0f;
 
-    size_t nx = (size_t)(fc->n * fc->c * fc->h * fc->w);
+    size_t nx = dnal_tensor_count(net->input);
     float *x = malloc(nx * sizeof *x), *dx = malloc(nx * sizeof *dx);
     const float kinks[2] = {0.0f, 6.0f};
     switch (fc->fill) {
@@ -141,9 +66,9 @@ static void run_case(const dnal_ctx *ctx, const fd_case *fc, uint64_t seed)
     }
     int32_t *labels = NULL;
     if (net->loss) {
-        labels = malloc((size_t)fc->n * sizeof *labels);
-        for (int64_t i = 0; i < fc->n; i++)
-            labels[i] = (int32_t)((i * 7 + 3) % fc->c);
+        labels = malloc((size_t)lc->n * sizeof *labels);
+        for (int64_t i = 0; i < lc->n; i++)
+            labels[i] = (int32_t)((i * 7 + 3) % lc->c);
         dnal_net_set_labels(net, labels);
     }
     size_t ny = y ? dnal_tensor_count(y) : 0;
@@ -202,33 +127,34 @@ int main(void)
     const dnal_pass s1000 = {.training = 1, .gate_mode = DNAL_GATE_SEARCH, .beta = 1000};
     const dnal_pass pruned = {.training = 1, .gate_mode = DNAL_GATE_PRUNED, .beta = 10};
     const dnal_pass off = {.training = 1, .gate_mode = DNAL_GATE_OFF, .beta = 10};
+    const dnal_pass block = {.training = 1, .gate_mode = DNAL_GATE_SEARCH, .beta = 5};
     const fd_case cases[] = {
-        {"conv3x3 bias", 4, 2, 16, 6, 6, "native", b_conv3x3, FILL_UNIFORM, train, 0},
-        {"conv3x3 bias nChw16c", 4, 2, 16, 6, 6, "nChw16c", b_conv3x3, FILL_UNIFORM, train, 0},
-        {"conv3x3 s2 nchw", 4, 2, 3, 7, 7, "nchw", b_conv_s2, FILL_UNIFORM, train, 0},
-        {"conv1x1 24->40", 4, 2, 24, 5, 5, "native", b_conv1x1, FILL_UNIFORM, train, 0},
-        {"conv depthwise", 4, 2, 32, 6, 6, "native", b_conv_dw, FILL_UNIFORM, train, 0},
-        {"conv groups=2 s2", 4, 2, 16, 7, 7, "native", b_conv_group, FILL_UNIFORM, train, 0},
-        {"bn train C=20", 4, 3, 20, 4, 4, "native", b_bn, FILL_UNIFORM, train, 0},
-        {"bn train C=20 nChw16c", 4, 3, 20, 4, 4, "nChw16c", b_bn, FILL_UNIFORM, train, 0},
-        {"relu", 4, 2, 20, 4, 4, "native", b_relu, FILL_AWAY_RELU, train, 0},
-        {"relu6", 4, 2, 16, 4, 4, "native", b_relu6, FILL_AWAY_RELU6, train, 0},
-        {"maxpool 3/2/1", 4, 2, 16, 7, 7, "native", b_maxpool, FILL_DISTINCT, train, 0},
-        {"avgpool 3/1/1", 4, 2, 16, 5, 5, "native", b_avgpool, FILL_UNIFORM, train, 0},
-        {"global avgpool", 4, 2, 20, 4, 4, "native", b_gap, FILL_UNIFORM, train, 0},
-        {"linear 4-D input", 4, 3, 32, 2, 2, "native", b_linear, FILL_UNIFORM, train, 0},
-        {"linear 2-D input", 2, 4, 12, 1, 1, "nc", b_linear, FILL_UNIFORM, train, 0},
-        {"add (fan-out)", 4, 2, 16, 3, 3, "native", b_add, FILL_AWAY_RELU, train, 0},
-        {"gate beta=1", 4, 2, 20, 4, 4, "native", b_gate, FILL_UNIFORM, s1, 1},
-        {"gate beta=10", 4, 2, 20, 4, 4, "native", b_gate, FILL_UNIFORM, s10, 1},
-        {"gate beta=10 nChw16c", 4, 2, 20, 4, 4, "nChw16c", b_gate, FILL_UNIFORM, s10, 1},
-        {"gate beta=1000", 4, 2, 20, 4, 4, "native", b_gate, FILL_UNIFORM, s1000, 1},
-        {"gate beta=10 nchw", 4, 2, 5, 3, 3, "nchw", b_gate, FILL_UNIFORM, s10, 0},
-        {"gate pruned", 4, 2, 20, 4, 4, "native", b_gate, FILL_UNIFORM, pruned, 1},
-        {"gate off", 4, 2, 20, 4, 4, "native", b_gate, FILL_UNIFORM, off, 1},
-        {"softmax-ce", 2, 8, 10, 1, 1, "nc", b_ce, FILL_UNIFORM, train, 0},
-        {"basic block beta=5", 4, 2, 16, 5, 5, "native", b_block, FILL_UNIFORM,
-         {.training = 1, .gate_mode = DNAL_GATE_SEARCH, .beta = 5}, 0, 1e-3},
+        {"conv3x3 bias", "conv3x3", NULL, FILL_UNIFORM, train, 0, 0},
+        {"conv3x3 bias nChw16c", "conv3x3", "nChw16c", FILL_UNIFORM, train, 0, 0},
+        {"conv3x3 s2 nchw", "conv_s2_nchw", NULL, FILL_UNIFORM, train, 0, 0},
+        {"conv1x1 24->40", "conv1x1", NULL, FILL_UNIFORM, train, 0, 0},
+        {"conv depthwise", "conv_dw", NULL, FILL_UNIFORM, train, 0, 0},
+        {"conv groups=2 s2", "conv_group", NULL, FILL_UNIFORM, train, 0, 0},
+        {"bn train C=20", "bn_train", NULL, FILL_UNIFORM, train, 0, 0},
+        {"bn train C=20 nChw16c", "bn_train", "nChw16c", FILL_UNIFORM, train, 0, 0},
+        {"relu", "relu", NULL, FILL_AWAY_RELU, train, 0, 0},
+        {"relu6", "relu6", NULL, FILL_AWAY_RELU6, train, 0, 0},
+        {"maxpool 3/2/1", "maxpool", NULL, FILL_DISTINCT, train, 0, 0},
+        {"avgpool 3/1/1", "avgpool", NULL, FILL_UNIFORM, train, 0, 0},
+        {"avgpool 2/2/0", "avgpool2", NULL, FILL_UNIFORM, train, 0, 0},
+        {"global avgpool", "gap", NULL, FILL_UNIFORM, train, 0, 0},
+        {"linear 4-D input", "linear", NULL, FILL_UNIFORM, train, 0, 0},
+        {"linear 2-D input", "linear_2d", NULL, FILL_UNIFORM, train, 0, 0},
+        {"add (fan-out)", "add", NULL, FILL_AWAY_RELU, train, 0, 0},
+        {"gate beta=1", "gate_search", NULL, FILL_UNIFORM, s1, 1, 0},
+        {"gate beta=10", "gate_search", NULL, FILL_UNIFORM, s10, 1, 0},
+        {"gate beta=10 nChw16c", "gate_search", "nChw16c", FILL_UNIFORM, s10, 1, 0},
+        {"gate beta=1000", "gate_search", NULL, FILL_UNIFORM, s1000, 1, 0},
+        {"gate beta=10 nchw", "gate_nchw", NULL, FILL_UNIFORM, s10, 0, 0},
+        {"gate pruned", "gate_pruned", NULL, FILL_UNIFORM, pruned, 1, 0},
+        {"gate off", "gate_off", NULL, FILL_UNIFORM, off, 1, 0},
+        {"softmax-ce", "softmax_ce", NULL, FILL_UNIFORM, train, 0, 0},
+        {"basic block beta=5", "basic_block_small", NULL, FILL_UNIFORM, block, 0, 1e-3},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         run_case(ctx, &cases[i], 1000 + i);

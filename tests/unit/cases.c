@@ -1,0 +1,106 @@
+#include <string.h>
+
+#include "cases.h"
+#include "harness.h"
+
+static dnal_tensor *conv(dnal_net *net, dnal_tensor *x, int64_t out_c, int64_t k, int64_t s,
+                         int64_t p, int64_t g, int bias)
+{
+    dnal_conv_cfg c = {.out_c = out_c, .kernel = k, .stride = s, .pad = p, .groups = g, .bias = bias};
+    return dnal_net_conv(net, "conv", x, &c);
+}
+static dnal_tensor *b_conv3x3(dnal_net *net, dnal_tensor *x) { return conv(net, x, 24, 3, 1, 1, 1, 1); }
+static dnal_tensor *b_conv_s2(dnal_net *net, dnal_tensor *x) { return conv(net, x, 16, 3, 2, 1, 1, 0); }
+static dnal_tensor *b_conv1x1(dnal_net *net, dnal_tensor *x) { return conv(net, x, 40, 1, 1, 0, 1, 0); }
+static dnal_tensor *b_conv_dw(dnal_net *net, dnal_tensor *x) { return conv(net, x, x->c, 3, 1, 1, x->c, 0); }
+static dnal_tensor *b_conv_group(dnal_net *net, dnal_tensor *x) { return conv(net, x, 32, 3, 2, 1, 2, 1); }
+static dnal_tensor *b_bn(dnal_net *net, dnal_tensor *x) { return dnal_net_bn(net, "bn", x); }
+static dnal_tensor *b_relu(dnal_net *net, dnal_tensor *x) { return dnal_net_relu(net, "relu", x, 0); }
+static dnal_tensor *b_relu6(dnal_net *net, dnal_tensor *x) { return dnal_net_relu(net, "relu6", x, 6); }
+static dnal_tensor *b_maxpool(dnal_net *net, dnal_tensor *x)
+{
+    return dnal_net_pool(net, "pool", DNAL_MAXPOOL, x, 3, 2, 1);
+}
+static dnal_tensor *b_avgpool(dnal_net *net, dnal_tensor *x)
+{
+    return dnal_net_pool(net, "pool", DNAL_AVGPOOL, x, 3, 1, 1);
+}
+static dnal_tensor *b_avgpool2(dnal_net *net, dnal_tensor *x)
+{
+    return dnal_net_pool(net, "pool", DNAL_AVGPOOL, x, 2, 2, 0);
+}
+static dnal_tensor *b_gap(dnal_net *net, dnal_tensor *x) { return dnal_net_gap(net, "gap", x); }
+static dnal_tensor *b_linear(dnal_net *net, dnal_tensor *x) { return dnal_net_linear(net, "fc", x, 10, 1); }
+/* y = relu(x) + x: the input feeds two layers, so its gradient is a sum */
+static dnal_tensor *b_add(dnal_net *net, dnal_tensor *x)
+{
+    return dnal_net_sum(net, "add", dnal_net_relu(net, "relu", x, 0), x);
+}
+static dnal_tensor *b_gate(dnal_net *net, dnal_tensor *x) { return dnal_net_gate(net, "gate", x); }
+static dnal_tensor *b_ce(dnal_net *net, dnal_tensor *x)
+{
+    dnal_net_softmax_ce(net, "ce", x);
+    return NULL;
+}
+/* conv-BN-gate-ReLU-conv-BN-gate, + shortcut, ReLU: a ResNet basic block */
+static dnal_tensor *b_block(dnal_net *net, dnal_tensor *x)
+{
+    dnal_conv_cfg c = {.out_c = x->c, .kernel = 3, .stride = 1, .pad = 1, .groups = 1};
+    dnal_tensor *t = dnal_net_conv(net, "conv1", x, &c);
+    t = dnal_net_bn(net, "bn1", t);
+    t = dnal_net_gate(net, "gate1", t);
+    t = dnal_net_relu(net, "relu1", t, 0);
+    t = dnal_net_conv(net, "conv2", t, &c);
+    t = dnal_net_bn(net, "bn2", t);
+    t = dnal_net_gate(net, "gate2", t);
+    t = dnal_net_sum(net, "add", t, x);
+    return dnal_net_relu(net, "relu2", t, 0);
+}
+
+const layer_case layer_cases[] = {
+    {"conv3x3", 4, 2, 16, 6, 6, "native", b_conv3x3, 1},
+    {"conv_s2_nchw", 4, 2, 3, 7, 7, "nchw", b_conv_s2, 1},
+    {"conv1x1", 4, 2, 24, 5, 5, "native", b_conv1x1, 1},
+    {"conv_dw", 4, 2, 32, 6, 6, "native", b_conv_dw, 1},
+    {"conv_group", 4, 2, 16, 7, 7, "native", b_conv_group, 1},
+    {"bn_train", 4, 3, 20, 4, 4, "native", b_bn, 1},
+    {"bn_infer", 4, 2, 20, 4, 4, "native", b_bn, 1},
+    {"relu", 4, 2, 20, 4, 4, "native", b_relu, 1},
+    {"relu6", 4, 2, 16, 4, 4, "native", b_relu6, 1},
+    {"maxpool", 4, 2, 16, 7, 7, "native", b_maxpool, 1},
+    {"avgpool", 4, 2, 16, 5, 5, "native", b_avgpool, 1},
+    {"avgpool2", 4, 2, 16, 6, 6, "native", b_avgpool2, 1},
+    {"gap", 4, 2, 20, 4, 4, "native", b_gap, 1},
+    {"linear", 4, 3, 32, 2, 2, "native", b_linear, 1},
+    {"linear_2d", 2, 4, 12, 1, 1, "nc", b_linear, 0},
+    {"add", 4, 2, 16, 3, 3, "native", b_add, 1},
+    {"gate_search", 4, 2, 20, 4, 4, "native", b_gate, 1},
+    {"gate_pruned", 4, 2, 20, 4, 4, "native", b_gate, 1},
+    {"gate_off", 4, 2, 20, 4, 4, "native", b_gate, 1},
+    {"gate_nchw", 4, 2, 5, 3, 3, "nchw", b_gate, 0},
+    {"softmax_ce", 2, 8, 10, 1, 1, "nc", b_ce, 1},
+    {"basic_block", 4, 2, 16, 8, 8, "native", b_block, 1},
+    /* finite differences need few outputs: float32 rounding of the BN-coupled loss */
+    {"basic_block_small", 4, 2, 16, 5, 5, "native", b_block, 0},
+};
+const int n_layer_cases = sizeof layer_cases / sizeof layer_cases[0];
+
+const layer_case *case_find(const char *name)
+{
+    for (int i = 0; i < n_layer_cases; i++)
+        if (!strcmp(layer_cases[i].name, name))
+            return &layer_cases[i];
+    return NULL;
+}
+
+dnal_net *case_net(const dnal_ctx *ctx, const layer_case *lc, const char *layout_override)
+{
+    int64_t dims[4] = {lc->n, lc->c, lc->h, lc->w};
+    const char *layout = layout_override ? layout_override : lc->layout;
+    dnal_md md = lc->ndims == 2 ? dnal_md_plain(2, dims) : h_md(ctx, dims, layout);
+    dnal_net *net = dnal_net_create_md(ctx, &md);
+    net->input_grad = 1;
+    lc->build(net, net->input);
+    dnal_net_finalize(net);
+    return net;
+}

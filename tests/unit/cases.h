@@ -1,0 +1,25 @@
+/* The small networks the layer tests run: one per layer kind plus a ResNet
+ * basic block. Names match the groups of tests/ref/fixtures.h5. */
+#ifndef DNAL_TEST_CASES_H
+#define DNAL_TEST_CASES_H
+
+#include "dnal/net.h"
+
+typedef dnal_tensor *(*build_fn)(dnal_net *net, dnal_tensor *x);
+
+typedef struct layer_case {
+    const char *name;
+    int ndims;
+    int64_t n, c, h, w;  /* input */
+    const char *layout;  /* "native", "nchw", "nChw16c", or "nc" (2-D) */
+    build_fn build;      /* appends the layers; NULL output = ends in softmax-CE */
+    int has_fixture;     /* a PyTorch reference exists */
+} layer_case;
+
+extern const layer_case layer_cases[];
+extern const int n_layer_cases;
+const layer_case *case_find(const char *name);
+/* A net for the case, with d(input) kept, finalized. */
+dnal_net *case_net(const dnal_ctx *ctx, const layer_case *lc, const char *layout_override);
+
+#endif
