@@ -1,0 +1,36 @@
+/* Fails one checked call on purpose, for tests/cli/test_errors.sh:
+ *   fatal_probe dnnl | h5 | mpi | fatal */
+#include <stdio.h>
+#include <string.h>
+
+#include <hdf5.h>
+#include <mpi.h>
+
+#include "dnal/core.h"
+
+int main(int argc, char **argv)
+{
+    const char *what = argc > 1 ? argv[1] : "";
+    MPI_CHECK(MPI_Init(&argc, &argv));
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    int rank = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    if (!strcmp(what, "dnnl")) {
+        DNNL_CHECK(dnnl_stream_wait(NULL));
+    } else if (!strcmp(what, "h5")) {
+        dnal_h5_quiet();
+        H5_CHECK(H5Fopen("/nonexistent/run.h5", H5F_ACC_RDONLY, H5P_DEFAULT));
+    } else if (!strcmp(what, "mpi")) {
+        int v = 0;
+        MPI_CHECK(MPI_Send(&v, 1, MPI_INT, 99, 0, MPI_COMM_WORLD));
+    } else if (!strcmp(what, "fatal") && rank == 1) {
+        /* one rank alone fails: the others must not hang in the barrier */
+        dnal_fatal(DNAL_EXIT_DATA, "rank %d: corrupt record", rank);
+    } else if (strcmp(what, "fatal")) {
+        fprintf(stderr, "usage: fatal_probe dnnl|h5|mpi|fatal\n");
+        return 1;
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    MPI_Finalize();
+    return 0;
+}
