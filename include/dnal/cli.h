@@ -7,5 +7,9 @@ int dnal_cli_main(int argc, char **argv);
 
 /* dnal info: versions, oneDNN ISA, threads, MPI. */
 int dnal_cmd_info(int argc, char **argv);
+/* dnal train: the pretrain stage alone. */
+int dnal_cmd_train(int argc, char **argv);
+/* dnal bench: step timing of a model on synthetic data. */
+int dnal_cmd_bench(int argc, char **argv);
 
 #endif

@@ -105,6 +105,8 @@ dnal_md dnal_md_plain(int ndims, const int64_t *dims);
 dnal_md dnal_md_any(int ndims, const int64_t *dims);
 /* a specific 4-D activation layout, for tests: "nchw", "nhwc", "nChw8c", "nChw16c" */
 dnal_md dnal_md_tag4(const int64_t dims[4], const char *tag);
+/* The same layout kind (plain nchw/nhwc or nChw8c/nChw16c) with c channels. */
+dnal_md dnal_md_with_channels(const dnal_md *md, int64_t c);
 int dnal_md_equal(const dnal_md *a, const dnal_md *b);
 size_t dnal_md_bytes(const dnal_md *md);
 int dnal_md_is_any(const dnal_md *md);

@@ -28,6 +28,22 @@ typedef enum dnal_gate_mode {
     DNAL_GATE_PRUNED = 2  /* g = m */
 } dnal_gate_mode;
 
+/* sigmoid(beta * alpha), in double for large beta * |alpha| */
+static inline double dnal_gate_sigmoid(float beta, float alpha)
+{
+    return 1.0 / (1.0 + __builtin_exp(-(double)beta * alpha));
+}
+
+/* The gate value g of one channel in a mode. */
+static inline float dnal_gate_value(dnal_gate_mode mode, float beta, float alpha, float mask)
+{
+    switch (mode) {
+    case DNAL_GATE_SEARCH: return (float)dnal_gate_sigmoid(beta, alpha) * mask;
+    case DNAL_GATE_PRUNED: return mask;
+    default: return 1.0f;
+    }
+}
+
 /* What a pass needs to know beyond the tensors. */
 typedef struct dnal_pass {
     int training;              /* BN: batch statistics (and running-average update) */
@@ -42,6 +58,8 @@ typedef struct dnal_tensor {
     dnal_md md;         /* layout chosen by its producer */
     dnnl_memory_t mem;  /* values */
     dnnl_memory_t diff; /* gradient in the same layout; NULL when none is needed */
+    int producer;       /* index of the layer writing it in its net; -1: the input */
+    int gate;           /* index of the gate layer governing its channels; -1: none */
 } dnal_tensor;
 
 typedef enum dnal_layer_kind {
@@ -56,6 +74,7 @@ typedef enum dnal_layer_kind {
     DNAL_ADD,
     DNAL_GATE,
     DNAL_SOFTMAX_CE,
+    DNAL_SCATTER_ADD,
     DNAL_LAYER_KINDS
 } dnal_layer_kind;
 
@@ -149,6 +168,13 @@ dnal_layer *dnal_linear_create(const dnal_ctx *ctx, const char *name, dnal_tenso
 /* out = a + b (a and b in the same layout) */
 dnal_layer *dnal_add_create(const dnal_ctx *ctx, const char *name, dnal_tensor *a,
                             dnal_tensor *b, dnal_tensor *out);
+/* out = base + b placed at channels idx: out[:, idx[k]] += b[:, k]; base
+ * NULL: zeros, out_c channels in b's layout kind. Used for the zero-padded
+ * (option A) ResNet shortcut and for compact residual blocks, whose branch
+ * computes only the kept channels. idx is copied. */
+dnal_layer *dnal_scatter_add_create(const dnal_ctx *ctx, const char *name, dnal_tensor *b,
+                                    dnal_tensor *base, int64_t out_c, const int64_t *idx,
+                                    dnal_tensor *out);
 /* The DNAL gate: y[n,c,h,w] = x[n,c,h,w] * g_c */
 dnal_layer *dnal_gate_create(const dnal_ctx *ctx, const char *name, dnal_tensor *in,
                              dnal_tensor *out);
@@ -165,8 +191,11 @@ dnal_md dnal_layer_src_md(const dnal_layer *l);
 
 /* Softmax cross-entropy: labels for the next forward (N entries, 0..K-1). */
 void dnal_softmax_ce_set_labels(dnal_layer *l, const int32_t *labels);
+/* Only the first `rows` samples count in the loss and hits (a last, partial
+ * evaluation batch); the gradient always covers the full batch. */
+void dnal_softmax_ce_set_rows(dnal_layer *l, int64_t rows);
 typedef struct dnal_ce_result {
-    double loss;        /* mean over the batch */
+    double loss;        /* mean over the counted rows */
     int64_t correct1;   /* top-1 hits */
     int64_t correct5;   /* top-5 hits */
 } dnal_ce_result;

@@ -37,6 +37,10 @@ typedef struct dnal_net {
      * later consumer writes to a shared buffer, then adds it in */
     dnnl_memory_t *edge_accum; /* [n_layers * 2], NULL: writes the tensor's diff */
     void *accum;
+
+    /* per-layer wall time in seconds, accumulated while `profile` is set */
+    int profile;
+    double *fwd_time, *bwd_time;
 } dnal_net;
 
 dnal_net *dnal_net_create(const dnal_ctx *ctx, int64_t batch, int64_t c, int64_t h, int64_t w);
@@ -57,6 +61,8 @@ dnal_tensor *dnal_net_linear(dnal_net *net, const char *name, dnal_tensor *in,
                              int64_t out_features, int bias);
 dnal_tensor *dnal_net_sum(dnal_net *net, const char *name, dnal_tensor *a, dnal_tensor *b);
 dnal_tensor *dnal_net_gate(dnal_net *net, const char *name, dnal_tensor *in);
+dnal_tensor *dnal_net_scatter_add(dnal_net *net, const char *name, dnal_tensor *b,
+                                  dnal_tensor *base, int64_t out_c, const int64_t *idx);
 void dnal_net_softmax_ce(dnal_net *net, const char *name, dnal_tensor *logits);
 
 /* Assigns offsets, allocates every buffer, creates all primitives. BN scales
@@ -70,6 +76,19 @@ typedef void (*dnal_layer_done_fn)(void *arg, const dnal_net *net, int layer);
 void dnal_net_forward(dnal_net *net, const dnal_pass *p);
 void dnal_net_backward(dnal_net *net, const dnal_pass *p, dnal_layer_done_fn done, void *arg);
 void dnal_net_set_labels(dnal_net *net, const int32_t *labels);
+
+/* Cost of the network: multiply-adds of conv and linear layers per sample
+ * (the paper's convention: VGG16 on CIFAR-10 = 313.5M) and parameters
+ * (conv, linear, BN scale and shift). With gate values g (one per gated
+ * channel, as alpha), every channel count is the expected count sum_c g_c
+ * of the gate governing it, on both sides of each conv; g NULL: dense. */
+typedef struct dnal_cost {
+    double flops;
+    double params;
+} dnal_cost;
+dnal_cost dnal_net_cost(const dnal_net *net, const float *g);
+/* Gate values of pass p (off: 1; search: sigmoid(beta*alpha)*m; pruned: m) into g. */
+void dnal_net_gate_values(const dnal_net *net, const dnal_pass *p, float *g);
 
 /* A layer's parameter i (plain layout) and its gradient. */
 float *dnal_net_param(const dnal_net *net, const dnal_layer *l, int i);

@@ -14,6 +14,13 @@ typedef struct subcommand {
 } subcommand;
 
 static const subcommand commands[] = {
+    {"train", "dnal train [-c FILE] [--set section.key=value ...]",
+     "plain training (gates off): the pretrain stage alone, with the search's config keys",
+     dnal_cmd_train},
+    {"bench", "dnal bench [-c FILE] [--set section.key=value ...] [--steps N] [--warmup N]",
+     "step timing breakdown and images/s of a model zoo net (model.name, data.batch,\n"
+     "data.image_size, run.threads) on synthetic data",
+     dnal_cmd_bench},
     {"info", "dnal info", "versions, oneDNN ISA, threads, MPI", dnal_cmd_info},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };

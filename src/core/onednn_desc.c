@@ -59,6 +59,23 @@ dnal_md dnal_md_tag4(const int64_t dims[4], const char *tag)
     return md_by_tag(4, dims, t);
 }
 
+dnal_md dnal_md_with_channels(const dnal_md *md, int64_t c)
+{
+    dnal_chan_view v;
+    if (md->ndims != 4 || !dnal_md_chan_view(md, &v))
+        dnal_fatal(DNAL_EXIT_USAGE, "cannot change the channels of this layout");
+    int64_t dims[4] = {v.n, c, v.h, v.w};
+    if (v.cb == 8)
+        return md_by_tag(4, dims, dnnl_nChw8c);
+    if (v.cb == 16)
+        return md_by_tag(4, dims, dnnl_nChw16c);
+    if (v.cb == 1 && v.sc == 1 && v.c > 1)
+        return md_by_tag(4, dims, dnnl_nhwc);
+    if (v.cb == 1)
+        return md_by_tag(4, dims, dnnl_nchw);
+    dnal_fatal(DNAL_EXIT_USAGE, "unsupported channel block %lld", (long long)v.cb);
+}
+
 int dnal_md_equal(const dnal_md *a, const dnal_md *b)
 {
     return dnnl_memory_desc_equal(a, b);

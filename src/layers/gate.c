@@ -38,17 +38,9 @@ static void gate_values(gate_layer *t, const dnal_pass *p)
 {
     const dnal_chan_view *v = &t->v;
     for (int64_t c = 0; c < v->cpad; c++) {
-        float g = 0.0f, s = 0.0f;
-        if (c < v->c) {
-            s = (float)(1.0 / (1.0 + exp(-(double)p->beta * t->alpha[c])));
-            switch (p->gate_mode) {
-            case DNAL_GATE_OFF: g = 1.0f; break;
-            case DNAL_GATE_SEARCH: g = s * t->mask[c]; break;
-            case DNAL_GATE_PRUNED: g = t->mask[c]; break;
-            }
-        }
-        t->g[c] = g;
-        t->s[c] = s;
+        int real = c < v->c; /* padded channels of a blocked layout stay 0 */
+        t->s[c] = real ? (float)dnal_gate_sigmoid(p->beta, t->alpha[c]) : 0.0f;
+        t->g[c] = real ? dnal_gate_value(p->gate_mode, p->beta, t->alpha[c], t->mask[c]) : 0.0f;
     }
 }
 

@@ -10,7 +10,7 @@ static const char *kind_names[DNAL_LAYER_KINDS] = {
     [DNAL_CONV] = "conv",       [DNAL_BN] = "bn",         [DNAL_RELU] = "relu",
     [DNAL_RELU6] = "relu6",     [DNAL_MAXPOOL] = "maxpool", [DNAL_AVGPOOL] = "avgpool",
     [DNAL_GAP] = "gap",         [DNAL_LINEAR] = "linear", [DNAL_ADD] = "add",
-    [DNAL_GATE] = "gate",       [DNAL_SOFTMAX_CE] = "softmax_ce",
+    [DNAL_GATE] = "gate",       [DNAL_SOFTMAX_CE] = "softmax_ce", [DNAL_SCATTER_ADD] = "scatter_add",
 };
 
 const char *dnal_layer_kind_name(dnal_layer_kind k)

@@ -9,6 +9,7 @@ typedef struct ce_layer {
     dnal_layer base;
     dnal_chan_view v;
     const int32_t *labels;
+    int64_t rows; /* counted in forward */
     dnal_ce_result result;
 } ce_layer;
 
@@ -31,7 +32,7 @@ static void ce_forward(dnal_layer *l, const dnal_ctx *ctx, const dnal_pass *p)
     DNAL_ASSERT(e->labels != NULL);
     DNNL_CHECK(dnnl_stream_wait(ctx->stream));
     const float *z = mem_ptr(l->in[0]->mem);
-    const int64_t N = e->v.n, K = e->v.c;
+    const int64_t N = e->rows, K = e->v.c;
     double loss = 0.0;
     int64_t c1 = 0, c5 = 0;
 #pragma omp parallel for reduction(+ : loss, c1, c5) schedule(static)
@@ -105,7 +106,15 @@ dnal_layer *dnal_softmax_ce_create(const dnal_ctx *ctx, const char *name, dnal_t
     l->n_in = 1;
     l->in[0] = logits;
     l->out = NULL;
+    e->rows = e->v.n;
     return l;
+}
+
+void dnal_softmax_ce_set_rows(dnal_layer *l, int64_t rows)
+{
+    ce_layer *e = (ce_layer *)l;
+    DNAL_ASSERT(l->kind == DNAL_SOFTMAX_CE && rows >= 1 && rows <= e->v.n);
+    e->rows = rows;
 }
 
 void dnal_softmax_ce_set_labels(dnal_layer *l, const int32_t *labels)

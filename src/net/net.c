@@ -2,6 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <omp.h>
+
 #include "dnal/net.h"
 
 enum { PARAM_ALIGN = 16 }; /* floats: every parameter starts on a cache line */
@@ -15,8 +17,37 @@ static dnal_tensor *new_tensor(dnal_net *net)
     }
     dnal_tensor *t = calloc(1, sizeof *t);
     DNAL_ASSERT(t);
+    t->producer = -1;
+    t->gate = -1;
     net->tensors[net->n_tensors++] = t;
     return t;
+}
+
+static int preserves_channels(const dnal_layer *l)
+{
+    switch (l->kind) {
+    case DNAL_BN: case DNAL_RELU: case DNAL_RELU6: case DNAL_MAXPOOL: case DNAL_AVGPOOL:
+    case DNAL_GAP:
+        return 1;
+    case DNAL_CONV: /* depthwise: output channel c reads input channel c only */
+        return l->groups > 1 && l->groups == l->in[0]->c && l->out->c == l->in[0]->c;
+    default:
+        return 0;
+    }
+}
+
+/* A gate governs the channels of every tensor between it and the layer that
+ * mixes channels before it (a dense conv, whose output channels these are):
+ * walking back through BN, ReLU, pooling and depthwise convs. */
+static void claim_channels(dnal_net *net, dnal_tensor *t, int gate)
+{
+    while (t) {
+        t->gate = gate;
+        if (t->producer < 0)
+            return;
+        dnal_layer *p = net->layers[t->producer];
+        t = preserves_channels(p) ? p->in[0] : NULL;
+    }
 }
 
 static void append(dnal_net *net, dnal_layer *l)
@@ -27,7 +58,17 @@ static void append(dnal_net *net, dnal_layer *l)
         net->layers = realloc(net->layers, sizeof *net->layers * (size_t)net->cap_layers);
         DNAL_ASSERT(net->layers);
     }
-    net->layers[net->n_layers++] = l;
+    int index = net->n_layers++;
+    net->layers[index] = l;
+    if (!l->out)
+        return;
+    l->out->producer = index;
+    if (l->kind == DNAL_GATE) {
+        l->out->gate = index;
+        claim_channels(net, l->in[0], index);
+    }
+    else if (preserves_channels(l))
+        l->out->gate = l->in[0]->gate;
 }
 
 dnal_net *dnal_net_create_md(const dnal_ctx *ctx, const dnal_md *input)
@@ -108,6 +149,14 @@ dnal_tensor *dnal_net_gate(dnal_net *net, const char *name, dnal_tensor *in)
 {
     dnal_tensor *out = new_tensor(net);
     append(net, dnal_gate_create(net->ctx, name, in, out));
+    return out;
+}
+
+dnal_tensor *dnal_net_scatter_add(dnal_net *net, const char *name, dnal_tensor *b,
+                                  dnal_tensor *base, int64_t out_c, const int64_t *idx)
+{
+    dnal_tensor *out = new_tensor(net);
+    append(net, dnal_scatter_add_create(net->ctx, name, b, base, out_c, idx, out));
     return out;
 }
 
@@ -211,7 +260,9 @@ void dnal_net_finalize(dnal_net *net)
     /* backward order: the first consumer met writes the tensor's gradient,
      * every later one writes to the accumulator and adds it in */
     net->edge_accum = calloc((size_t)net->n_layers * 2, sizeof *net->edge_accum);
-    DNAL_ASSERT(net->edge_accum);
+    net->fwd_time = calloc((size_t)net->n_layers, sizeof *net->fwd_time);
+    net->bwd_time = calloc((size_t)net->n_layers, sizeof *net->bwd_time);
+    DNAL_ASSERT(net->edge_accum && net->fwd_time && net->bwd_time);
     for (int i = net->n_layers - 1; i >= 0; i--) {
         dnal_layer *l = net->layers[i];
         for (int k = 0; k < l->n_in; k++) {
@@ -252,8 +303,14 @@ void dnal_net_set_labels(dnal_net *net, const int32_t *labels)
 
 void dnal_net_forward(dnal_net *net, const dnal_pass *p)
 {
-    for (int i = 0; i < net->n_layers; i++)
+    for (int i = 0; i < net->n_layers; i++) {
+        double t0 = net->profile ? omp_get_wtime() : 0;
         dnal_layer_forward(net->layers[i], net->ctx, p);
+        if (net->profile) {
+            DNNL_CHECK(dnnl_stream_wait(net->ctx->stream));
+            net->fwd_time[i] += omp_get_wtime() - t0;
+        }
+    }
     DNNL_CHECK(dnnl_stream_wait(net->ctx->stream));
 }
 
@@ -268,12 +325,15 @@ void dnal_net_backward(dnal_net *net, const dnal_pass *p, dnal_layer_done_fn don
 {
     for (int i = net->n_layers - 1; i >= 0; i--) {
         dnal_layer *l = net->layers[i];
+        double t0 = net->profile ? omp_get_wtime() : 0;
         dnal_layer_backward(l, net->ctx, p);
         DNNL_CHECK(dnnl_stream_wait(net->ctx->stream));
         for (int k = 0; k < l->n_in; k++)
             if (net->edge_accum[2 * i + k])
                 accumulate(dnal_tensor_grad(l->in[k]), net->accum,
                            dnal_md_bytes(&l->in[k]->md) / sizeof(float));
+        if (net->profile)
+            net->bwd_time[i] += omp_get_wtime() - t0;
         if (done)
             done(arg, net, i);
     }
@@ -319,6 +379,8 @@ void dnal_net_destroy(dnal_net *net)
         free(net->tensors[t]);
     }
     free(net->edge_accum);
+    free(net->fwd_time);
+    free(net->bwd_time);
     free(net->layers);
     free(net->tensors);
     dnal_free(net->param);

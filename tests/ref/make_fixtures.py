@@ -142,6 +142,17 @@ def softmax_ce(seed):
     return cs
 
 
+def scatter_add(seed):
+    cs = Case("scatter_add", seed)
+    x = cs.leaf("x", cs.uniform((2, 16, 4, 4)))
+    b = F.conv2d(x, cs.param("conv", "weight", (6, 16, 1, 1)))
+    idx = [1, 3, 4, 8, 9, 15]
+    y = x.clone()
+    y[:, idx] = y[:, idx] + b
+    cs.finish(y)
+    return cs
+
+
 def basic_block(seed):
     """conv-BN-gate-ReLU-conv-BN-gate, + shortcut, ReLU (gates searching)."""
     cs = Case("basic_block", seed, gate_mode=1, beta=5.0)
@@ -180,6 +191,9 @@ def main():
         simple("gate_off", 18, (2, 20, 4, 4), lambda cs, x: cs.gate("gate", x),
                gate_mode=0, beta=10.0),
         softmax_ce(19),
+        scatter_add(21),
+        simple("shortcut_a", 22, (2, 8, 6, 6),
+               lambda cs, x: F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, 4, 4))),
         basic_block(20),
     ]
     with h5py.File(OUT, "w") as f:

@@ -42,6 +42,22 @@ static dnal_tensor *b_ce(dnal_net *net, dnal_tensor *x)
     dnal_net_softmax_ce(net, "ce", x);
     return NULL;
 }
+/* x + (1x1 conv of x, 6 channels) added at channels 1,3,4,8,9,15 (a compact branch) */
+static dnal_tensor *b_scatter_add(dnal_net *net, dnal_tensor *x)
+{
+    static const int64_t idx[6] = {1, 3, 4, 8, 9, 15};
+    dnal_tensor *b = conv(net, x, 6, 1, 1, 0, 1, 0);
+    return dnal_net_scatter_add(net, "scatter", b, x, x->c, idx);
+}
+/* ResNet option A shortcut: x[:, :, ::2, ::2] zero-padded from 8 to 16 channels */
+static dnal_tensor *b_shortcut_a(dnal_net *net, dnal_tensor *x)
+{
+    int64_t idx[64];
+    for (int64_t k = 0; k < x->c; k++)
+        idx[k] = x->c / 2 + k;
+    dnal_tensor *t = dnal_net_pool(net, "subsample", DNAL_AVGPOOL, x, 1, 2, 0);
+    return dnal_net_scatter_add(net, "pad", t, NULL, 2 * x->c, idx);
+}
 /* conv-BN-gate-ReLU-conv-BN-gate, + shortcut, ReLU: a ResNet basic block */
 static dnal_tensor *b_block(dnal_net *net, dnal_tensor *x)
 {
@@ -79,6 +95,8 @@ const layer_case layer_cases[] = {
     {"gate_off", 4, 2, 20, 4, 4, "native", b_gate, 1},
     {"gate_nchw", 4, 2, 5, 3, 3, "nchw", b_gate, 0},
     {"softmax_ce", 2, 8, 10, 1, 1, "nc", b_ce, 1},
+    {"scatter_add", 4, 2, 16, 4, 4, "native", b_scatter_add, 1},
+    {"shortcut_a", 4, 2, 8, 6, 6, "native", b_shortcut_a, 1},
     {"basic_block", 4, 2, 16, 8, 8, "native", b_block, 1},
     /* finite differences need few outputs: float32 rounding of the BN-coupled loss */
     {"basic_block_small", 4, 2, 16, 5, 5, "native", b_block, 0},

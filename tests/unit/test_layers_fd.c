@@ -154,6 +154,8 @@ int main(void)
         {"gate pruned", "gate_pruned", NULL, FILL_UNIFORM, pruned, 1, 0},
         {"gate off", "gate_off", NULL, FILL_UNIFORM, off, 1, 0},
         {"softmax-ce", "softmax_ce", NULL, FILL_UNIFORM, train, 0, 0},
+        {"scatter-add into x", "scatter_add", NULL, FILL_UNIFORM, train, 0, 0},
+        {"option-A shortcut", "shortcut_a", NULL, FILL_UNIFORM, train, 0, 0},
         {"basic block beta=5", "basic_block_small", NULL, FILL_UNIFORM, block, 0, 1e-3},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)

@@ -1,0 +1,39 @@
+/* dnal models: builders of the model zoo with DNAL's gate placement
+ * (DESIGN.md section 1). Every model ends with softmax cross-entropy.
+ *
+ *   vgg16                CIFAR VGG16 with BN: 13 convs, classifier 512-512-K
+ *   resnet20/56/110      CIFAR ResNets (basic blocks, zero-padded shortcuts)
+ *   mobilenetv2          CIFAR variant (stride-1 stem, second stage stride 1)
+ *   resnet18/34/50       ImageNet ResNets (projection shortcuts)
+ *   vgg16-imagenet       VGG16 with BN, classifier 4096-4096-K
+ *   mobilenetv2-imagenet MobileNetV2 1.0
+ *
+ * Gates: VGG16 after every conv's BN; ResNets after every BN inside a
+ * residual branch (not the stem, not the shortcut); MobileNetV2 after the
+ * depthwise BN, after the projection BN and after the final 1x1 conv's BN. */
+#ifndef DNAL_MODELS_H
+#define DNAL_MODELS_H
+
+#include <stdint.h>
+
+#include "dnal/net.h"
+
+typedef struct dnal_model_cfg {
+    const char *name;
+    int64_t batch, in_channels, image_size, classes;
+    double width; /* width multiplier (1.0: the published network) */
+} dnal_model_cfg;
+
+/* Builds and finalizes the model; an unknown name is a usage error (exit 1). */
+dnal_net *dnal_model_build(const dnal_ctx *ctx, const dnal_model_cfg *cfg);
+int dnal_model_known(const char *name);
+/* The names of the zoo, NULL-terminated. */
+const char *const *dnal_model_names(void);
+
+/* Initialises parameters from the seed (GSL MT19937): conv weights He-normal
+ * with fan-out (as torchvision's ResNet), conv biases 0, BN scale 1 and
+ * shift 0, linear weights and biases uniform +-1/sqrt(fan_in), alpha 0,
+ * masks 1, running mean 0 and variance 1. */
+void dnal_model_init(dnal_net *net, uint64_t seed);
+
+#endif

@@ -1,0 +1,52 @@
+/* dnal search: a run's stages (DESIGN.md section 1) over a network, its data
+ * and its configuration: weight training (pretrain, finetune), and later the
+ * architecture search and pruning.
+ *
+ * Output on stdout (one key=value line each, grep-able in a SLURM log):
+ *   eval stage=pretrain epoch=3 top1=0.9012 top5=0.9987 loss=0.2811
+ * plus progress lines, updated in place on a terminal. */
+#ifndef DNAL_SEARCH_H
+#define DNAL_SEARCH_H
+
+#include <stdint.h>
+
+#include "dnal/data.h"
+#include "dnal/io.h"
+#include "dnal/models.h"
+#include "dnal/optim.h"
+
+typedef enum dnal_stage { DNAL_STAGE_PRETRAIN = 0, DNAL_STAGE_SEARCH = 1, DNAL_STAGE_FINETUNE = 2 } dnal_stage;
+const char *dnal_stage_name(dnal_stage s);
+
+typedef struct dnal_eval {
+    double loss, top1, top5;
+    int64_t count;
+} dnal_eval;
+
+typedef struct dnal_run {
+    dnal_config cfg;          /* resolved */
+    dnal_ctx *ctx;
+    dnal_dataset *train, *test;
+    dnal_net *net;
+    int64_t batch;            /* global batch */
+    int64_t steps_per_epoch;  /* full batches of the train split */
+    int64_t *order;           /* this epoch's order of the train split */
+    int64_t order_epoch;      /* the epoch `order` belongs to (-1: none) */
+    int32_t *labels;
+    int64_t step;             /* steps done in the whole run */
+    int tty;                  /* progress updates one line in place */
+} dnal_run;
+
+/* Opens the data, builds and initialises the model (exits on bad input). */
+dnal_run *dnal_run_open(const dnal_config *cfg);
+void dnal_run_close(dnal_run *r);
+
+/* Trains the weights for one stage (pretrain or finetune) with SGD and the
+ * stage's schedule, the gates in `mode`; evaluates after every epoch (and
+ * after a fractional last one). Returns the last evaluation. */
+dnal_eval dnal_run_train_weights(dnal_run *r, dnal_stage stage, const dnal_stage_cfg *sc,
+                                 dnal_gate_mode mode);
+/* Accuracy and loss over the test split (inference BN, gates in p). */
+dnal_eval dnal_run_evaluate(dnal_run *r, const dnal_pass *p);
+
+#endif

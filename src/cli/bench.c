@@ -1,0 +1,122 @@
+/* dnal bench: times forward, backward and update of a model on synthetic
+ * data; prints each layer kind's share of the step and the bench line. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mpi.h>
+#include <omp.h>
+
+#include "cli_internal.h"
+#include "dnal/cli.h"
+#include "dnal/models.h"
+#include "dnal/optim.h"
+
+static int imagenet_model(const char *name)
+{
+    return strstr(name, "imagenet") || !strcmp(name, "resnet18") || !strcmp(name, "resnet34") ||
+           !strcmp(name, "resnet50");
+}
+
+/* takes --steps N and --warmup N out of argv */
+static int bench_flags(int *argc, char **argv, long *steps, long *warmup)
+{
+    int out = 1;
+    for (int i = 1; i < *argc; i++) {
+        long *dst = !strcmp(argv[i], "--steps") ? steps : !strcmp(argv[i], "--warmup") ? warmup : NULL;
+        if (!dst) {
+            argv[out++] = argv[i];
+            continue;
+        }
+        char *end = NULL;
+        if (i + 1 >= *argc || (*dst = strtol(argv[i + 1], &end, 10), *end != '\0') || *dst < 0 ||
+            (dst == steps && *dst < 1)) {
+            fprintf(stderr, "dnal bench: %s needs a count\n", argv[i]);
+            return DNAL_EXIT_USAGE;
+        }
+        i++;
+    }
+    *argc = out;
+    return 0;
+}
+
+int dnal_cmd_bench(int argc, char **argv)
+{
+    long steps = 10, warmup = 3;
+    dnal_config cfg;
+    int rc = bench_flags(&argc, argv, &steps, &warmup);
+    if (rc || (rc = cli_config("bench", argc, argv, &cfg, NULL, 0, NULL)))
+        return rc;
+    if (cfg.run.threads > 0)
+        omp_set_num_threads((int)cfg.run.threads);
+    MPI_CHECK(MPI_Init(NULL, NULL));
+    int world = 1;
+    MPI_Comm_size(MPI_COMM_WORLD, &world);
+    if (world > 1)
+        dnal_fatal(DNAL_EXIT_USAGE, "dnal bench runs on one rank in this version (%d ranks started)",
+                   world);
+
+    int imagenet = imagenet_model(cfg.model.name);
+    dnal_model_cfg m = {.name = cfg.model.name, .batch = cfg.data.batch, .in_channels = 3,
+                        .image_size = cfg.data.image_size ? cfg.data.image_size : imagenet ? 224 : 32,
+                        .classes = imagenet ? 1000 : 10, .width = cfg.model.width};
+    dnal_ctx *ctx = dnal_ctx_create();
+    dnal_net *net = dnal_model_build(ctx, &m);
+    dnal_model_init(net, cfg.run.seed);
+    int32_t *labels = malloc(sizeof *labels * (size_t)m.batch);
+    float *x = dnal_tensor_data(net->input);
+    for (size_t i = 0; i < dnal_tensor_count(net->input); i++)
+        x[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
+    for (int64_t i = 0; i < m.batch; i++)
+        labels[i] = (int32_t)(i % m.classes);
+    dnal_net_set_labels(net, labels);
+    dnal_sgd opt;
+    dnal_sgd_init(&opt, net->n_param, cfg.pretrain.momentum, 0);
+    dnal_pass pass = {.training = 1, .gate_mode = DNAL_GATE_OFF, .beta = 1};
+
+    double t_update = 0, t_total = 0;
+    for (long s = 0; s < warmup + steps; s++) {
+        if (s == warmup)
+            net->profile = 1;
+        double t0 = omp_get_wtime();
+        dnal_net_forward(net, &pass);
+        dnal_net_backward(net, &pass, NULL, NULL);
+        double t1 = omp_get_wtime();
+        dnal_sgd_update(&opt, 1e-3, cfg.pretrain.weight_decay, net->param, net->grad, 0, net->n_param);
+        double t2 = omp_get_wtime();
+        if (s >= warmup) {
+            t_update += t2 - t1;
+            t_total += t2 - t0;
+        }
+    }
+    double fwd = 0, bwd = 0, kind_time[DNAL_LAYER_KINDS][2] = {{0}};
+    for (int i = 0; i < net->n_layers; i++) {
+        kind_time[net->layers[i]->kind][0] += net->fwd_time[i];
+        kind_time[net->layers[i]->kind][1] += net->bwd_time[i];
+        fwd += net->fwd_time[i];
+        bwd += net->bwd_time[i];
+    }
+    double per = 1e3 / (double)steps;
+    for (int k = 0; k < DNAL_LAYER_KINDS; k++) {
+        double t = kind_time[k][0] + kind_time[k][1];
+        if (t > 0)
+            printf("bench_layer kind=%s forward_ms=%.3f backward_ms=%.3f share=%.3f\n",
+                   dnal_layer_kind_name((dnal_layer_kind)k), kind_time[k][0] * per,
+                   kind_time[k][1] * per, t / t_total);
+    }
+    printf("bench_layer kind=update forward_ms=0.000 backward_ms=%.3f share=%.3f\n", t_update * per,
+           t_update / t_total);
+    dnal_cost cost = dnal_net_cost(net, NULL);
+    printf("bench model=%s batch=%lld ranks=%d threads=%d images_per_s=%.1f step_ms=%.3f "
+           "forward_ms=%.3f backward_ms=%.3f update_ms=%.3f exposed_comm_ms=0.000 "
+           "flops=%.0f params=%.0f isa=%s\n",
+           cfg.model.name, (long long)m.batch, world, omp_get_max_threads(),
+           (double)(m.batch * steps) / t_total, t_total * per, fwd * per, bwd * per, t_update * per,
+           cost.flops, cost.params, dnal_isa_name());
+    dnal_sgd_free(&opt);
+    free(labels);
+    dnal_net_destroy(net);
+    dnal_ctx_destroy(ctx);
+    MPI_Finalize();
+    return DNAL_EXIT_OK;
+}

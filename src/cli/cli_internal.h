@@ -1,0 +1,15 @@
+/* Helpers shared by the subcommands (not installed). */
+#ifndef DNAL_CLI_INTERNAL_H
+#define DNAL_CLI_INTERNAL_H
+
+#include "dnal/core.h"
+#include "dnal/io.h"
+
+/* Defaults, then -c FILE and --set section.key=value in order, then
+ * validation; up to max_positional other arguments land in pos. Returns 0,
+ * or 1 after printing the error. */
+int cli_config(const char *cmd, int argc, char **argv, dnal_config *cfg, int *positional,
+               int max_positional, const char **pos);
+void cli_print_config(const char *cmd, const dnal_config *cfg);
+
+#endif

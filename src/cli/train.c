@@ -1,0 +1,28 @@
+/* dnal train: the pretrain stage alone (gates off), same config keys. */
+#include <stdio.h>
+
+#include <mpi.h>
+
+#include "cli_internal.h"
+#include "dnal/cli.h"
+#include "dnal/search.h"
+
+int dnal_cmd_train(int argc, char **argv)
+{
+    dnal_config cfg;
+    int rc = cli_config("train", argc, argv, &cfg, NULL, 0, NULL);
+    if (rc)
+        return rc;
+    MPI_CHECK(MPI_Init(NULL, NULL));
+    int world = 1;
+    MPI_Comm_size(MPI_COMM_WORLD, &world);
+    if (world > 1)
+        dnal_fatal(DNAL_EXIT_USAGE, "dnal train runs on one rank in this version (%d ranks started)",
+                   world);
+    cli_print_config("train", &cfg);
+    dnal_run *r = dnal_run_open(&cfg);
+    dnal_run_train_weights(r, DNAL_STAGE_PRETRAIN, &cfg.pretrain, DNAL_GATE_OFF);
+    dnal_run_close(r);
+    MPI_Finalize();
+    return DNAL_EXIT_OK;
+}

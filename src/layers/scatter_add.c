@@ -1,0 +1,110 @@
+/* out = base + b at channel indices: out[:, idx[k]] += b[:, k].
+ *
+ * With base NULL the other channels are zero: the zero-padded ResNet
+ * shortcut (option A) places the subsampled input at idx = pad..pad+C-1.
+ * In a compact residual block the branch computes only its kept channels
+ * and this layer adds them into the shortcut at their original indices.
+ * Backward: d(base) = d(out); d(b)[:, k] = d(out)[:, idx[k]]. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+typedef struct scatter_layer {
+    dnal_layer base;
+    dnal_chan_view vb, vo; /* views of b and of out */
+    int64_t *idx;
+    size_t out_bytes;
+} scatter_layer;
+
+static void scatter_bind(dnal_layer *l, const dnal_ctx *ctx, const dnal_buffers *b)
+{
+    (void)l;
+    (void)ctx;
+    (void)b;
+}
+
+static inline int64_t at(const dnal_chan_view *v, int64_t n, int64_t c, int64_t h, int64_t w)
+{
+    return n * v->sn + (c / v->cb) * v->sc + h * v->sh + w * v->sw + c % v->cb;
+}
+
+static void scatter_forward(dnal_layer *l, const dnal_ctx *ctx, const dnal_pass *p)
+{
+    scatter_layer *s = (scatter_layer *)l;
+    (void)p;
+    DNNL_CHECK(dnnl_stream_wait(ctx->stream));
+    float *out = mem_ptr(l->out->mem);
+    const float *b = mem_ptr(l->in[0]->mem);
+    if (l->n_in == 2)
+        memcpy(out, mem_ptr(l->in[1]->mem), s->out_bytes);
+    else
+        memset(out, 0, s->out_bytes);
+    const dnal_chan_view *vb = &s->vb, *vo = &s->vo;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t n = 0; n < vb->n; n++)
+        for (int64_t k = 0; k < vb->c; k++)
+            for (int64_t h = 0; h < vb->h; h++)
+                for (int64_t w = 0; w < vb->w; w++)
+                    out[at(vo, n, s->idx[k], h, w)] += b[at(vb, n, k, h, w)];
+}
+
+static void scatter_backward(dnal_layer *l, const dnal_ctx *ctx, const dnal_pass *p)
+{
+    scatter_layer *s = (scatter_layer *)l;
+    (void)p;
+    DNNL_CHECK(dnnl_stream_wait(ctx->stream));
+    const float *dy = mem_ptr(l->out->diff);
+    if (l->n_in == 2 && l->in_diff[1])
+        memcpy(mem_ptr(l->in_diff[1]), dy, s->out_bytes);
+    if (!l->in_diff[0])
+        return;
+    float *db = mem_ptr(l->in_diff[0]);
+    const dnal_chan_view *vb = &s->vb, *vo = &s->vo;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t n = 0; n < vb->n; n++)
+        for (int64_t k = 0; k < vb->c; k++)
+            for (int64_t h = 0; h < vb->h; h++)
+                for (int64_t w = 0; w < vb->w; w++)
+                    db[at(vb, n, k, h, w)] = dy[at(vo, n, s->idx[k], h, w)];
+}
+
+static void scatter_destroy(dnal_layer *l)
+{
+    free(((scatter_layer *)l)->idx);
+    free(l);
+}
+
+static const dnal_layer_ops scatter_ops = {scatter_bind, scatter_forward, scatter_backward,
+                                           scatter_destroy};
+
+dnal_layer *dnal_scatter_add_create(const dnal_ctx *ctx, const char *name, dnal_tensor *b,
+                                    dnal_tensor *base, int64_t out_c, const int64_t *idx,
+                                    dnal_tensor *out)
+{
+    scatter_layer *s = calloc(1, sizeof *s);
+    dnal_layer *l = &s->base;
+    (void)ctx;
+    DNAL_ASSERT(s);
+    layer_init(l, &scatter_ops, DNAL_SCATTER_ADD, name);
+    dnal_md omd = base ? base->md : dnal_md_with_channels(&b->md, out_c);
+    if (!dnal_md_chan_view(&b->md, &s->vb) || !dnal_md_chan_view(&omd, &s->vo) ||
+        (base && base->c != out_c) || b->h != s->vo.h || b->w != s->vo.w)
+        dnal_fatal(DNAL_EXIT_USAGE, "%s: inputs do not fit a %lld-channel output", l->name,
+                   (long long)out_c);
+    s->idx = malloc(sizeof *s->idx * (size_t)b->c);
+    DNAL_ASSERT(s->idx);
+    for (int64_t k = 0; k < b->c; k++) {
+        if (idx[k] < 0 || idx[k] >= out_c || (k > 0 && idx[k] <= idx[k - 1]))
+            dnal_fatal(DNAL_EXIT_USAGE, "%s: channel indices must increase within 0..%lld",
+                       l->name, (long long)out_c - 1);
+        s->idx[k] = idx[k];
+    }
+    l->n_in = base ? 2 : 1;
+    l->in[0] = b;
+    l->in[1] = base;
+    l->out = out;
+    tensor_set(out, &omd);
+    s->out_bytes = dnal_md_bytes(&omd);
+    return l;
+}

@@ -1,0 +1,30 @@
+/* Shared pieces of the model builders (not installed). */
+#ifndef DNAL_MODELS_BUILDER_H
+#define DNAL_MODELS_BUILDER_H
+
+#include "dnal/models.h"
+
+enum { ACT_NONE = -1, ACT_RELU = 0, ACT_RELU6 = 6 };
+
+typedef struct mb {
+    dnal_net *net;
+    char name[64];
+} mb;
+
+/* The unit every model is made of: conv (padding k/2, no bias), BN, an
+ * optional gate and an optional activation, named PREFIX.convSUFFIX,
+ * PREFIX.bnSUFFIX, PREFIX.gateSUFFIX and PREFIX.reluSUFFIX. */
+dnal_tensor *mb_unit(mb *b, const char *prefix, const char *suffix, dnal_tensor *x, int64_t out_c,
+                     int64_t kernel, int64_t stride, int64_t groups, int gated, int act);
+/* Global average pooling, the classifier and the loss. */
+void mb_head(mb *b, dnal_tensor *x, int64_t classes);
+const char *mb_name(mb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* round(c * width), at least 1 */
+int64_t mb_scale(int64_t c, double width);
+
+void resnet_cifar(mb *b, const dnal_model_cfg *cfg, int depth);
+void resnet_imagenet(mb *b, const dnal_model_cfg *cfg, int depth);
+void vgg16(mb *b, const dnal_model_cfg *cfg, int imagenet);
+void mobilenetv2(mb *b, const dnal_model_cfg *cfg, int imagenet);
+
+#endif

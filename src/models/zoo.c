@@ -1,0 +1,133 @@
+/* The model zoo: names, building, initialisation. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_rng.h>
+
+#include "builder.h"
+
+static const char *const names[] = {"vgg16",    "resnet20",       "resnet56",
+                                     "resnet110", "mobilenetv2",   "resnet18",
+                                     "resnet34", "resnet50",       "vgg16-imagenet",
+                                     "mobilenetv2-imagenet", NULL};
+
+const char *const *dnal_model_names(void)
+{
+    return names;
+}
+
+int dnal_model_known(const char *name)
+{
+    for (int i = 0; names[i]; i++)
+        if (!strcmp(names[i], name))
+            return 1;
+    return 0;
+}
+
+const char *mb_name(mb *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(b->name, sizeof b->name, fmt, ap);
+    va_end(ap);
+    return b->name;
+}
+
+int64_t mb_scale(int64_t c, double width)
+{
+    int64_t s = (int64_t)llround((double)c * width);
+    return s > 0 ? s : 1;
+}
+
+dnal_tensor *mb_unit(mb *b, const char *prefix, const char *suffix, dnal_tensor *x, int64_t out_c,
+                     int64_t kernel, int64_t stride, int64_t groups, int gated, int act)
+{
+    dnal_conv_cfg c = {.out_c = out_c, .kernel = kernel, .stride = stride, .pad = kernel / 2,
+                       .groups = groups};
+    dnal_tensor *t = dnal_net_conv(b->net, mb_name(b, "%s.conv%s", prefix, suffix), x, &c);
+    t = dnal_net_bn(b->net, mb_name(b, "%s.bn%s", prefix, suffix), t);
+    if (gated)
+        t = dnal_net_gate(b->net, mb_name(b, "%s.gate%s", prefix, suffix), t);
+    if (act != ACT_NONE)
+        t = dnal_net_relu(b->net, mb_name(b, "%s.relu%s", prefix, suffix), t, (float)act);
+    return t;
+}
+
+void mb_head(mb *b, dnal_tensor *x, int64_t classes)
+{
+    x = dnal_net_gap(b->net, "avgpool", x);
+    x = dnal_net_linear(b->net, "fc", x, classes, 1);
+    dnal_net_softmax_ce(b->net, "loss", x);
+}
+
+dnal_net *dnal_model_build(const dnal_ctx *ctx, const dnal_model_cfg *cfg)
+{
+    const char *n = cfg->name;
+    if (!dnal_model_known(n)) {
+        char list[512] = "";
+        for (int i = 0; names[i]; i++)
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", names[i]);
+        dnal_fatal(DNAL_EXIT_USAGE, "model.name: unknown model '%s' (known: %s)", n, list);
+    }
+    if (cfg->width <= 0 || cfg->batch < 1 || cfg->classes < 2 || cfg->in_channels < 1)
+        dnal_fatal(DNAL_EXIT_USAGE, "model %s: bad shape (batch %lld, %lld input channels, %lld classes, width %g)",
+                   n, (long long)cfg->batch, (long long)cfg->in_channels, (long long)cfg->classes,
+                   cfg->width);
+    mb b = {.net = dnal_net_create(ctx, cfg->batch, cfg->in_channels, cfg->image_size,
+                                   cfg->image_size)};
+    if (!strcmp(n, "vgg16") || !strcmp(n, "vgg16-imagenet"))
+        vgg16(&b, cfg, !strcmp(n, "vgg16-imagenet"));
+    else if (!strcmp(n, "mobilenetv2") || !strcmp(n, "mobilenetv2-imagenet"))
+        mobilenetv2(&b, cfg, !strcmp(n, "mobilenetv2-imagenet"));
+    else if (!strcmp(n, "resnet20") || !strcmp(n, "resnet56") || !strcmp(n, "resnet110"))
+        resnet_cifar(&b, cfg, atoi(n + strlen("resnet")));
+    else
+        resnet_imagenet(&b, cfg, atoi(n + strlen("resnet")));
+    dnal_net_finalize(b.net);
+    return b.net;
+}
+
+void dnal_model_init(dnal_net *net, uint64_t seed)
+{
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(rng, (unsigned long)seed);
+    for (int i = 0; i < net->n_layers; i++) {
+        dnal_layer *l = net->layers[i];
+        for (int k = 0; k < l->n_params; k++) {
+            dnal_param *p = &l->param[k];
+            float *w = dnal_net_param(net, l, k);
+            if (l->kind == DNAL_CONV && k == 0) {
+                double fan_out = (double)(p->dims[0] * p->dims[2] * p->dims[3]);
+                double sd = sqrt(2.0 / fan_out);
+                for (size_t j = 0; j < p->count; j++)
+                    w[j] = (float)gsl_ran_gaussian(rng, sd);
+            } else if (l->kind == DNAL_LINEAR) {
+                double bound = 1.0 / sqrt((double)l->param[0].dims[1]);
+                for (size_t j = 0; j < p->count; j++)
+                    w[j] = (float)gsl_ran_flat(rng, -bound, bound);
+            } else {
+                /* conv bias 0, BN scale 1 and shift 0 */
+                float v = (l->kind == DNAL_BN && k == 0) ? 1.0f : 0.0f;
+                for (size_t j = 0; j < p->count; j++)
+                    w[j] = v;
+            }
+        }
+        if (l->kind == DNAL_BN) {
+            float *stats = net->stats + l->stats_off;
+            size_t c = l->n_stats / 2;
+            for (size_t j = 0; j < c; j++) {
+                stats[j] = 0.0f;
+                stats[c + j] = 1.0f;
+            }
+        }
+    }
+    for (size_t c = 0; c < net->n_gates; c++) {
+        net->alpha[c] = 0.0f;
+        net->mask[c] = 1.0f;
+    }
+    gsl_rng_free(rng);
+}

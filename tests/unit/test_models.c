@@ -1,0 +1,115 @@
+/* The model zoo: parameter and multiply-add counts against the published
+ * figures, expected FLOPs under gate values, gate placement, and building at
+ * the shapes the datasets give (28x28x1, 32x32x3, 224x224x3). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dnal/models.h"
+#include "tap.h"
+
+static dnal_net *build(const dnal_ctx *ctx, const char *name, int64_t ch, int64_t size,
+                       int64_t classes)
+{
+    dnal_model_cfg cfg = {.name = name, .batch = 2, .in_channels = ch, .image_size = size,
+                          .classes = classes, .width = 1.0};
+    return dnal_model_build(ctx, &cfg);
+}
+
+static int near(double got, double want, double rel)
+{
+    return fabs(got - want) <= rel * want;
+}
+
+static int count_kind(const dnal_net *net, dnal_layer_kind k)
+{
+    int n = 0;
+    for (int i = 0; i < net->n_layers; i++)
+        n += net->layers[i]->kind == k;
+    return n;
+}
+
+/* published: params and multiply-adds (torchvision; He et al.; Li et al.) */
+static void check_counts(const dnal_ctx *ctx, const char *name, int64_t size, int64_t classes,
+                         double params, double flops, double rel)
+{
+    dnal_net *net = build(ctx, name, 3, size, classes);
+    dnal_cost c = dnal_net_cost(net, NULL);
+    tap_ok(near(c.params, params, rel), "%s: %.4fM parameters (published %.4gM)", name,
+           c.params / 1e6, params / 1e6);
+    tap_ok(near(c.flops, flops, rel), "%s: %.2fM multiply-adds (published %.4gM)", name,
+           c.flops / 1e6, flops / 1e6);
+    dnal_net_destroy(net);
+}
+
+int main(void)
+{
+    dnal_ctx *ctx = dnal_ctx_create();
+    check_counts(ctx, "resnet20", 32, 10, 0.27e6, 40.8e6, 0.02);
+    check_counts(ctx, "resnet56", 32, 10, 0.85e6, 125e6, 0.01);
+    check_counts(ctx, "resnet110", 32, 10, 1.7e6, 253e6, 0.02);
+    check_counts(ctx, "vgg16", 32, 10, 15.0e6, 313.47e6, 0.002);
+    check_counts(ctx, "resnet18", 224, 1000, 11.69e6, 1.82e9, 0.01);
+    check_counts(ctx, "resnet50", 224, 1000, 25.6e6, 4.1e9, 0.01);
+    check_counts(ctx, "mobilenetv2-imagenet", 224, 1000, 3.5e6, 300e6, 0.01);
+
+    /* gate placement */
+    dnal_net *net = build(ctx, "resnet20", 3, 32, 10);
+    tap_ok(count_kind(net, DNAL_GATE) == 18, "resnet20: 18 gates, two per residual branch (%d)",
+           count_kind(net, DNAL_GATE));
+    tap_ok(!dnal_net_find(net, "stem.gate") && dnal_net_find(net, "layer3.2.gate2"),
+           "resnet20: no gate on the stem, one before each addition");
+    dnal_net_destroy(net);
+    net = build(ctx, "resnet50", 3, 224, 1000);
+    tap_ok(count_kind(net, DNAL_GATE) == 48 && !dnal_net_find(net, "layer1.0.downsample.gate"),
+           "resnet50: 48 gates (3 per bottleneck), none on shortcuts (%d)", count_kind(net, DNAL_GATE));
+    dnal_net_destroy(net);
+
+    /* expected FLOPs: VGG16 with every gate at 0.5 halves each conv's output
+     * and input channels except the image input: first conv x0.5, others x0.25 */
+    net = build(ctx, "vgg16", 3, 32, 10);
+    tap_ok(count_kind(net, DNAL_GATE) == 13, "vgg16: 13 gates, one per conv");
+    float *g = malloc(sizeof *g * net->n_gates);
+    for (size_t i = 0; i < net->n_gates; i++)
+        g[i] = 0.5f;
+    dnal_cost dense = dnal_net_cost(net, NULL), half = dnal_net_cost(net, g);
+    double first = 32 * 32 * 64 * 27.0, fc1 = 512.0 * 512, fc2 = 512.0 * 10;
+    double want = 0.5 * first + 0.25 * (dense.flops - first - fc1 - fc2) + 0.5 * fc1 + fc2;
+    tap_ok(near(half.flops, want, 1e-9), "vgg16: expected FLOPs with gates at 0.5: %.3fM (formula %.3fM)",
+           half.flops / 1e6, want / 1e6);
+    for (size_t i = 0; i < net->n_gates; i++)
+        g[i] = 1.0f;
+    dnal_cost ones = dnal_net_cost(net, g);
+    tap_ok(ones.flops == dense.flops && ones.params == dense.params,
+           "vgg16: gates at 1 give the dense cost");
+    free(g);
+    dnal_net_destroy(net);
+
+    /* MobileNetV2: the depthwise gate governs the expansion conv's outputs */
+    net = build(ctx, "mobilenetv2", 3, 32, 10);
+    dnal_layer *expand = dnal_net_find(net, "features.2.conv_expand");
+    dnal_layer *dwgate = dnal_net_find(net, "features.2.gate_dw");
+    int gi = -1;
+    for (int i = 0; i < net->n_layers; i++)
+        if (net->layers[i] == dwgate)
+            gi = i;
+    tap_ok(expand && dwgate && expand->out->gate == gi,
+           "mobilenetv2: the depthwise gate governs the expansion conv's channels");
+    tap_ok(count_kind(net, DNAL_GATE) == 35, "mobilenetv2: 35 gates (2 per block + final conv) (%d)",
+           count_kind(net, DNAL_GATE));
+    dnal_net_destroy(net);
+
+    /* every model builds for the shapes of its datasets */
+    const char *const *names = dnal_model_names();
+    for (int i = 0; names[i]; i++) {
+        int imagenet = strstr(names[i], "imagenet") || !strcmp(names[i], "resnet18") ||
+                       !strcmp(names[i], "resnet34") || !strcmp(names[i], "resnet50");
+        int64_t ch = imagenet ? 3 : 1, size = imagenet ? 64 : 28;
+        net = build(ctx, names[i], ch, size, 10);
+        tap_ok(net->n_layers > 10 && net->loss, "%s builds for %lldx%lldx%lld (%d layers)", names[i],
+               (long long)ch, (long long)size, (long long)size, net->n_layers);
+        dnal_net_destroy(net);
+    }
+    dnal_ctx_destroy(ctx);
+    return tap_done();
+}
