@@ -172,6 +172,8 @@ dnal_pd dnal_pd_reorder(const dnal_ctx *ctx, const dnal_md *src, const dnal_md *
 dnal_md dnal_pd_md(dnal_pd pd, dnnl_query_t what, int index);
 size_t dnal_pd_scratch_bytes(dnal_pd pd);
 const char *dnal_pd_impl(dnal_pd pd);
+/* oneDNN's reference (unoptimised) implementation was picked */
+int dnal_pd_is_reference(dnal_pd pd);
 
 /* Primitive from a descriptor (checked). */
 dnnl_primitive_t dnal_primitive(dnal_pd pd);

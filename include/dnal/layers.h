@@ -59,6 +59,7 @@ typedef struct dnal_tensor {
     dnnl_memory_t mem;  /* values */
     dnnl_memory_t diff; /* gradient in the same layout; NULL when none is needed */
     int producer;       /* index of the layer writing it in its net; -1: the input */
+    int need_grad;      /* its gradient is computed (not for the network input) */
     int gate;           /* index of the gate layer governing its channels; -1: none */
 } dnal_tensor;
 
@@ -136,6 +137,8 @@ struct dnal_layer {
     int frozen;                 /* skip parameter gradients (search stage) */
     dnal_pd fwd_pd;             /* the forward primitive's descriptor (not owned);
                                    NULL for layers dnal computes itself */
+    int n_pd;
+    dnal_pd pd[4];              /* every oneDNN primitive of the layer (not owned) */
 
     /* geometry, for counting FLOPs */
     int64_t kernel, stride, pad, groups;
@@ -186,6 +189,8 @@ void dnal_layer_forward(dnal_layer *l, const dnal_ctx *ctx, const dnal_pass *p);
 void dnal_layer_backward(dnal_layer *l, const dnal_ctx *ctx, const dnal_pass *p);
 void dnal_layer_destroy(dnal_layer *l);
 
+/* The implementation of each oneDNN primitive of the layer (e.g. "jit:avx2"). */
+int dnal_layer_impls(const dnal_layer *l, const char **impl, int max);
 /* The input layout the layer's forward primitive reads (for the no-reorder check). */
 dnal_md dnal_layer_src_md(const dnal_layer *l);
 

@@ -19,10 +19,10 @@ typedef struct dnal_net {
     dnal_layer **layers;
     int n_tensors, cap_tensors;
     dnal_tensor **tensors;
-    dnal_tensor *input;   /* N x C x H x W, plain NCHW */
+    dnal_tensor *input;   /* N x C x H x W, plain NCHW; set input->need_grad
+                             before adding layers to get d(input) (tests) */
     dnal_layer *loss;     /* softmax cross-entropy, last layer; NULL: the caller
                              writes d(output) of the last layer before backward */
-    int input_grad;       /* keep d(input) (tests) */
     int finalized;
 
     size_t n_param, n_gates, n_stats; /* floats in the flat buffers */

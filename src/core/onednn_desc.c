@@ -342,6 +342,11 @@ const char *dnal_pd_impl(dnal_pd pd)
     return impl;
 }
 
+int dnal_pd_is_reference(dnal_pd pd)
+{
+    return strstr(dnal_pd_impl(pd), "ref") != NULL;
+}
+
 dnnl_primitive_t dnal_primitive(dnal_pd pd)
 {
     dnnl_primitive_t p;

@@ -81,6 +81,6 @@ dnal_layer *dnal_add_create(const dnal_ctx *ctx, const char *name, dnal_tensor *
     tensor_set(out, &x->md);
     l->fwd_pd = a->pd;
     a->bytes = dnal_md_bytes(&x->md);
-    layer_scratch(l, a->pd);
+    layer_pd(l, a->pd);
     return l;
 }

@@ -146,8 +146,8 @@ dnal_layer *dnal_bn_create(const dnal_ctx *ctx, const char *name, dnal_tensor *i
     dnal_md dst = dnal_pd_md(n->train_pd, dnnl_query_dst_md, 0);
     tensor_set(out, &dst);
     l->fwd_pd = n->train_pd;
-    layer_scratch(l, n->train_pd);
-    layer_scratch(l, n->infer_pd);
-    layer_scratch(l, n->bwd_pd);
+    layer_pd(l, n->train_pd);
+    layer_pd(l, n->infer_pd);
+    layer_pd(l, n->bwd_pd);
     return l;
 }

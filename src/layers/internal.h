@@ -47,6 +47,15 @@ typedef struct weighted_layer {
     size_t src_off, dsrc_off;
     dnnl_memory_t src_mem, dsrc_mem;
     exec_t to_src, from_dsrc;
+    /* backward-weights may read other layouts than forward: oneDNN 2.6 has
+     * only reference kernels for some shapes in the blocked layouts (a plain
+     * 1-channel source; 3x3 convs on 2x2 maps), where a JIT or GEMM kernel
+     * takes another layout; those layers reorder src and d(dst) for it */
+    int wsrc_reorder, wddst_reorder;
+    dnal_md wsrc_md, wddst_md;
+    size_t wsrc_off, wddst_off;
+    dnnl_memory_t wsrc_mem, wddst_mem;
+    exec_t to_wsrc, to_wddst;
     weight_view wei_fwd, wei_bwd, dwei;
     int bwd_shares_fwd; /* backward-data reads the forward's weight copy */
     dnnl_memory_t bias, dbias;
@@ -67,7 +76,8 @@ void layer_param(dnal_layer *l, const char *name, dnal_param_role role, int ndim
 void tensor_set(dnal_tensor *t, const dnal_md *md);
 /* Reserves aligned private bytes; returns their offset inside the layer's private region. */
 size_t layer_priv(dnal_layer *l, size_t bytes);
-void layer_scratch(dnal_layer *l, dnal_pd pd);
+/* Registers one of the layer's primitive descriptors (scratchpad size, introspection). */
+void layer_pd(dnal_layer *l, dnal_pd pd);
 /* the layer's parameter i inside the flat buffer */
 static inline float *param_ptr(const dnal_layer *l, const dnal_buffers *b, int i)
 {

@@ -39,6 +39,14 @@ void dnal_layer_destroy(dnal_layer *l)
         l->ops->destroy(l);
 }
 
+int dnal_layer_impls(const dnal_layer *l, const char **impl, int max)
+{
+    int n = l->n_pd < max ? l->n_pd : max;
+    for (int i = 0; i < n; i++)
+        impl[i] = dnal_pd_impl(l->pd[i]);
+    return n;
+}
+
 dnal_md dnal_layer_src_md(const dnal_layer *l)
 {
     if (l->fwd_pd)
@@ -87,8 +95,10 @@ size_t layer_priv(dnal_layer *l, size_t bytes)
     return off;
 }
 
-void layer_scratch(dnal_layer *l, dnal_pd pd)
+void layer_pd(dnal_layer *l, dnal_pd pd)
 {
+    DNAL_ASSERT(l->n_pd < 4);
+    l->pd[l->n_pd++] = pd;
     size_t s = dnal_pd_scratch_bytes(pd);
     if (s > l->scratch_bytes)
         l->scratch_bytes = s;

@@ -24,7 +24,8 @@ dnal_layer *dnal_linear_create(const dnal_ctx *ctx, const char *name, dnal_tenso
     const dnal_md *bp = bias ? &bmd : NULL;
     f->fwd_pd = dnal_pd_ip_fwd(ctx, &in->md, &wany, bp, &dany);
     dnal_md dst = dnal_pd_md(f->fwd_pd, dnnl_query_dst_md, 0);
-    f->bwd_data_pd = dnal_pd_ip_bwd_data(ctx, &in->md, &wany, &dst, f->fwd_pd);
+    if (in->need_grad)
+        f->bwd_data_pd = dnal_pd_ip_bwd_data(ctx, &in->md, &wany, &dst, f->fwd_pd);
     f->bwd_wei_pd = dnal_pd_ip_bwd_weights(ctx, &in->md, &wany, bp, &dst, f->fwd_pd);
     weighted_finish(f, &wplain);
     return l;

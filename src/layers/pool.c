@@ -89,8 +89,8 @@ dnal_layer *dnal_pool_create(const dnal_ctx *ctx, const char *name, dnal_layer_k
     q->bwd_pd = dnal_pd_pool_bwd(ctx, alg, &in->md, &dst, g, q->fwd_pd);
     dnal_md wsmd = dnal_pd_md(q->fwd_pd, dnnl_query_workspace_md, 0);
     q->ws_off = layer_priv(l, dnal_md_bytes(&wsmd));
-    layer_scratch(l, q->fwd_pd);
-    layer_scratch(l, q->bwd_pd);
+    layer_pd(l, q->fwd_pd);
+    layer_pd(l, q->bwd_pd);
     return l;
 }
 

@@ -66,7 +66,7 @@ dnal_layer *dnal_relu_create(const dnal_ctx *ctx, const char *name, dnal_tensor 
     dnal_md dst = dnal_pd_md(r->fwd_pd, dnnl_query_dst_md, 0);
     tensor_set(out, &dst);
     l->fwd_pd = r->fwd_pd;
-    layer_scratch(l, r->fwd_pd);
-    layer_scratch(l, r->bwd_pd);
+    layer_pd(l, r->fwd_pd);
+    layer_pd(l, r->bwd_pd);
     return l;
 }

@@ -40,9 +40,27 @@ static void weighted_bind(dnal_layer *l, const dnal_ctx *ctx, const dnal_buffers
     exec_arg(&c->fwd, DNNL_ARG_WEIGHTS, c->wei_fwd.prim_mem);
     exec_arg(&c->fwd, DNNL_ARG_DST, l->out->mem);
 
+    dnnl_memory_t wsrc = src;
+    if (c->wsrc_reorder) {
+        c->wsrc_mem = wsrc = dnal_memory(ctx, &c->wsrc_md, b->priv + c->wsrc_off);
+        dnal_pd pd = dnal_pd_reorder(ctx, &c->src_md, &c->wsrc_md);
+        exec_init(&c->to_wsrc, ctx, pd, b->scratch);
+        exec_arg(&c->to_wsrc, DNNL_ARG_FROM, src);
+        exec_arg(&c->to_wsrc, DNNL_ARG_TO, wsrc);
+        dnnl_primitive_desc_destroy(pd);
+    }
+    dnnl_memory_t wddst = l->out->diff;
+    if (c->wddst_reorder) {
+        c->wddst_mem = wddst = dnal_memory(ctx, &c->wddst_md, b->priv + c->wddst_off);
+        dnal_pd pd = dnal_pd_reorder(ctx, &l->out->md, &c->wddst_md);
+        exec_init(&c->to_wddst, ctx, pd, b->scratch);
+        exec_arg(&c->to_wddst, DNNL_ARG_FROM, l->out->diff);
+        exec_arg(&c->to_wddst, DNNL_ARG_TO, wddst);
+        dnnl_primitive_desc_destroy(pd);
+    }
     exec_init(&c->bwd_wei, ctx, c->bwd_wei_pd, b->scratch);
-    exec_arg(&c->bwd_wei, DNNL_ARG_SRC, src);
-    exec_arg(&c->bwd_wei, DNNL_ARG_DIFF_DST, l->out->diff);
+    exec_arg(&c->bwd_wei, DNNL_ARG_SRC, wsrc);
+    exec_arg(&c->bwd_wei, DNNL_ARG_DIFF_DST, wddst);
     exec_arg(&c->bwd_wei, DNNL_ARG_DIFF_WEIGHTS, c->dwei.prim_mem);
 
     if (l->n_params == 2) {
@@ -52,6 +70,7 @@ static void weighted_bind(dnal_layer *l, const dnal_ctx *ctx, const dnal_buffers
         exec_arg(&c->fwd, DNNL_ARG_BIAS, c->bias);
         exec_arg(&c->bwd_wei, DNNL_ARG_DIFF_BIAS, c->dbias);
     }
+    DNAL_ASSERT(!l->in_diff[0] || c->bwd_data_pd);
     if (l->in_diff[0]) {
         exec_init(&c->bwd_data, ctx, c->bwd_data_pd, b->scratch);
         exec_arg(&c->bwd_data, DNNL_ARG_DIFF_DST, l->out->diff);
@@ -76,6 +95,10 @@ static void weighted_backward(dnal_layer *l, const dnal_ctx *ctx, const dnal_pas
     weighted_layer *c = (weighted_layer *)l;
     (void)p;
     if (!l->frozen) {
+        if (c->wsrc_reorder)
+            exec_run(&c->to_wsrc, ctx);
+        if (c->wddst_reorder)
+            exec_run(&c->to_wddst, ctx);
         exec_run(&c->bwd_wei, ctx);
         wview_sync(&c->dwei, ctx);
     }
@@ -97,6 +120,12 @@ static void weighted_destroy(dnal_layer *l)
     exec_free(&c->bwd_wei);
     exec_free(&c->to_src);
     exec_free(&c->from_dsrc);
+    exec_free(&c->to_wsrc);
+    exec_free(&c->to_wddst);
+    if (c->wsrc_mem)
+        dnnl_memory_destroy(c->wsrc_mem);
+    if (c->wddst_mem)
+        dnnl_memory_destroy(c->wddst_mem);
     if (c->src_mem)
         dnnl_memory_destroy(c->src_mem);
     if (c->dsrc_mem)
@@ -109,7 +138,8 @@ static void weighted_destroy(dnal_layer *l)
     if (c->dbias)
         dnnl_memory_destroy(c->dbias);
     dnnl_primitive_desc_destroy(c->fwd_pd);
-    dnnl_primitive_desc_destroy(c->bwd_data_pd);
+    if (c->bwd_data_pd)
+        dnnl_primitive_desc_destroy(c->bwd_data_pd);
     dnnl_primitive_desc_destroy(c->bwd_wei_pd);
     free(c);
 }
@@ -132,7 +162,7 @@ void weighted_finish(weighted_layer *c, const dnal_md *wplain)
     tensor_set(l->out, &dst);
     l->fwd_pd = c->fwd_pd;
     dnal_md wfwd = dnal_pd_md(c->fwd_pd, dnnl_query_weights_md, 0);
-    dnal_md wbwd = dnal_pd_md(c->bwd_data_pd, dnnl_query_weights_md, 0);
+    dnal_md wbwd = c->bwd_data_pd ? dnal_pd_md(c->bwd_data_pd, dnnl_query_weights_md, 0) : wfwd;
     dnal_md dw = dnal_pd_md(c->bwd_wei_pd, dnnl_query_diff_weights_md, 0);
     wview_plan(&c->wei_fwd, wplain, &wfwd, &l->priv_bytes);
     c->bwd_shares_fwd = dnal_md_equal(&wbwd, &wfwd);
@@ -145,7 +175,16 @@ void weighted_finish(weighted_layer *c, const dnal_md *wplain)
         c->src_off = layer_priv(l, dnal_md_bytes(&c->src_md));
         c->dsrc_off = layer_priv(l, dnal_md_bytes(&c->src_md));
     }
-    layer_scratch(l, c->fwd_pd);
-    layer_scratch(l, c->bwd_data_pd);
-    layer_scratch(l, c->bwd_wei_pd);
+    c->wsrc_md = dnal_pd_md(c->bwd_wei_pd, dnnl_query_src_md, 0);
+    c->wsrc_reorder = !dnal_md_equal(&c->wsrc_md, &c->src_md);
+    if (c->wsrc_reorder)
+        c->wsrc_off = layer_priv(l, dnal_md_bytes(&c->wsrc_md));
+    c->wddst_md = dnal_pd_md(c->bwd_wei_pd, dnnl_query_diff_dst_md, 0);
+    c->wddst_reorder = !dnal_md_equal(&c->wddst_md, &dst);
+    if (c->wddst_reorder)
+        c->wddst_off = layer_priv(l, dnal_md_bytes(&c->wddst_md));
+    layer_pd(l, c->fwd_pd);
+    if (c->bwd_data_pd)
+        layer_pd(l, c->bwd_data_pd);
+    layer_pd(l, c->bwd_wei_pd);
 }

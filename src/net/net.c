@@ -19,6 +19,7 @@ static dnal_tensor *new_tensor(dnal_net *net)
     DNAL_ASSERT(t);
     t->producer = -1;
     t->gate = -1;
+    t->need_grad = 1;
     net->tensors[net->n_tensors++] = t;
     return t;
 }
@@ -77,6 +78,7 @@ dnal_net *dnal_net_create_md(const dnal_ctx *ctx, const dnal_md *input)
     DNAL_ASSERT(net && (input->ndims == 2 || input->ndims == 4));
     net->ctx = ctx;
     dnal_tensor *t = net->input = new_tensor(net);
+    t->need_grad = 0;
     t->md = *input;
     t->ndims = input->ndims;
     t->n = input->dims[0];
@@ -230,7 +232,7 @@ void dnal_net_finalize(dnal_net *net)
     for (int t = 0; t < net->n_tensors; t++) {
         size_t bytes = dnal_md_bytes(&net->tensors[t]->md);
         data_off[t] = dnal_arena_reserve(&net->acts, bytes);
-        if (t > 0 || net->input_grad)
+        if (net->tensors[t]->need_grad)
             diff_off[t] = dnal_arena_reserve(&net->acts, bytes);
     }
     size_t accum_bytes = 0;
@@ -253,7 +255,7 @@ void dnal_net_finalize(dnal_net *net)
     for (int t = 0; t < net->n_tensors; t++) {
         dnal_tensor *x = net->tensors[t];
         x->mem = dnal_memory(ctx, &x->md, dnal_arena_at(&net->acts, data_off[t]));
-        if (t > 0 || net->input_grad)
+        if (x->need_grad)
             x->diff = dnal_memory(ctx, &x->md, dnal_arena_at(&net->acts, diff_off[t]));
     }
 
