@@ -46,6 +46,11 @@ void dnal_run_close(dnal_run *r);
  * after a fractional last one). Returns the last evaluation. */
 dnal_eval dnal_run_train_weights(dnal_run *r, dnal_stage stage, const dnal_stage_cfg *sc,
                                  dnal_gate_mode mode);
+/* One SGD update of every parameter of the layers that are not frozen;
+ * weight decay on conv and linear parameters, not on BN (nor on alpha,
+ * which is not in this buffer). */
+void dnal_update_weights(dnal_net *net, dnal_sgd *opt, double lr, double weight_decay);
+
 /* Accuracy and loss over the test split (inference BN, gates in p). */
 dnal_eval dnal_run_evaluate(dnal_run *r, const dnal_pass *p);
 

@@ -33,6 +33,10 @@ static void ce_forward(dnal_layer *l, const dnal_ctx *ctx, const dnal_pass *p)
     DNNL_CHECK(dnnl_stream_wait(ctx->stream));
     const float *z = mem_ptr(l->in[0]->mem);
     const int64_t N = e->rows, K = e->v.c;
+    for (int64_t n = 0; n < N; n++)
+        if (e->labels[n] < 0 || e->labels[n] >= K)
+            dnal_fatal(DNAL_EXIT_DATA, "%s: label %d of sample %lld is outside 0..%lld", l->name,
+                       e->labels[n], (long long)n, (long long)K - 1);
     double loss = 0.0;
     int64_t c1 = 0, c5 = 0;
 #pragma omp parallel for reduction(+ : loss, c1, c5) schedule(static)

@@ -102,11 +102,14 @@ static void print_eval(dnal_stage stage, double epoch, const dnal_eval *e)
 }
 
 static void progress(const dnal_run *r, dnal_stage stage, int64_t epoch, int64_t step, int64_t steps,
-                     double loss, double lr, double images_per_s, double eta_s, int final)
+                     double loss, double lr, double images_per_s, double elapsed_s, double eta_s,
+                     int final)
 {
-    printf("%sstage=%s epoch=%lld step=%lld/%lld loss=%.4f lr=%.4g images_per_s=%.0f eta=%.0fs%s",
+    printf("%sstage=%s epoch=%lld step=%lld/%lld loss=%.4f lr=%.4g images_per_s=%.0f elapsed=%.0fs "
+           "eta=%.0fs%s",
            r->tty ? "\r" : "", dnal_stage_name(stage), (long long)epoch + 1, (long long)step,
-           (long long)steps, loss, lr, images_per_s, eta_s, r->tty && !final ? "\033[K" : "\n");
+           (long long)steps, loss, lr, images_per_s, elapsed_s, eta_s,
+           r->tty && !final ? "\033[K" : "\n");
     if (r->tty && final)
         printf("\033[K");
     fflush(stdout);
@@ -123,9 +126,8 @@ static void load_batch(dnal_run *r, int64_t epoch, int64_t s)
                     dnal_tensor_data(r->net->input), r->labels);
 }
 
-static void update_weights(dnal_run *r, dnal_sgd *opt, double lr, double weight_decay)
+void dnal_update_weights(dnal_net *net, dnal_sgd *opt, double lr, double weight_decay)
 {
-    dnal_net *net = r->net;
     for (int i = 0; i < net->n_layers; i++) {
         dnal_layer *l = net->layers[i];
         if (l->frozen)
@@ -163,7 +165,7 @@ dnal_eval dnal_run_train_weights(dnal_run *r, dnal_stage stage, const dnal_stage
             dnal_fatal(DNAL_EXIT_NUMERIC, "non-finite loss at step %lld (stage %s, epoch %lld)",
                        (long long)r->step, dnal_stage_name(stage), (long long)epoch + 1);
         dnal_net_backward(net, &train, NULL, NULL);
-        update_weights(r, &opt, lr, sc->weight_decay);
+        dnal_update_weights(net, &opt, lr, sc->weight_decay);
         r->step++;
         loss_sum += loss;
         since++;
@@ -173,7 +175,7 @@ dnal_eval dnal_run_train_weights(dnal_run *r, dnal_stage stage, const dnal_stage
             double ips = (double)(since * r->batch) / (now - t_last);
             double eta = (now - t0) / (double)(s + 1) * (double)(total - s - 1);
             progress(r, stage, epoch, in_epoch + 1, r->steps_per_epoch, loss_sum / (double)since, lr,
-                     ips, eta, end_of_epoch);
+                     ips, now - t0, eta, end_of_epoch);
             t_last = now;
             loss_sum = 0;
             since = 0;

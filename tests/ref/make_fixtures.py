@@ -165,6 +165,31 @@ def basic_block(seed):
     return cs
 
 
+def down_block(seed):
+    """The first block of a CIFAR ResNet stage: stride-2 branch (16 -> 32)
+    and the zero-padded shortcut x[:, :, ::2, ::2] (gates searching)."""
+    cs = Case("down_block", seed, gate_mode=1, beta=5.0)
+    x = cs.leaf("x", cs.uniform((2, 16, 8, 8)))
+    t = F.conv2d(x, cs.param("conv1", "weight", (32, 16, 3, 3), -0.2, 0.2), stride=2, padding=1)
+    t = F.relu(cs.gate("gate1", cs.bn("bn1", t, True)))
+    t = F.conv2d(t, cs.param("conv2", "weight", (32, 32, 3, 3), -0.2, 0.2), padding=1)
+    t = cs.gate("gate2", cs.bn("bn2", t, True))
+    cs.finish(F.relu(t + F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, 8, 8))))
+    return cs
+
+
+def head(seed):
+    """ReLU, 7x7 global average pooling, linear, cross-entropy."""
+    cs = Case("head", seed)
+    x = cs.leaf("x", cs.uniform((8, 64, 7, 7)))
+    z = F.linear(F.adaptive_avg_pool2d(F.relu(x), 1).flatten(1), cs.param("fc", "weight", (10, 64)),
+                 cs.param("fc", "bias", 10))
+    labels = cs.rng.randint(0, 10, size=8).astype(np.int32)
+    cs.data["labels"] = labels
+    cs.finish(None, F.cross_entropy(z, torch.tensor(labels.astype(np.int64))))
+    return cs
+
+
 def main():
     cases = [
         conv_case("conv3x3", 1, 2, 16, 6, 24, 3, 1, 1, bias=True),
@@ -195,6 +220,8 @@ def main():
         simple("shortcut_a", 22, (2, 8, 6, 6),
                lambda cs, x: F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, 4, 4))),
         basic_block(20),
+        down_block(23),
+        head(24),
     ]
     with h5py.File(OUT, "w") as f:
         f.attrs["generator"] = "tests/ref/make_fixtures.py, torch %s" % torch.__version__

@@ -73,6 +73,31 @@ static dnal_tensor *b_block(dnal_net *net, dnal_tensor *x)
     return dnal_net_relu(net, "relu2", t, 0);
 }
 
+/* a classifier head: ReLU, 7x7 global pooling, linear, softmax-CE */
+static dnal_tensor *b_head(dnal_net *net, dnal_tensor *x)
+{
+    x = dnal_net_gap(net, "gap", dnal_net_relu(net, "relu", x, 0));
+    dnal_net_softmax_ce(net, "ce", dnal_net_linear(net, "fc", x, 10, 1));
+    return NULL;
+}
+
+/* the first block of a CIFAR ResNet stage: stride-2 branch, padded shortcut */
+static dnal_tensor *b_down_block(dnal_net *net, dnal_tensor *x)
+{
+    dnal_conv_cfg c1 = {.out_c = 2 * x->c, .kernel = 3, .stride = 2, .pad = 1, .groups = 1};
+    dnal_conv_cfg c2 = {.out_c = 2 * x->c, .kernel = 3, .stride = 1, .pad = 1, .groups = 1};
+    dnal_tensor *t = dnal_net_conv(net, "conv1", x, &c1);
+    t = dnal_net_relu(net, "relu1", dnal_net_gate(net, "gate1", dnal_net_bn(net, "bn1", t)), 0);
+    t = dnal_net_conv(net, "conv2", t, &c2);
+    t = dnal_net_gate(net, "gate2", dnal_net_bn(net, "bn2", t));
+    int64_t idx[64];
+    for (int64_t k = 0; k < x->c; k++)
+        idx[k] = x->c / 2 + k;
+    dnal_tensor *s = dnal_net_pool(net, "subsample", DNAL_AVGPOOL, x, 1, 2, 0);
+    s = dnal_net_scatter_add(net, "pad", s, NULL, 2 * x->c, idx);
+    return dnal_net_relu(net, "relu2", dnal_net_sum(net, "add", t, s), 0);
+}
+
 const layer_case layer_cases[] = {
     {"conv3x3", 4, 2, 16, 6, 6, "native", b_conv3x3, 1},
     {"conv_s2_nchw", 4, 2, 3, 7, 7, "nchw", b_conv_s2, 1},
@@ -98,6 +123,8 @@ const layer_case layer_cases[] = {
     {"scatter_add", 4, 2, 16, 4, 4, "native", b_scatter_add, 1},
     {"shortcut_a", 4, 2, 8, 6, 6, "native", b_shortcut_a, 1},
     {"basic_block", 4, 2, 16, 8, 8, "native", b_block, 1},
+    {"down_block", 4, 2, 16, 8, 8, "native", b_down_block, 1},
+    {"head", 4, 8, 64, 7, 7, "native", b_head, 1},
     /* finite differences need few outputs: float32 rounding of the BN-coupled loss */
     {"basic_block_small", 4, 2, 16, 5, 5, "native", b_block, 0},
 };

@@ -66,9 +66,10 @@ static void run_case(const dnal_ctx *ctx, const fd_case *fc, uint64_t seed)
     }
     int32_t *labels = NULL;
     if (net->loss) {
+        int64_t classes = net->loss->in[0]->c;
         labels = malloc((size_t)lc->n * sizeof *labels);
         for (int64_t i = 0; i < lc->n; i++)
-            labels[i] = (int32_t)((i * 7 + 3) % lc->c);
+            labels[i] = (int32_t)((i * 7 + 3) % classes);
         dnal_net_set_labels(net, labels);
     }
     size_t ny = y ? dnal_tensor_count(y) : 0;
@@ -156,6 +157,7 @@ int main(void)
         {"softmax-ce", "softmax_ce", NULL, FILL_UNIFORM, train, 0, 0},
         {"scatter-add into x", "scatter_add", NULL, FILL_UNIFORM, train, 0, 0},
         {"option-A shortcut", "shortcut_a", NULL, FILL_UNIFORM, train, 0, 0},
+        {"classifier head", "head", NULL, FILL_AWAY_RELU, train, 0, 0},
         {"basic block beta=5", "basic_block_small", NULL, FILL_UNIFORM, block, 0, 1e-3},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
