@@ -12,7 +12,8 @@ trap 'rm -rf "$tmp"' EXIT
 
 "$DNAL" --help >"$tmp/help" 2>&1; rc=$?
 check "dnal --help exits 0" "[ $rc -eq 0 ]"
-check "dnal --help lists info" "grep -q '^  info' '$tmp/help'"
+check "dnal --help lists info, train and bench" \
+    "grep -q '^  info' '$tmp/help' && grep -q '^  train' '$tmp/help' && grep -q '^  bench' '$tmp/help'"
 
 "$DNAL" info --help >"$tmp/ih" 2>&1; rc=$?
 check "dnal info --help exits 0 and shows usage" "[ $rc -eq 0 ] && grep -q 'usage: dnal info' '$tmp/ih'"
@@ -36,6 +37,40 @@ check "unknown flag is named in the message" "grep -q -- \"--bogus\" '$tmp/err'"
 
 "$DNAL" >"$tmp/out" 2>"$tmp/err"; rc=$?
 check "no subcommand exits 1 with usage" "[ $rc -eq 1 ] && grep -q '^usage: dnal' '$tmp/err'"
+
+# configuration errors: exit 1 before any work, naming the key and where
+"$DNAL" train --set search.lamda=1 >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "dnal train: unknown key exits 1" "[ $rc -eq 1 ]"
+check "dnal train: unknown key is named with --set" "grep -q \"\-\-set search.lamda=1: unknown key 'lamda'\" '$tmp/err'"
+check "dnal train: nothing ran before the config error" "! grep -q '^eval\\|^stage=' '$tmp/out'"
+printf '[data]\nbatch = 64\n[search]\nlambda = lots\n' >"$tmp/bad.ini"
+"$DNAL" train -c "$tmp/bad.ini" >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "dnal train: non-numeric value exits 1" "[ $rc -eq 1 ]"
+check "dnal train: non-numeric value is named with FILE:LINE" "grep -q 'bad.ini:4: search.lambda: .lots. is not a number' '$tmp/err'"
+"$DNAL" train --bogus >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "dnal train: unknown option exits 1" "[ $rc -eq 1 ] && grep -q -- '--bogus' '$tmp/err'"
+"$DNAL" train --set model.name=resnet21 --set data.dataset=synthetic >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "dnal train: unknown model exits 1 naming it" "[ $rc -eq 1 ] && grep -q \"unknown model 'resnet21'\" '$tmp/err'"
+
+# data errors: exit 2 naming the file
+"$DNAL" train --set data.path="$tmp/nowhere" >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "dnal train: missing dataset exits 2" "[ $rc -eq 2 ]"
+check "dnal train: missing dataset names the file" "grep -q '$tmp/nowhere/train-images-idx3-ubyte' '$tmp/err'"
+mkdir -p "$tmp/cifar" && head -c 5000 /dev/zero >"$tmp/cifar/data_batch_1.bin"
+"$DNAL" train --set data.dataset=cifar10 --set data.path="$tmp/cifar" >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "dnal train: truncated CIFAR file exits 2 naming it" "[ $rc -eq 2 ] && grep -q 'data_batch_1.bin' '$tmp/err'"
+
+# a short real run: synthetic data, one epoch, an eval line
+"$DNAL" train --set data.dataset=synthetic --set data.batch=32 --set pretrain.epochs=1 \
+    --set model.name=resnet20 --set data.eval_limit=64 >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "dnal train on synthetic data exits 0" "[ $rc -eq 0 ]"
+check "dnal train prints the resolved configuration" "grep -q '^batch = 32$' '$tmp/out'"
+check "dnal train prints one eval line per epoch" \
+    "[ \$(grep -c '^eval stage=pretrain epoch=1 top1=[0-9.]* top5=[0-9.]* loss=[0-9.]*$' '$tmp/out') -eq 1 ]"
+"$DNAL" bench --set model.name=resnet20 --set data.batch=16 --steps 2 --warmup 1 >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "dnal bench prints the bench line" \
+    "[ $rc -eq 0 ] && grep -q '^bench model=resnet20 batch=16 ranks=1 threads=[0-9]* images_per_s=[0-9.]* step_ms=[0-9.]* .*exposed_comm_ms=' '$tmp/out'"
+check "dnal bench prints the conv share" "grep -q '^bench_layer kind=conv .*share=0\\.[0-9]*' '$tmp/out'"
 
 echo "1..$n"
 [ $fail -eq 0 ]
