@@ -1,5 +1,6 @@
-/* dnal io: the run configuration (INI), and later the HDF5 run log and
- * checkpoints.
+/* dnal io: the run configuration's INI form, and later the HDF5 run log and
+ * checkpoints. The configuration struct itself (dnal_config) belongs to the
+ * run (include/dnal/search.h); io reads and writes its text.
  *
  * Configuration (DESIGN.md section 5): every key has a default; a file and
  * any number of `--set section.key=value` overrides are applied in order; an
@@ -13,68 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-enum { DNAL_MAX_MILESTONES = 16, DNAL_PATH_MAX = 1024 };
-
-/* One optimisation stage's weight optimizer and learning-rate schedule. */
-typedef struct dnal_stage_cfg {
-    double epochs;                           /* fractions allowed (e.g. 0.5) */
-    double lr, momentum;
-    int nesterov;
-    double weight_decay;
-    char schedule[16];                       /* constant | step | cosine */
-    int n_milestones;
-    double milestones[DNAL_MAX_MILESTONES];  /* epochs, comma-separated in the INI */
-    double gamma;
-    double warmup_epochs;                    /* linear warm-up (pretrain only in the INI) */
-} dnal_stage_cfg;
-
-typedef struct dnal_config {
-    struct {
-        char dataset[32];      /* fashion-mnist | cifar10 | imagenet | imagenet-shards | synthetic */
-        char path[DNAL_PATH_MAX];
-        int64_t batch;         /* global */
-        int64_t image_size;    /* 0 = the dataset's own */
-        int augment;
-        int64_t workers;
-        int64_t train_limit, eval_limit;
-    } data;
-    struct {
-        char name[32];
-        double width;
-    } model;
-    dnal_stage_cfg pretrain;
-    struct {
-        char mode[16];         /* staged | joint */
-        double epochs;
-        double beta0, beta_final;
-        char beta_update[8];   /* epoch | step */
-        double beta_hold;
-        double lambda;
-        char regularizer[8];   /* count | flops */
-        double flops_target;   /* 0 = off */
-        double arch_lr, arch_momentum;
-        int train_classifier;
-    } search;
-    struct {
-        double threshold;
-        int64_t channel_multiple;
-    } prune;
-    dnal_stage_cfg finetune;
-    struct {
-        char path[DNAL_PATH_MAX];
-        int64_t every, gate_every;
-    } log;
-    struct {
-        char dir[DNAL_PATH_MAX];
-        int64_t every, keep;
-    } checkpoint;
-    struct {
-        uint64_t seed;
-        int64_t threads;       /* 0 = OpenMP's default */
-        char dtype[8];         /* f32 | bf16 */
-        char stages[64];       /* comma-separated subset of pretrain,search,prune,finetune */
-    } run;
-} dnal_config;
+#include "dnal/search.h"
 
 /* The built-in defaults (the default run of `dnal search`). */
 void dnal_config_defaults(dnal_config *cfg);

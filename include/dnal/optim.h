@@ -5,6 +5,23 @@
 #define DNAL_OPTIM_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+enum { DNAL_MAX_MILESTONES = 16 };
+
+/* One optimisation stage's weight optimizer and learning-rate schedule. */
+typedef struct dnal_stage_cfg {
+    double epochs;                           /* fractions allowed (e.g. 0.5) */
+    double lr, momentum;
+    int nesterov;
+    double weight_decay;
+    char schedule[16];                       /* constant | step | cosine */
+    int n_milestones;
+    double milestones[DNAL_MAX_MILESTONES];  /* epochs, comma-separated in the INI */
+    double gamma;
+    double warmup_epochs;                    /* linear warm-up (pretrain only in the INI) */
+} dnal_stage_cfg;
+
 
 /* PyTorch's SGD (dampening 0): d = g + wd*w; v = momentum*v + d;
  * d = nesterov ? d + momentum*v : v; w -= lr*d. Velocity starts at 0. */

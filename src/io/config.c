@@ -90,6 +90,7 @@ static const key_def keys[] = {
     {K("search", "arch_lr", T_FLOAT, search.arch_lr, "0.01"), GE(0)},
     {K("search", "arch_momentum", T_FLOAT, search.arch_momentum, "0.9"), IN(0, 1, HI_OPEN)},
     {K("search", "train_classifier", T_BOOL, search.train_classifier, "true")},
+    {K("search", "classifier_lr", T_FLOAT, search.classifier_lr, "0.01"), GE(0)},
 
     {K("prune", "threshold", T_FLOAT, prune.threshold, "0.9"), IN(0, 1, LO_OPEN | HI_OPEN)},
     {K("prune", "channel_multiple", T_INT, prune.channel_multiple, "1"), GE(1)},
@@ -108,6 +109,7 @@ static const key_def keys[] = {
     {K("run", "threads", T_INT, run.threads, "0"), GE(0)},
     {K("run", "dtype", T_ENUM, run.dtype, "f32"), ONE_OF("f32|bf16")},
     {K("run", "stages", T_STAGES, run.stages, "pretrain,search,prune,finetune")},
+    {K("run", "init", T_STRING, run.init, "")},
 };
 enum { N_KEYS = sizeof keys / sizeof keys[0] };
 

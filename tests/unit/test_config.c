@@ -135,13 +135,13 @@ static const char default_text[] =
     "schedule = cosine\nmilestones =\ngamma = 0.1\nwarmup_epochs = 0\n"
     "\n[search]\nmode = staged\nepochs = 0.5\nbeta0 = 1\nbeta_final = 10000\nbeta_update = step\n"
     "beta_hold = 0.1\nlambda = 0.01\nregularizer = count\nflops_target = 0\narch_lr = 0.01\n"
-    "arch_momentum = 0.9\ntrain_classifier = true\n"
+    "arch_momentum = 0.9\ntrain_classifier = true\nclassifier_lr = 0.01\n"
     "\n[prune]\nthreshold = 0.9\nchannel_multiple = 1\n"
     "\n[finetune]\nepochs = 1\nlr = 0.01\nmomentum = 0.9\nnesterov = false\nweight_decay = 0.0001\n"
     "schedule = cosine\nmilestones =\ngamma = 0.1\nwarmup_epochs = 0\n"
     "\n[log]\npath = run.h5\nevery = 20\ngate_every = 20\n"
     "\n[checkpoint]\ndir = checkpoints\nevery = 0\nkeep = 2\n"
-    "\n[run]\nseed = 1\nthreads = 0\ndtype = f32\nstages = pretrain,search,prune,finetune\n";
+    "\n[run]\nseed = 1\nthreads = 0\ndtype = f32\nstages = pretrain,search,prune,finetune\ninit =\n";
 
 static const char full_file[] =
     "; a run with every section\n"
