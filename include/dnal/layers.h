@@ -59,6 +59,7 @@ typedef struct dnal_tensor {
     dnnl_memory_t mem;  /* values */
     dnnl_memory_t diff; /* gradient in the same layout; NULL when none is needed */
     int producer;       /* index of the layer writing it in its net; -1: the input */
+    int id;             /* its index among the net's tensors */
     int need_grad;      /* its gradient is computed (not for the network input) */
     int gate;           /* index of the gate layer governing its channels; -1: none */
 } dnal_tensor;
@@ -178,6 +179,8 @@ dnal_layer *dnal_add_create(const dnal_ctx *ctx, const char *name, dnal_tensor *
 dnal_layer *dnal_scatter_add_create(const dnal_ctx *ctx, const char *name, dnal_tensor *b,
                                     dnal_tensor *base, int64_t out_c, const int64_t *idx,
                                     dnal_tensor *out);
+/* The channel indices of a scatter-add layer (b's channel k goes to idx[k]). */
+const int64_t *dnal_scatter_add_indices(const dnal_layer *l);
 /* The DNAL gate: y[n,c,h,w] = x[n,c,h,w] * g_c */
 dnal_layer *dnal_gate_create(const dnal_ctx *ctx, const char *name, dnal_tensor *in,
                              dnal_tensor *out);

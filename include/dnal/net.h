@@ -38,6 +38,10 @@ typedef struct dnal_net {
     dnnl_memory_t *edge_accum; /* [n_layers * 2], NULL: writes the tensor's diff */
     void *accum;
 
+    /* channel liveness, one float per channel of every tensor (cost.c) */
+    float *live;
+    size_t *live_off;
+
     /* per-layer wall time in seconds, accumulated while `profile` is set */
     int profile;
     double *fwd_time, *bwd_time;
@@ -80,13 +84,19 @@ void dnal_net_set_labels(dnal_net *net, const int32_t *labels);
 /* Cost of the network: multiply-adds of conv and linear layers per sample
  * (the paper's convention: VGG16 on CIFAR-10 = 313.5M) and parameters
  * (conv, linear, BN scale and shift). With gate values g (one per gated
- * channel, as alpha), every channel count is the expected count sum_c g_c
- * of the gate governing it, on both sides of each conv; g NULL: dense. */
+ * channel, as alpha), every channel count is an expected count, on both
+ * sides of each conv: the sum over the tensor's channels of their liveness.
+ * A gated channel lives with its gate value; layers that keep channels pass
+ * liveness on; a sum keeps a channel alive if either input does
+ * (1 - (1-a)(1-b)). With 0/1 masks this is exactly the compact network's
+ * cost; g NULL: dense. */
 typedef struct dnal_cost {
     double flops;
     double params;
 } dnal_cost;
 dnal_cost dnal_net_cost(const dnal_net *net, const float *g);
+/* Channel c of tensor t is alive under masks (after dnal_net_cost with them). */
+const float *dnal_net_liveness(const dnal_net *net, const dnal_tensor *t);
 /* Gate values of pass p (off: 1; search: sigmoid(beta*alpha)*m; pruned: m) into g. */
 void dnal_net_gate_values(const dnal_net *net, const dnal_pass *p, float *g);
 

@@ -108,3 +108,9 @@ dnal_layer *dnal_scatter_add_create(const dnal_ctx *ctx, const char *name, dnal_
     s->out_bytes = dnal_md_bytes(&omd);
     return l;
 }
+
+const int64_t *dnal_scatter_add_indices(const dnal_layer *l)
+{
+    DNAL_ASSERT(l->kind == DNAL_SCATTER_ADD);
+    return ((const scatter_layer *)l)->idx;
+}

@@ -1,25 +1,97 @@
-/* FLOPs (multiply-adds) and parameter counts, dense or expected under gates. */
+/* FLOPs (multiply-adds) and parameter counts, dense or expected under gates,
+ * through channel liveness (see dnal_net_cost in include/dnal/net.h). */
 #include "dnal/net.h"
 
-/* expected channel count of a tensor: sum of its governing gate's values */
-static double channels(const dnal_net *net, const dnal_tensor *t, const float *g)
+static float *live_of(const dnal_net *net, const dnal_tensor *t)
 {
-    if (!g || t->gate < 0)
-        return (double)t->c;
-    const dnal_layer *gate = net->layers[t->gate];
+    return net->live + net->live_off[t->id];
+}
+
+const float *dnal_net_liveness(const dnal_net *net, const dnal_tensor *t)
+{
+    return live_of(net, t);
+}
+
+static void set_all(float *l, int64_t c, float v)
+{
+    for (int64_t i = 0; i < c; i++)
+        l[i] = v;
+}
+
+/* liveness of every tensor, in layer order */
+static void propagate(const dnal_net *net, const float *g)
+{
+    set_all(live_of(net, net->input), net->input->c, 1.0f);
+    for (int i = 0; i < net->n_layers; i++) {
+        const dnal_layer *l = net->layers[i];
+        const dnal_tensor *y = l->out;
+        if (!y)
+            continue;
+        float *ly = live_of(net, y);
+        if (y->gate >= 0) { /* governed: the gate's values */
+            const dnal_layer *gate = net->layers[y->gate];
+            for (int64_t c = 0; c < y->c; c++)
+                ly[c] = g ? g[gate->gate_off + c] : 1.0f;
+            continue;
+        }
+        const float *la = live_of(net, l->in[0]);
+        switch (l->kind) {
+        case DNAL_BN: case DNAL_RELU: case DNAL_RELU6: case DNAL_MAXPOOL: case DNAL_AVGPOOL:
+        case DNAL_GAP: case DNAL_GATE:
+            for (int64_t c = 0; c < y->c; c++)
+                ly[c] = la[c];
+            break;
+        case DNAL_CONV:
+            if (l->groups > 1 && l->groups == l->in[0]->c && y->c == l->in[0]->c) {
+                for (int64_t c = 0; c < y->c; c++) /* depthwise */
+                    ly[c] = la[c];
+            } else {
+                set_all(ly, y->c, 1.0f);
+            }
+            break;
+        case DNAL_ADD: {
+            const float *lb = live_of(net, l->in[1]);
+            for (int64_t c = 0; c < y->c; c++)
+                ly[c] = 1.0f - (1.0f - la[c]) * (1.0f - lb[c]);
+            break;
+        }
+        case DNAL_SCATTER_ADD: {
+            const int64_t *idx = dnal_scatter_add_indices(l);
+            if (l->n_in == 2) {
+                const float *lbase = live_of(net, l->in[1]);
+                for (int64_t c = 0; c < y->c; c++)
+                    ly[c] = lbase[c];
+            } else {
+                set_all(ly, y->c, 0.0f);
+            }
+            for (int64_t k = 0; k < l->in[0]->c; k++)
+                ly[idx[k]] = 1.0f - (1.0f - ly[idx[k]]) * (1.0f - la[k]);
+            break;
+        }
+        default:
+            set_all(ly, y->c, 1.0f);
+            break;
+        }
+    }
+}
+
+static double channels(const dnal_net *net, const dnal_tensor *t)
+{
+    const float *l = live_of(net, t);
     double sum = 0.0;
-    for (size_t c = 0; c < gate->n_gates; c++)
-        sum += g[gate->gate_off + c];
+    for (int64_t c = 0; c < t->c; c++)
+        sum += l[c];
     return sum;
 }
 
 dnal_cost dnal_net_cost(const dnal_net *net, const float *g)
 {
     dnal_cost cost = {0, 0};
+    propagate(net, g);
     for (int i = 0; i < net->n_layers; i++) {
         const dnal_layer *l = net->layers[i];
         const dnal_tensor *x = l->in[0], *y = l->out;
-        double cin = l->n_in ? channels(net, x, g) : 0, cout = y ? channels(net, y, g) : 0;
+        double cin = l->n_in ? channels(net, x) : 0, cout = y ? channels(net, y) : 0;
         int has_bias = l->n_params == 2;
         switch (l->kind) {
         case DNAL_CONV: {

@@ -20,6 +20,7 @@ static dnal_tensor *new_tensor(dnal_net *net)
     t->producer = -1;
     t->gate = -1;
     t->need_grad = 1;
+    t->id = net->n_tensors;
     net->tensors[net->n_tensors++] = t;
     return t;
 }
@@ -269,9 +270,7 @@ void dnal_net_finalize(dnal_net *net)
         dnal_layer *l = net->layers[i];
         for (int k = 0; k < l->n_in; k++) {
             dnal_tensor *x = l->in[k];
-            int t = 0;
-            while (net->tensors[t] != x)
-                t++;
+            int t = x->id;
             if (!x->diff) {
                 l->in_diff[k] = NULL;
             } else if (consumers[t]++ == 0) {
@@ -282,6 +281,27 @@ void dnal_net_finalize(dnal_net *net)
             }
         }
     }
+    /* a tensor a gate governs (up to the conv that makes it) must feed only
+     * the layers leading to that gate, or pruning would change other paths */
+    int *uses = calloc((size_t)net->n_tensors, sizeof *uses);
+    DNAL_ASSERT(uses);
+    for (int i = 0; i < net->n_layers; i++)
+        for (int k = 0; k < net->layers[i]->n_in; k++)
+            uses[net->layers[i]->in[k]->id]++;
+    for (int t = 0; t < net->n_tensors; t++) {
+        dnal_tensor *x = net->tensors[t];
+        if (x->gate >= 0 && x->producer != x->gate && uses[t] > 1)
+            dnal_fatal(DNAL_EXIT_USAGE, "model: the output of %s, governed by gate %s, feeds %d layers",
+                       x->producer >= 0 ? net->layers[x->producer]->name : "the input",
+                       net->layers[x->gate]->name, uses[t]);
+    }
+    free(uses);
+    net->live_off = calloc((size_t)net->n_tensors + 1, sizeof *net->live_off);
+    DNAL_ASSERT(net->live_off);
+    for (int t = 0; t < net->n_tensors; t++)
+        net->live_off[t + 1] = net->live_off[t] + (size_t)net->tensors[t]->c;
+    net->live = dnal_calloc(sizeof(float) * (net->live_off[net->n_tensors] + 1));
+
     for (int i = 0; i < net->n_layers; i++) {
         dnal_layer *l = net->layers[i];
         dnal_buffers b = {net->param, net->grad, net->alpha, net->alpha_grad, net->mask,
@@ -383,6 +403,8 @@ void dnal_net_destroy(dnal_net *net)
     free(net->edge_accum);
     free(net->fwd_time);
     free(net->bwd_time);
+    free(net->live_off);
+    dnal_free(net->live);
     free(net->layers);
     free(net->tensors);
     dnal_free(net->param);
