@@ -100,6 +100,14 @@ const float *dnal_net_liveness(const dnal_net *net, const dnal_tensor *t);
 /* Gate values of pass p (off: 1; search: sigmoid(beta*alpha)*m; pruned: m) into g. */
 void dnal_net_gate_values(const dnal_net *net, const dnal_pass *p, float *g);
 
+/* The compact network of a masked one (masks in net->mask): every tensor
+ * keeps only its channels alive under the masks, gates vanish, and a sum of
+ * inputs that keep different channels becomes a scatter-add at their
+ * indices (a compact residual branch adds its kept channels into the
+ * shortcut). Weights, biases, BN parameters and statistics are copied; layer
+ * names are kept. Finalized for `batch`. Exits if a tensor keeps no channel. */
+dnal_net *dnal_net_compact(dnal_net *dense, int64_t batch);
+
 /* A layer's parameter i (plain layout) and its gradient. */
 float *dnal_net_param(const dnal_net *net, const dnal_layer *l, int i);
 float *dnal_net_param_grad(const dnal_net *net, const dnal_layer *l, int i);
