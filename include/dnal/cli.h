@@ -7,6 +7,8 @@ int dnal_cli_main(int argc, char **argv);
 
 /* dnal info: versions, oneDNN ISA, threads, MPI. */
 int dnal_cmd_info(int argc, char **argv);
+/* dnal search: all stages. */
+int dnal_cmd_search(int argc, char **argv);
 /* dnal train: the pretrain stage alone. */
 int dnal_cmd_train(int argc, char **argv);
 /* dnal bench: step timing of a model on synthetic data. */

@@ -77,11 +77,69 @@ typedef struct dnal_eval {
     int64_t count;
 } dnal_eval;
 
-typedef struct dnal_run {
+/* ---- the method (arch.c, prune.c) ---- */
+
+/* beta at search step `step` of `total_steps` (search.beta_update epoch|step) */
+double dnal_beta_at(const dnal_config *cfg, int64_t step, int64_t total_steps,
+                    int64_t steps_per_epoch);
+
+/* Architecture state: alpha's momentum, lambda, beta. */
+typedef struct dnal_arch {
+    dnal_sgd opt;        /* momentum of alpha */
+    double lambda, beta;
+    float *weight;       /* regulariser weight of each gated channel (mean 1) */
+    float *g;            /* scratch: gate values */
+    double flops_dense;
+} dnal_arch;
+
+void dnal_arch_init(dnal_arch *a, dnal_net *net, const dnal_config *cfg);
+void dnal_arch_free(dnal_arch *a);
+/* lambda * sum_c w_c sigmoid(alpha_c) over unmasked channels; adds its
+ * gradient to net->alpha_grad and returns the value. */
+double dnal_arch_regularize(const dnal_arch *a, dnal_net *net);
+/* One architecture update from net->alpha_grad (the CE part): regulariser,
+ * SGD with momentum on alpha, lambda adaptation to search.flops_target.
+ * Returns the regulariser's value. */
+double dnal_arch_step(dnal_arch *a, dnal_net *net, const dnal_config *cfg);
+/* Expected FLOPs under the gates at the current beta, as a fraction of dense. */
+double dnal_arch_expected_flops(dnal_arch *a, dnal_net *net);
+/* max over unmasked channels of min(g, 1 - g) at the current beta */
+double dnal_arch_binary_gap(const dnal_arch *a, const dnal_net *net);
+
+/* Masks from the gates: m_c &= sigmoid(beta*alpha_c) > threshold, at least
+ * one channel per gated layer, kept counts rounded up to `multiple`. */
+void dnal_prune(dnal_net *net, double beta, double threshold, int64_t multiple);
+int64_t dnal_kept_channels(const dnal_net *net, const dnal_layer *gate);
+
+/* ---- a run ---- */
+
+/* The architecture a search chose: every gated layer's mask. */
+typedef struct dnal_arch_record {
+    int n;
+    char (*name)[64];
+    int64_t *channels;   /* dense channels of each gated layer */
+    float **mask;
+} dnal_arch_record;
+
+typedef struct dnal_run dnal_run;
+
+/* Called by the run at points where io (log, checkpoints) acts; any may be NULL. */
+typedef struct dnal_run_hooks {
+    void *arg;
+    void (*stage_end)(void *arg, dnal_run *r, dnal_stage stage);
+} dnal_run_hooks;
+
+struct dnal_run {
     dnal_config cfg;          /* resolved */
     dnal_ctx *ctx;
     dnal_dataset *train, *test;
-    dnal_net *net;
+    dnal_model_cfg model;     /* the dense model */
+    dnal_net *net;            /* dense, or compact after pruning */
+    int compact;
+    dnal_arch arch;
+    dnal_arch_record record;  /* after pruning */
+    dnal_cost dense_cost, compact_cost;
+    double top1_search, top1_pruned, top1_final;
     int64_t batch;            /* global batch */
     int64_t steps_per_epoch;  /* full batches of the train split */
     int64_t *order;           /* this epoch's order of the train split */
@@ -89,17 +147,28 @@ typedef struct dnal_run {
     int32_t *labels;
     int64_t step;             /* steps done in the whole run */
     int tty;                  /* progress updates one line in place */
-} dnal_run;
+    dnal_run_hooks hooks;
+};
 
 /* Opens the data, builds and initialises the model (exits on bad input). */
 dnal_run *dnal_run_open(const dnal_config *cfg);
 void dnal_run_close(dnal_run *r);
+
+/* Runs the stages of run.stages in order (pretrain, search, prune,
+ * finetune) and prints the summary line and the kept-channels table. */
+void dnal_run_stages(dnal_run *r);
 
 /* Trains the weights for one stage (pretrain or finetune) with SGD and the
  * stage's schedule, the gates in `mode`; evaluates after every epoch (and
  * after a fractional last one). Returns the last evaluation. */
 dnal_eval dnal_run_train_weights(dnal_run *r, dnal_stage stage, const dnal_stage_cfg *sc,
                                  dnal_gate_mode mode);
+/* The search stage: alpha trained with the beta continuation; conv and BN
+ * frozen (staged mode) or everything trained (joint mode). */
+dnal_eval dnal_run_search(dnal_run *r);
+/* Masks from the gates, then the compact network replaces the dense one. */
+dnal_eval dnal_run_prune(dnal_run *r);
+
 /* One SGD update of every parameter of the layers that are not frozen;
  * weight decay on conv and linear parameters, not on BN (nor on alpha,
  * which is not in this buffer). */
@@ -107,5 +176,8 @@ void dnal_update_weights(dnal_net *net, dnal_sgd *opt, double lr, double weight_
 
 /* Accuracy and loss over the test split (inference BN, gates in p). */
 dnal_eval dnal_run_evaluate(dnal_run *r, const dnal_pass *p);
+
+/* Prints the kept channels of every gated layer (after pruning). */
+void dnal_run_print_arch(const dnal_run *r);
 
 #endif

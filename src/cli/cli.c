@@ -14,6 +14,10 @@ typedef struct subcommand {
 } subcommand;
 
 static const subcommand commands[] = {
+    {"search", "dnal search [-c FILE] [--set section.key=value ...]",
+     "all stages of run.stages (pretrain, search, prune, finetune); no FILE = the built-in\n"
+     "default run (ResNet-20 on Fashion-MNIST)",
+     dnal_cmd_search},
     {"train", "dnal train [-c FILE] [--set section.key=value ...]",
      "plain training (gates off): the pretrain stage alone, with the search's config keys",
      dnal_cmd_train},

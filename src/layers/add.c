@@ -27,17 +27,6 @@ static void add_forward(dnal_layer *l, const dnal_ctx *ctx, const dnal_pass *p)
     exec_run(&((add_layer *)l)->fwd, ctx);
 }
 
-static void copy_parallel(char *dst, const char *src, size_t bytes)
-{
-    enum { CHUNK = 1 << 16 };
-    size_t nchunks = (bytes + CHUNK - 1) / CHUNK;
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < nchunks; i++) {
-        size_t off = i * CHUNK, len = bytes - off < CHUNK ? bytes - off : CHUNK;
-        memcpy(dst + off, src + off, len);
-    }
-}
-
 static void add_backward(dnal_layer *l, const dnal_ctx *ctx, const dnal_pass *p)
 {
     add_layer *a = (add_layer *)l;

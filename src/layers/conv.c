@@ -8,19 +8,21 @@
  * with linear (weighted.c). */
 #include "internal.h"
 
-/* Backward-weights reading the forward's layouts, unless oneDNN has only a
- * reference kernel for them: then the layouts it picks itself, or plain
+/* A backward primitive reading the forward's layouts, unless oneDNN has only
+ * a reference kernel for them: then the layouts it picks itself, or plain
  * ones (its GEMM kernel), whichever is not a reference kernel. */
-static dnal_pd conv_bwd_weights(const dnal_ctx *ctx, dnal_pd fwd, const dnal_md *src,
-                                const dnal_md *dst, const dnal_md *wany, const dnal_md *bias,
-                                dnal_conv_geom geom)
+static dnal_pd conv_bwd(const dnal_ctx *ctx, int weights, dnal_pd fwd, const dnal_md *src,
+                        const dnal_md *dst, const dnal_md *wany, const dnal_md *bias,
+                        dnal_conv_geom geom)
 {
-    dnal_md sany = dnal_md_any(4, src->dims), plain_src = dnal_md_plain(4, src->dims);
-    dnal_md plain_dst = dnal_md_plain(4, dst->dims);
-    const dnal_md *tries[3][2] = {{src, dst}, {&sany, dst}, {&plain_src, &plain_dst}};
+    dnal_md sany = dnal_md_any(4, src->dims), dany = dnal_md_any(4, dst->dims);
+    dnal_md plain_src = dnal_md_plain(4, src->dims), plain_dst = dnal_md_plain(4, dst->dims);
+    const dnal_md *tries[3][2] = {{src, dst}, {&sany, weights ? dst : &dany}, {&plain_src, &plain_dst}};
     dnal_pd pd = NULL;
     for (int i = 0; i < 3; i++) {
-        dnal_pd next = dnal_pd_conv_bwd_weights(ctx, tries[i][0], wany, bias, tries[i][1], geom, fwd);
+        dnal_pd next = weights
+                           ? dnal_pd_conv_bwd_weights(ctx, tries[i][0], wany, bias, tries[i][1], geom, fwd)
+                           : dnal_pd_conv_bwd_data(ctx, tries[i][0], wany, tries[i][1], geom, fwd);
         if (pd)
             dnnl_primitive_desc_destroy(pd);
         pd = next;
@@ -73,8 +75,8 @@ dnal_layer *dnal_conv_create(const dnal_ctx *ctx, const char *name, dnal_tensor 
     dnal_md src = dnal_pd_md(c->fwd_pd, dnnl_query_src_md, 0);
     dnal_md dst = dnal_pd_md(c->fwd_pd, dnnl_query_dst_md, 0);
     if (in->need_grad) /* the network input needs none */
-        c->bwd_data_pd = dnal_pd_conv_bwd_data(ctx, &src, &wany, &dst, geom, c->fwd_pd);
-    c->bwd_wei_pd = conv_bwd_weights(ctx, c->fwd_pd, &src, &dst, &wany, bias, geom);
+        c->bwd_data_pd = conv_bwd(ctx, 0, c->fwd_pd, &src, &dst, &wany, NULL, geom);
+    c->bwd_wei_pd = conv_bwd(ctx, 1, c->fwd_pd, &src, &dst, &wany, bias, geom);
     weighted_finish(c, &wplain);
     return l;
 }

@@ -18,47 +18,48 @@ void exec_arg(exec_t *e, int arg, dnnl_memory_t mem);
 void exec_run(const exec_t *e, const dnal_ctx *ctx);
 void exec_free(exec_t *e);
 
-/* A weight kept plain in the flat buffer and used by a primitive in the
- * layout it picked: a reorder only where the two differ. */
-typedef struct weight_view {
-    dnal_md plain, prim;
-    size_t priv_off;       /* the primitive-layout copy in the layer's private bytes */
-    dnnl_memory_t plain_mem, prim_mem; /* prim_mem is plain_mem when layouts agree */
-    exec_t reorder;        /* reorder.prim NULL when layouts agree */
-} weight_view;
+/* A memory in one layout used by a primitive in the layout it picked: where
+ * the two differ, a private copy and one reorder (into the copy before the
+ * primitive reads it, or out of it after the primitive wrote it); where they
+ * agree, the primitive uses the memory itself. */
+typedef struct view_t {
+    dnal_md have, want;
+    int copy;            /* the layouts differ */
+    size_t off;          /* the copy, in the layer's private bytes */
+    dnnl_memory_t mem;   /* what the primitive uses */
+    dnnl_memory_t own;   /* the copy's memory object (NULL without a copy) */
+    exec_t reorder;
+} view_t;
 
-/* Reserves private bytes for the primitive-layout copy when needed. */
-void wview_plan(weight_view *w, const dnal_md *plain, const dnal_md *prim, size_t *priv_bytes);
-/* to_prim 1: reorder plain -> primitive layout (weights); 0: back (weight gradients). */
-void wview_bind(weight_view *w, const dnal_ctx *ctx, float *plain, char *priv, void *scratch,
-                int to_prim);
-void wview_sync(const weight_view *w, const dnal_ctx *ctx);
-void wview_free(weight_view *w);
+/* Reserves private bytes for the copy when needed. */
+void view_plan(view_t *v, const dnal_md *have, const dnal_md *want, dnal_layer *l);
+/* into_primitive 1: `have_mem` is reordered into the copy (an input);
+ * 0: the copy is reordered into `have_mem` (an output). */
+void view_bind(view_t *v, const dnal_ctx *ctx, dnnl_memory_t have_mem, char *priv, void *scratch,
+               int into_primitive);
+void view_sync(const view_t *v, const dnal_ctx *ctx);
+void view_free(view_t *v);
 
 /* Convolution and inner product: plain weights (and optional bias) in the
  * flat buffer, three primitives; weighted.c runs both kinds. */
 typedef struct weighted_layer {
     dnal_layer base;
     dnal_pd fwd_pd, bwd_data_pd, bwd_wei_pd;
-    /* the primitive's source layout, when it differs from the producer's
-     * (in practice only at the network input): reorders of src and d(src) */
-    int src_reorder;
-    dnal_md src_md;
-    size_t src_off, dsrc_off;
-    dnnl_memory_t src_mem, dsrc_mem;
-    exec_t to_src, from_dsrc;
-    /* backward-weights may read other layouts than forward: oneDNN 2.6 has
-     * only reference kernels for some shapes in the blocked layouts (a plain
-     * 1-channel source; 3x3 convs on 2x2 maps), where a JIT or GEMM kernel
-     * takes another layout; those layers reorder src and d(dst) for it */
-    int wsrc_reorder, wddst_reorder;
-    dnal_md wsrc_md, wddst_md;
-    size_t wsrc_off, wddst_off;
-    dnnl_memory_t wsrc_mem, wddst_mem;
-    exec_t to_wsrc, to_wddst;
-    weight_view wei_fwd, wei_bwd, dwei;
-    int bwd_shares_fwd; /* backward-data reads the forward's weight copy */
+    dnnl_memory_t wei, dwei_plain; /* over the flat parameter and gradient buffers */
     dnnl_memory_t bias, dbias;
+    /* every operand whose layout a primitive picked (oneDNN 2.6 has only
+     * reference kernels for some shapes in the blocked layouts, e.g. a plain
+     * 1-channel source, 3x3 convs on 2x2 maps, some odd widths; there the
+     * primitive takes other layouts and gets reordered copies) */
+    view_t src;        /* forward's source (the producer's layout, except at the input) */
+    view_t wei_fwd;    /* plain weights in forward's layout */
+    view_t wei_bwd;    /* ... in backward-data's layout (unused when it equals forward's) */
+    int bwd_shares_fwd;
+    view_t ddst_data;  /* d(dst) as backward-data reads it */
+    view_t dsrc;       /* d(src) as backward-data writes it */
+    view_t wsrc;       /* forward's source as backward-weights reads it */
+    view_t ddst_wei;   /* d(dst) as backward-weights reads it */
+    view_t dwei;       /* weight gradient as backward-weights writes it */
     exec_t fwd, bwd_data, bwd_wei;
 } weighted_layer;
 
@@ -88,5 +89,8 @@ static inline float *grad_ptr(const dnal_layer *l, const dnal_buffers *b, int i)
     return b->grad + l->param[i].off;
 }
 void *mem_ptr(dnnl_memory_t m);
+/* memcpy / memset over all threads (activations are megabytes) */
+void copy_parallel(void *dst, const void *src, size_t bytes);
+void zero_parallel(void *dst, size_t bytes);
 
 #endif

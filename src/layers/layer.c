@@ -112,6 +112,28 @@ void *mem_ptr(dnnl_memory_t m)
     return p;
 }
 
+enum { CHUNK = 1 << 16 };
+
+void copy_parallel(void *dst, const void *src, size_t bytes)
+{
+    size_t nchunks = (bytes + CHUNK - 1) / CHUNK;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < nchunks; i++) {
+        size_t off = i * CHUNK, len = bytes - off < CHUNK ? bytes - off : CHUNK;
+        memcpy((char *)dst + off, (const char *)src + off, len);
+    }
+}
+
+void zero_parallel(void *dst, size_t bytes)
+{
+    size_t nchunks = (bytes + CHUNK - 1) / CHUNK;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < nchunks; i++) {
+        size_t off = i * CHUNK, len = bytes - off < CHUNK ? bytes - off : CHUNK;
+        memset((char *)dst + off, 0, len);
+    }
+}
+
 /* ------------------------------------------------------------------ exec */
 
 void exec_init(exec_t *e, const dnal_ctx *ctx, dnal_pd pd, void *scratch)
@@ -148,51 +170,46 @@ void exec_free(exec_t *e)
     memset(e, 0, sizeof *e);
 }
 
-/* ----------------------------------------------------------- weight view */
+/* ------------------------------------------------------------------ view */
 
-void wview_plan(weight_view *w, const dnal_md *plain, const dnal_md *prim, size_t *priv_bytes)
+void view_plan(view_t *v, const dnal_md *have, const dnal_md *want, dnal_layer *l)
 {
-    w->plain = *plain;
-    w->prim = *prim;
-    w->priv_off = 0;
-    if (!dnal_md_equal(plain, prim)) {
-        w->priv_off = (*priv_bytes + 63) / 64 * 64;
-        *priv_bytes = w->priv_off + dnal_md_bytes(prim);
-    }
+    memset(v, 0, sizeof *v);
+    v->have = *have;
+    v->want = *want;
+    v->copy = !dnal_md_equal(have, want);
+    if (v->copy)
+        v->off = layer_priv(l, dnal_md_bytes(want));
 }
 
-void wview_bind(weight_view *w, const dnal_ctx *ctx, float *plain, char *priv, void *scratch,
-                int to_prim)
+void view_bind(view_t *v, const dnal_ctx *ctx, dnnl_memory_t have_mem, char *priv, void *scratch,
+               int into_primitive)
 {
-    w->plain_mem = dnal_memory(ctx, &w->plain, plain);
-    memset(&w->reorder, 0, sizeof w->reorder);
-    if (dnal_md_equal(&w->plain, &w->prim)) {
-        w->prim_mem = w->plain_mem;
+    if (!v->copy) {
+        v->mem = have_mem;
         return;
     }
-    w->prim_mem = dnal_memory(ctx, &w->prim, priv + w->priv_off);
-    dnal_pd pd = to_prim ? dnal_pd_reorder(ctx, &w->plain, &w->prim)
-                         : dnal_pd_reorder(ctx, &w->prim, &w->plain);
-    exec_init(&w->reorder, ctx, pd, scratch);
-    exec_arg(&w->reorder, DNNL_ARG_FROM, to_prim ? w->plain_mem : w->prim_mem);
-    exec_arg(&w->reorder, DNNL_ARG_TO, to_prim ? w->prim_mem : w->plain_mem);
+    v->own = v->mem = dnal_memory(ctx, &v->want, priv + v->off);
+    dnal_pd pd = into_primitive ? dnal_pd_reorder(ctx, &v->have, &v->want)
+                                : dnal_pd_reorder(ctx, &v->want, &v->have);
+    exec_init(&v->reorder, ctx, pd, scratch);
+    exec_arg(&v->reorder, DNNL_ARG_FROM, into_primitive ? have_mem : v->own);
+    exec_arg(&v->reorder, DNNL_ARG_TO, into_primitive ? v->own : have_mem);
     dnnl_primitive_desc_destroy(pd);
 }
 
-void wview_sync(const weight_view *w, const dnal_ctx *ctx)
+void view_sync(const view_t *v, const dnal_ctx *ctx)
 {
-    if (w->reorder.prim)
-        exec_run(&w->reorder, ctx);
+    if (v->reorder.prim)
+        exec_run(&v->reorder, ctx);
 }
 
-void wview_free(weight_view *w)
+void view_free(view_t *v)
 {
-    exec_free(&w->reorder);
-    if (w->prim_mem && w->prim_mem != w->plain_mem)
-        dnnl_memory_destroy(w->prim_mem);
-    if (w->plain_mem)
-        dnnl_memory_destroy(w->plain_mem);
-    w->plain_mem = w->prim_mem = NULL;
+    exec_free(&v->reorder);
+    if (v->own)
+        dnnl_memory_destroy(v->own);
+    v->own = v->mem = NULL;
 }
 
 /* --------------------------------------------------------------- tensors */

@@ -14,6 +14,7 @@ typedef struct scatter_layer {
     dnal_layer base;
     dnal_chan_view vb, vo; /* views of b and of out */
     int64_t *idx;
+    int64_t *off_b, *off_o; /* offset of b's channel k, and of out's channel idx[k] */
     size_t out_bytes;
 } scatter_layer;
 
@@ -24,9 +25,31 @@ static void scatter_bind(dnal_layer *l, const dnal_ctx *ctx, const dnal_buffers 
     (void)b;
 }
 
-static inline int64_t at(const dnal_chan_view *v, int64_t n, int64_t c, int64_t h, int64_t w)
+static int64_t channel_offset(const dnal_chan_view *v, int64_t c)
 {
-    return n * v->sn + (c / v->cb) * v->sc + h * v->sh + w * v->sw + c % v->cb;
+    return (c / v->cb) * v->sc + c % v->cb;
+}
+
+/* out[:, idx[k]] += b[:, k] (gather 0) or db[:, k] = dy[:, idx[k]] (gather 1).
+ * Channels innermost: in a blocked layout neighbouring channels share cache
+ * lines, so each line is read once per position. */
+static void move_channels(const scatter_layer *s, float *big, float *small, int gather)
+{
+    const dnal_chan_view *vb = &s->vb, *vo = &s->vo;
+    const int64_t *off_o = s->off_o, *off_b = s->off_b, nc = vb->c;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t n = 0; n < vb->n; n++)
+        for (int64_t h = 0; h < vb->h; h++)
+            for (int64_t w = 0; w < vb->w; w++) {
+                float *o = big + n * vo->sn + h * vo->sh + w * vo->sw;
+                float *b = small + n * vb->sn + h * vb->sh + w * vb->sw;
+                if (gather)
+                    for (int64_t k = 0; k < nc; k++)
+                        b[off_b[k]] = o[off_o[k]];
+                else
+                    for (int64_t k = 0; k < nc; k++)
+                        o[off_o[k]] += b[off_b[k]];
+            }
 }
 
 static void scatter_forward(dnal_layer *l, const dnal_ctx *ctx, const dnal_pass *p)
@@ -37,16 +60,10 @@ static void scatter_forward(dnal_layer *l, const dnal_ctx *ctx, const dnal_pass 
     float *out = mem_ptr(l->out->mem);
     const float *b = mem_ptr(l->in[0]->mem);
     if (l->n_in == 2)
-        memcpy(out, mem_ptr(l->in[1]->mem), s->out_bytes);
+        copy_parallel(out, mem_ptr(l->in[1]->mem), s->out_bytes);
     else
-        memset(out, 0, s->out_bytes);
-    const dnal_chan_view *vb = &s->vb, *vo = &s->vo;
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int64_t n = 0; n < vb->n; n++)
-        for (int64_t k = 0; k < vb->c; k++)
-            for (int64_t h = 0; h < vb->h; h++)
-                for (int64_t w = 0; w < vb->w; w++)
-                    out[at(vo, n, s->idx[k], h, w)] += b[at(vb, n, k, h, w)];
+        zero_parallel(out, s->out_bytes);
+    move_channels(s, out, (float *)b, 0);
 }
 
 static void scatter_backward(dnal_layer *l, const dnal_ctx *ctx, const dnal_pass *p)
@@ -56,23 +73,19 @@ static void scatter_backward(dnal_layer *l, const dnal_ctx *ctx, const dnal_pass
     DNNL_CHECK(dnnl_stream_wait(ctx->stream));
     const float *dy = mem_ptr(l->out->diff);
     if (l->n_in == 2 && l->in_diff[1])
-        memcpy(mem_ptr(l->in_diff[1]), dy, s->out_bytes);
+        copy_parallel(mem_ptr(l->in_diff[1]), dy, s->out_bytes);
     if (!l->in_diff[0])
         return;
-    float *db = mem_ptr(l->in_diff[0]);
-    const dnal_chan_view *vb = &s->vb, *vo = &s->vo;
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int64_t n = 0; n < vb->n; n++)
-        for (int64_t k = 0; k < vb->c; k++)
-            for (int64_t h = 0; h < vb->h; h++)
-                for (int64_t w = 0; w < vb->w; w++)
-                    db[at(vb, n, k, h, w)] = dy[at(vo, n, s->idx[k], h, w)];
+    move_channels(s, (float *)dy, mem_ptr(l->in_diff[0]), 1);
 }
 
 static void scatter_destroy(dnal_layer *l)
 {
-    free(((scatter_layer *)l)->idx);
-    free(l);
+    scatter_layer *s = (scatter_layer *)l;
+    free(s->idx);
+    free(s->off_b);
+    free(s->off_o);
+    free(s);
 }
 
 static const dnal_layer_ops scatter_ops = {scatter_bind, scatter_forward, scatter_backward,
@@ -93,12 +106,16 @@ dnal_layer *dnal_scatter_add_create(const dnal_ctx *ctx, const char *name, dnal_
         dnal_fatal(DNAL_EXIT_USAGE, "%s: inputs do not fit a %lld-channel output", l->name,
                    (long long)out_c);
     s->idx = malloc(sizeof *s->idx * (size_t)b->c);
-    DNAL_ASSERT(s->idx);
+    s->off_b = malloc(sizeof *s->off_b * (size_t)b->c);
+    s->off_o = malloc(sizeof *s->off_o * (size_t)b->c);
+    DNAL_ASSERT(s->idx && s->off_b && s->off_o);
     for (int64_t k = 0; k < b->c; k++) {
         if (idx[k] < 0 || idx[k] >= out_c || (k > 0 && idx[k] <= idx[k - 1]))
             dnal_fatal(DNAL_EXIT_USAGE, "%s: channel indices must increase within 0..%lld",
                        l->name, (long long)out_c - 1);
         s->idx[k] = idx[k];
+        s->off_b[k] = channel_offset(&s->vb, k);
+        s->off_o[k] = channel_offset(&s->vo, idx[k]);
     }
     l->n_in = base ? 2 : 1;
     l->in[0] = b;

@@ -1,4 +1,5 @@
-/* A run: data, model, the weight-training loop and evaluation. */
+/* A run: data, model, the stage loop (pretrain, search, finetune), pruning
+ * into the compact network, evaluation and the summary. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,11 +47,14 @@ dnal_run *dnal_run_open(const dnal_config *cfg)
         dnal_fatal(DNAL_EXIT_USAGE, "%s: images are %lldx%lld; models take square images",
                    dnal_dataset_name(r->train), (long long)h, (long long)w);
     r->ctx = dnal_ctx_create();
-    dnal_model_cfg m = {.name = cfg->model.name, .batch = r->batch, .in_channels = c,
-                        .image_size = h, .classes = dnal_dataset_classes(r->train),
-                        .width = cfg->model.width};
-    r->net = dnal_model_build(r->ctx, &m);
+    r->model = (dnal_model_cfg){.name = r->cfg.model.name, .batch = r->batch, .in_channels = c,
+                                .image_size = h, .classes = dnal_dataset_classes(r->train),
+                                .width = cfg->model.width};
+    r->net = dnal_model_build(r->ctx, &r->model);
     dnal_model_init(r->net, cfg->run.seed);
+    dnal_arch_init(&r->arch, r->net, &r->cfg);
+    r->dense_cost = r->compact_cost = dnal_net_cost(r->net, NULL);
+    r->top1_search = r->top1_pruned = r->top1_final = NAN;
     r->order = malloc(sizeof *r->order * (size_t)dnal_dataset_size(r->train));
     r->labels = malloc(sizeof *r->labels * (size_t)r->batch);
     DNAL_ASSERT(r->order && r->labels);
@@ -60,10 +64,22 @@ dnal_run *dnal_run_open(const dnal_config *cfg)
     return r;
 }
 
+static void free_record(dnal_arch_record *rec)
+{
+    for (int i = 0; i < rec->n; i++)
+        free(rec->mask[i]);
+    free(rec->name);
+    free(rec->channels);
+    free(rec->mask);
+    memset(rec, 0, sizeof *rec);
+}
+
 void dnal_run_close(dnal_run *r)
 {
     if (!r)
         return;
+    dnal_arch_free(&r->arch);
+    free_record(&r->record);
     dnal_net_destroy(r->net);
     dnal_dataset_close(r->train);
     dnal_dataset_close(r->test);
@@ -94,38 +110,6 @@ dnal_eval dnal_run_evaluate(dnal_run *r, const dnal_pass *p)
     return e;
 }
 
-static void print_eval(dnal_stage stage, double epoch, const dnal_eval *e)
-{
-    printf("eval stage=%s epoch=%g top1=%.4f top5=%.4f loss=%.4f\n", dnal_stage_name(stage), epoch,
-           e->top1, e->top5, e->loss);
-    fflush(stdout);
-}
-
-static void progress(const dnal_run *r, dnal_stage stage, int64_t epoch, int64_t step, int64_t steps,
-                     double loss, double lr, double images_per_s, double elapsed_s, double eta_s,
-                     int final)
-{
-    printf("%sstage=%s epoch=%lld step=%lld/%lld loss=%.4f lr=%.4g images_per_s=%.0f elapsed=%.0fs "
-           "eta=%.0fs%s",
-           r->tty ? "\r" : "", dnal_stage_name(stage), (long long)epoch + 1, (long long)step,
-           (long long)steps, loss, lr, images_per_s, elapsed_s, eta_s,
-           r->tty && !final ? "\033[K" : "\n");
-    if (r->tty && final)
-        printf("\033[K");
-    fflush(stdout);
-}
-
-/* Loads the batch of step `s` of `epoch` into the input tensor and labels. */
-static void load_batch(dnal_run *r, int64_t epoch, int64_t s)
-{
-    if (r->order_epoch != epoch) {
-        dnal_epoch_order(r->cfg.run.seed, epoch, dnal_dataset_size(r->train), r->order);
-        r->order_epoch = epoch;
-    }
-    dnal_batch_fill(r->train, r->order, epoch, s * r->batch, r->batch,
-                    dnal_tensor_data(r->net->input), r->labels);
-}
-
 void dnal_update_weights(dnal_net *net, dnal_sgd *opt, double lr, double weight_decay)
 {
     for (int i = 0; i < net->n_layers; i++) {
@@ -139,33 +123,83 @@ void dnal_update_weights(dnal_net *net, dnal_sgd *opt, double lr, double weight_
     }
 }
 
-dnal_eval dnal_run_train_weights(dnal_run *r, dnal_stage stage, const dnal_stage_cfg *sc,
-                                 dnal_gate_mode mode)
+/* ------------------------------------------------------------ the loop */
+
+/* what one stage does besides forward and backward */
+typedef struct stage_plan {
+    dnal_stage stage;
+    double epochs;
+    dnal_gate_mode mode;
+    int search;                 /* beta schedule and architecture updates */
+    dnal_lr_schedule sched;     /* weights (frozen layers skip the update) */
+    double momentum, weight_decay;
+    int nesterov;
+} stage_plan;
+
+static void load_batch(dnal_run *r, int64_t epoch, int64_t s)
+{
+    if (r->order_epoch != epoch) {
+        dnal_epoch_order(r->cfg.run.seed, epoch, dnal_dataset_size(r->train), r->order);
+        r->order_epoch = epoch;
+    }
+    dnal_batch_fill(r->train, r->order, epoch, s * r->batch, r->batch,
+                    dnal_tensor_data(r->net->input), r->labels);
+}
+
+static void progress(const dnal_run *r, const stage_plan *sp, int64_t epoch, int64_t step,
+                     double loss, double reg, double lr, double images_per_s, double elapsed_s,
+                     double eta_s, int final)
+{
+    const char *stage = dnal_stage_name(sp->stage);
+    printf("%sstage=%s epoch=%lld step=%lld/%lld loss=%.4f", r->tty ? "\r" : "", stage,
+           (long long)epoch + 1, (long long)step, (long long)r->steps_per_epoch, loss);
+    if (sp->search) {
+        dnal_arch *a = (dnal_arch *)&r->arch;
+        int64_t kept = 0;
+        for (size_t c = 0; c < r->net->n_gates; c++)
+            kept += 1.0 / (1.0 + exp(-a->beta * r->net->alpha[c])) * r->net->mask[c] > 0.5;
+        printf(" reg=%.4f lambda=%.3g beta=%.4g kept=%.3f flops=%.3f", reg, a->lambda, a->beta,
+               (double)kept / (double)r->net->n_gates, dnal_arch_expected_flops(a, r->net));
+    } else if (r->compact) {
+        printf(" flops=%.3f", r->compact_cost.flops / r->dense_cost.flops);
+    }
+    printf(" lr=%.4g images_per_s=%.0f elapsed=%.0fs eta=%.0fs%s", lr, images_per_s, elapsed_s,
+           eta_s, r->tty && !final ? "\033[K" : "\n");
+    if (r->tty && final)
+        printf("\033[K");
+    fflush(stdout);
+}
+
+static dnal_eval run_stage(dnal_run *r, const stage_plan *sp)
 {
     dnal_net *net = r->net;
-    dnal_pass train = {.training = 1, .gate_mode = mode, .beta = 1.0f};
-    dnal_pass eval = {.training = 0, .gate_mode = mode, .beta = 1.0f};
-    dnal_lr_schedule sched = {.kind = dnal_lr_kind_parse(sc->schedule), .base = sc->lr,
-                              .epochs = sc->epochs, .milestones = sc->milestones,
-                              .n_milestones = sc->n_milestones, .gamma = sc->gamma,
-                              .warmup_epochs = sc->warmup_epochs};
+    const dnal_config *cfg = &r->cfg;
+    dnal_pass train = {.training = 1, .gate_mode = sp->mode, .beta = (float)r->arch.beta};
+    dnal_pass eval = train;
+    eval.training = 0;
     dnal_sgd opt;
-    dnal_sgd_init(&opt, net->n_param, sc->momentum, sc->nesterov);
-    int64_t total = (int64_t)llround(sc->epochs * (double)r->steps_per_epoch);
-    dnal_eval last = {0};
-    double t0 = omp_get_wtime(), t_last = t0, loss_sum = 0;
-    int64_t every = r->cfg.log.every, since = 0;
+    dnal_sgd_init(&opt, net->n_param, sp->momentum, sp->nesterov);
+    int64_t total = (int64_t)llround(sp->epochs * (double)r->steps_per_epoch);
+    dnal_eval last = {.top1 = NAN};
+    double t0 = omp_get_wtime(), t_last = t0, loss_sum = 0, reg = 0;
+    int64_t every = cfg->log.every, since = 0;
     for (int64_t s = 0; s < total; s++) {
         int64_t epoch = s / r->steps_per_epoch, in_epoch = s % r->steps_per_epoch;
-        double lr = dnal_lr_at(&sched, (double)s / (double)r->steps_per_epoch);
+        double lr = dnal_lr_at(&sp->sched, (double)s / (double)r->steps_per_epoch);
+        if (sp->search) {
+            r->arch.beta = dnal_beta_at(cfg, s, total, r->steps_per_epoch);
+            train.beta = eval.beta = (float)r->arch.beta;
+        }
         load_batch(r, epoch, in_epoch);
         dnal_net_forward(net, &train);
         double loss = dnal_softmax_ce_result(net->loss).loss;
         if (!isfinite(loss))
             dnal_fatal(DNAL_EXIT_NUMERIC, "non-finite loss at step %lld (stage %s, epoch %lld)",
-                       (long long)r->step, dnal_stage_name(stage), (long long)epoch + 1);
+                       (long long)r->step, dnal_stage_name(sp->stage), (long long)epoch + 1);
         dnal_net_backward(net, &train, NULL, NULL);
-        dnal_update_weights(net, &opt, lr, sc->weight_decay);
+        dnal_update_weights(net, &opt, lr, sp->weight_decay);
+        if (sp->search)
+            reg = dnal_arch_step(&r->arch, net, cfg);
         r->step++;
         loss_sum += loss;
         since++;
@@ -174,18 +208,167 @@ dnal_eval dnal_run_train_weights(dnal_run *r, dnal_stage stage, const dnal_stage
             double now = omp_get_wtime();
             double ips = (double)(since * r->batch) / (now - t_last);
             double eta = (now - t0) / (double)(s + 1) * (double)(total - s - 1);
-            progress(r, stage, epoch, in_epoch + 1, r->steps_per_epoch, loss_sum / (double)since, lr,
-                     ips, now - t0, eta, end_of_epoch);
+            progress(r, sp, epoch, in_epoch + 1, loss_sum / (double)since, reg, lr, ips, now - t0,
+                     eta, end_of_epoch);
             t_last = now;
             loss_sum = 0;
             since = 0;
         }
         if (end_of_epoch) {
             last = dnal_run_evaluate(r, &eval);
-            print_eval(stage, (double)(s + 1) / (double)r->steps_per_epoch, &last);
+            printf("eval stage=%s epoch=%g top1=%.4f top5=%.4f loss=%.4f\n",
+                   dnal_stage_name(sp->stage), (double)(s + 1) / (double)r->steps_per_epoch,
+                   last.top1, last.top5, last.loss);
+            fflush(stdout);
             t_last = omp_get_wtime(); /* evaluation time is not training throughput */
         }
     }
     dnal_sgd_free(&opt);
+    if (r->hooks.stage_end)
+        r->hooks.stage_end(r->hooks.arg, r, sp->stage);
     return last;
+}
+
+static void freeze(dnal_net *net, int conv_bn, int classifier)
+{
+    for (int i = 0; i < net->n_layers; i++) {
+        dnal_layer *l = net->layers[i];
+        l->frozen = l->kind == DNAL_LINEAR ? classifier : conv_bn;
+    }
+}
+
+static stage_plan weights_plan(dnal_stage stage, const dnal_stage_cfg *sc, dnal_gate_mode mode)
+{
+    stage_plan sp = {.stage = stage, .epochs = sc->epochs, .mode = mode,
+                     .momentum = sc->momentum, .weight_decay = sc->weight_decay,
+                     .nesterov = sc->nesterov};
+    sp.sched = (dnal_lr_schedule){.kind = dnal_lr_kind_parse(sc->schedule), .base = sc->lr,
+                                  .epochs = sc->epochs, .milestones = sc->milestones,
+                                  .n_milestones = sc->n_milestones, .gamma = sc->gamma,
+                                  .warmup_epochs = sc->warmup_epochs};
+    return sp;
+}
+
+dnal_eval dnal_run_train_weights(dnal_run *r, dnal_stage stage, const dnal_stage_cfg *sc,
+                                 dnal_gate_mode mode)
+{
+    freeze(r->net, 0, 0);
+    stage_plan sp = weights_plan(stage, sc, mode);
+    return run_stage(r, &sp);
+}
+
+dnal_eval dnal_run_search(dnal_run *r)
+{
+    const dnal_config *cfg = &r->cfg;
+    DNAL_ASSERT(!r->compact);
+    int joint = !strcmp(cfg->search.mode, "joint");
+    /* staged: conv and BN frozen; the classifier trains unless switched off */
+    freeze(r->net, !joint, !joint && !cfg->search.train_classifier);
+    stage_plan sp = weights_plan(DNAL_STAGE_SEARCH, &cfg->pretrain, DNAL_GATE_SEARCH);
+    sp.epochs = cfg->search.epochs;
+    sp.search = 1;
+    sp.sched = (dnal_lr_schedule){.kind = DNAL_LR_CONSTANT, .base = cfg->search.classifier_lr};
+    dnal_eval e = run_stage(r, &sp);
+    freeze(r->net, 0, 0);
+    r->top1_search = e.top1;
+    printf("search_end beta=%.6g lambda=%.6g binary_gap=%.3g flops_expected=%.4f\n", r->arch.beta,
+           r->arch.lambda, dnal_arch_binary_gap(&r->arch, r->net),
+           dnal_arch_expected_flops(&r->arch, r->net));
+    fflush(stdout);
+    return e;
+}
+
+static void keep_record(dnal_run *r)
+{
+    dnal_net *net = r->net;
+    dnal_arch_record *rec = &r->record;
+    free_record(rec);
+    for (int i = 0; i < net->n_layers; i++)
+        rec->n += net->layers[i]->kind == DNAL_GATE;
+    rec->name = calloc((size_t)rec->n + 1, sizeof *rec->name);
+    rec->channels = calloc((size_t)rec->n + 1, sizeof *rec->channels);
+    rec->mask = calloc((size_t)rec->n + 1, sizeof *rec->mask);
+    DNAL_ASSERT(rec->name && rec->channels && rec->mask);
+    for (int i = 0, k = 0; i < net->n_layers; i++) {
+        const dnal_layer *l = net->layers[i];
+        if (l->kind != DNAL_GATE)
+            continue;
+        snprintf(rec->name[k], sizeof rec->name[k], "%s", l->name);
+        rec->channels[k] = (int64_t)l->n_gates;
+        rec->mask[k] = malloc(sizeof(float) * l->n_gates);
+        DNAL_ASSERT(rec->mask[k]);
+        memcpy(rec->mask[k], net->mask + l->gate_off, sizeof(float) * l->n_gates);
+        k++;
+    }
+}
+
+dnal_eval dnal_run_prune(dnal_run *r)
+{
+    DNAL_ASSERT(!r->compact);
+    dnal_prune(r->net, r->arch.beta, r->cfg.prune.threshold, r->cfg.prune.channel_multiple);
+    keep_record(r);
+    r->compact_cost = dnal_net_cost(r->net, r->net->mask);
+    dnal_net *compact = dnal_net_compact(r->net, r->batch);
+    dnal_net_destroy(r->net);
+    r->net = compact;
+    r->compact = 1;
+    dnal_net_set_labels(r->net, r->labels);
+    dnal_pass eval = {.training = 0, .gate_mode = DNAL_GATE_OFF, .beta = 1};
+    dnal_eval e = dnal_run_evaluate(r, &eval);
+    r->top1_pruned = e.top1;
+    printf("eval stage=prune epoch=0 top1=%.4f top5=%.4f loss=%.4f\n", e.top1, e.top5, e.loss);
+    printf("prune flops=%.4f params=%.4f\n", r->compact_cost.flops / r->dense_cost.flops,
+           r->compact_cost.params / r->dense_cost.params);
+    fflush(stdout);
+    return e;
+}
+
+void dnal_run_print_arch(const dnal_run *r)
+{
+    const dnal_arch_record *rec = &r->record;
+    printf("%-28s %8s %8s %7s\n", "gated layer", "dense", "kept", "kept%");
+    int64_t total = 0, kept = 0;
+    for (int i = 0; i < rec->n; i++) {
+        int64_t k = 0;
+        for (int64_t c = 0; c < rec->channels[i]; c++)
+            k += rec->mask[i][c] != 0.0f;
+        printf("%-28s %8lld %8lld %6.1f%%\n", rec->name[i], (long long)rec->channels[i],
+               (long long)k, 100.0 * (double)k / (double)rec->channels[i]);
+        total += rec->channels[i];
+        kept += k;
+    }
+    printf("%-28s %8lld %8lld %6.1f%%\n", "all", (long long)total, (long long)kept,
+           total ? 100.0 * (double)kept / (double)total : 0.0);
+}
+
+static int has_stage(const dnal_config *cfg, const char *name)
+{
+    char list[sizeof cfg->run.stages + 2];
+    snprintf(list, sizeof list, ",%s,", cfg->run.stages);
+    char want[32];
+    snprintf(want, sizeof want, ",%s,", name);
+    return strstr(list, want) != NULL;
+}
+
+void dnal_run_stages(dnal_run *r)
+{
+    const dnal_config *cfg = &r->cfg;
+    dnal_eval e = {.top1 = NAN};
+    if (has_stage(cfg, "pretrain"))
+        e = dnal_run_train_weights(r, DNAL_STAGE_PRETRAIN, &cfg->pretrain, DNAL_GATE_OFF);
+    if (has_stage(cfg, "search"))
+        e = dnal_run_search(r);
+    if (has_stage(cfg, "prune"))
+        e = dnal_run_prune(r);
+    if (has_stage(cfg, "finetune"))
+        e = dnal_run_train_weights(r, DNAL_STAGE_FINETUNE, &cfg->finetune,
+                                   r->compact ? DNAL_GATE_OFF : DNAL_GATE_PRUNED);
+    r->top1_final = e.top1;
+    printf("summary flops_dense=%.0f flops_compact=%.0f params_dense=%.0f params_compact=%.0f "
+           "top1_search=%.4f top1_pruned=%.4f top1_final=%.4f\n",
+           r->dense_cost.flops, r->compact_cost.flops, r->dense_cost.params,
+           r->compact_cost.params, r->top1_search, r->top1_pruned, r->top1_final);
+    if (r->compact)
+        dnal_run_print_arch(r);
+    fflush(stdout);
 }

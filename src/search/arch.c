@@ -1,0 +1,134 @@
+/* The method (DESIGN.md section 1): the beta continuation, the regulariser,
+ * the architecture update and budget targeting.
+ *
+ *   beta_k = beta0 * (beta_final / beta0)^(k / K)
+ *   per epoch: k = the search epoch (1-based: the first epoch runs at
+ *              beta0 * ratio^(1/K), the last at beta_final), K = search epochs
+ *   per step:  k = step, K = the steps before the hold; beta_final is reached
+ *              with search.beta_hold of the steps left and held there
+ *
+ *   L = CE + lambda * sum_c w_c sigmoid(alpha_c)   (unmasked channels)
+ *   dL/dalpha_c += lambda * w_c * s0 (1 - s0),  s0 = sigmoid(alpha_c)
+ *
+ * w_c = 1 (regularizer = count) or the FLOPs one channel of c's layer costs
+ * in the dense network, normalised to mean 1 (regularizer = flops). Alpha
+ * follows SGD with momentum, no weight decay. With search.flops_target set,
+ * lambda is multiplied by exp(RATE * (F/F_dense - target) / target) after
+ * every update, F being the expected FLOPs under the current gates. */
+#include <math.h>
+#include <string.h>
+
+#include "dnal/search.h"
+
+static const double LAMBDA_RATE = 0.05;           /* per update, at 100% relative error */
+static const double LAMBDA_MIN = 1e-7, LAMBDA_MAX = 10.0;
+
+double dnal_beta_at(const dnal_config *cfg, int64_t step, int64_t total_steps,
+                    int64_t steps_per_epoch)
+{
+    double b0 = cfg->search.beta0, ratio = cfg->search.beta_final / b0, t;
+    if (!strcmp(cfg->search.beta_update, "epoch")) {
+        double epochs = fmax(1.0, ceil(cfg->search.epochs - 1e-9));
+        t = (double)(step / steps_per_epoch + 1) / epochs;
+    } else {
+        double ramp = fmax(1.0, floor((double)total_steps * (1.0 - cfg->search.beta_hold)));
+        t = (double)step / ramp;
+    }
+    return b0 * pow(ratio, fmin(t, 1.0));
+}
+
+static double sigmoid(double x)
+{
+    return 1.0 / (1.0 + exp(-x));
+}
+
+/* dense FLOPs of one channel of every gate: (F_dense - F without that gate) / C */
+static void flops_weights(dnal_arch *a, dnal_net *net)
+{
+    double total = 0;
+    for (size_t c = 0; c < net->n_gates; c++)
+        a->g[c] = 1.0f;
+    for (int i = 0; i < net->n_layers; i++) {
+        const dnal_layer *l = net->layers[i];
+        if (l->kind != DNAL_GATE)
+            continue;
+        for (size_t c = 0; c < l->n_gates; c++)
+            a->g[l->gate_off + c] = 0.0f;
+        double per = (a->flops_dense - dnal_net_cost(net, a->g).flops) / (double)l->n_gates;
+        for (size_t c = 0; c < l->n_gates; c++) {
+            a->g[l->gate_off + c] = 1.0f;
+            a->weight[l->gate_off + c] = (float)per;
+        }
+        total += per * (double)l->n_gates;
+    }
+    double mean = total / (double)net->n_gates;
+    for (size_t c = 0; c < net->n_gates; c++)
+        a->weight[c] = mean > 0 ? (float)(a->weight[c] / mean) : 1.0f;
+}
+
+void dnal_arch_init(dnal_arch *a, dnal_net *net, const dnal_config *cfg)
+{
+    memset(a, 0, sizeof *a);
+    dnal_sgd_init(&a->opt, net->n_gates, cfg->search.arch_momentum, 0);
+    a->lambda = cfg->search.lambda;
+    a->beta = cfg->search.beta0;
+    a->weight = dnal_alloc(sizeof(float) * (net->n_gates + 1));
+    a->g = dnal_alloc(sizeof(float) * (net->n_gates + 1));
+    a->flops_dense = dnal_net_cost(net, NULL).flops;
+    if (!strcmp(cfg->search.regularizer, "flops"))
+        flops_weights(a, net);
+    else
+        for (size_t c = 0; c < net->n_gates; c++)
+            a->weight[c] = 1.0f;
+}
+
+void dnal_arch_free(dnal_arch *a)
+{
+    dnal_sgd_free(&a->opt);
+    dnal_free(a->weight);
+    dnal_free(a->g);
+}
+
+double dnal_arch_regularize(const dnal_arch *a, dnal_net *net)
+{
+    double reg = 0;
+    for (size_t c = 0; c < net->n_gates; c++) {
+        if (net->mask[c] == 0.0f)
+            continue;
+        double s0 = sigmoid(net->alpha[c]);
+        reg += a->weight[c] * s0;
+        net->alpha_grad[c] += (float)(a->lambda * a->weight[c] * s0 * (1.0 - s0));
+    }
+    return a->lambda * reg;
+}
+
+double dnal_arch_expected_flops(dnal_arch *a, dnal_net *net)
+{
+    dnal_pass p = {.training = 1, .gate_mode = DNAL_GATE_SEARCH, .beta = (float)a->beta};
+    dnal_net_gate_values(net, &p, a->g);
+    return dnal_net_cost(net, a->g).flops / a->flops_dense;
+}
+
+double dnal_arch_step(dnal_arch *a, dnal_net *net, const dnal_config *cfg)
+{
+    double reg = dnal_arch_regularize(a, net);
+    dnal_sgd_update(&a->opt, cfg->search.arch_lr, 0.0, net->alpha, net->alpha_grad, 0, net->n_gates);
+    double target = cfg->search.flops_target;
+    if (target > 0) {
+        double err = (dnal_arch_expected_flops(a, net) - target) / target;
+        a->lambda = fmin(LAMBDA_MAX, fmax(LAMBDA_MIN, a->lambda * exp(LAMBDA_RATE * err)));
+    }
+    return reg;
+}
+
+double dnal_arch_binary_gap(const dnal_arch *a, const dnal_net *net)
+{
+    double gap = 0;
+    for (size_t c = 0; c < net->n_gates; c++) {
+        if (net->mask[c] == 0.0f)
+            continue;
+        double g = sigmoid(a->beta * net->alpha[c]);
+        gap = fmax(gap, fmin(g, 1.0 - g));
+    }
+    return gap;
+}
