@@ -11,6 +11,9 @@ int dnal_cmd_info(int argc, char **argv);
 int dnal_cmd_search(int argc, char **argv);
 /* dnal train: the pretrain stage alone. */
 int dnal_cmd_train(int argc, char **argv);
+/* dnal export / eval: the compact model file. */
+int dnal_cmd_export(int argc, char **argv);
+int dnal_cmd_eval(int argc, char **argv);
 /* dnal bench: step timing of a model on synthetic data. */
 int dnal_cmd_bench(int argc, char **argv);
 

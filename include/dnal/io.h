@@ -20,6 +20,8 @@
 void dnal_config_defaults(dnal_config *cfg);
 /* Applies an INI file. Returns 0, or prints "dnal: error: FILE:LINE: ..." and returns 1. */
 int dnal_config_load(dnal_config *cfg, const char *path);
+/* Applies INI text (e.g. a checkpoint's stored configuration); origin names it. */
+int dnal_config_load_text(dnal_config *cfg, const char *text, const char *origin);
 /* Applies one "section.key=value". Returns 0, or prints the error and returns 1. */
 int dnal_config_set(dnal_config *cfg, const char *assignment);
 /* Checks the values together (e.g. a stage list of known names). 0 or 1 as above. */
@@ -28,5 +30,46 @@ int dnal_config_validate(const dnal_config *cfg);
 void dnal_config_write(const dnal_config *cfg, FILE *out);
 /* The same into a newly allocated string (for the run log); free() it. */
 char *dnal_config_text(const dnal_config *cfg);
+
+/* ---- the compact model file (dnal export / eval / bench) ---- */
+
+typedef struct dnal_model_info {
+    char name[32];
+    dnal_model_cfg cfg;     /* the dense model (cfg.name points to name) */
+    dnal_cost dense, compact;
+} dnal_model_info;
+
+/* Writes the compact network `net` with the masks that made it. Written to
+ * PATH.tmp and renamed when complete. */
+void dnal_model_save(const char *path, const dnal_model_cfg *m, const dnal_arch_record *rec,
+                     const dnal_net *net, dnal_cost dense, dnal_cost compact);
+/* Rebuilds the compact network of a model file for `batch` (exit 2 on a
+ * missing, truncated or foreign file). */
+dnal_net *dnal_model_load(const dnal_ctx *ctx, const char *path, int64_t batch,
+                          dnal_model_info *info);
+
+/* ---- checkpoints (stage ends) ---- */
+
+typedef struct dnal_checkpoint_info {
+    dnal_model_info model;
+    int compact;
+    double beta, lambda;
+    int64_t step;
+    char *done;            /* stages done, comma-separated */
+    char *config;          /* the run's resolved configuration (INI text) */
+    float *alpha_momentum; /* dense gated channels (zeros for a compact checkpoint) */
+} dnal_checkpoint_info;
+
+/* Writes a run's state after the stages `done`. */
+void dnal_checkpoint_save(const char *path, const dnal_run *r, const char *done);
+/* The network of a checkpoint (dense with alpha and masks, or compact) for
+ * `batch`; rec (may be NULL) receives the masks of a compact one. Exit 2 on
+ * a missing, truncated or foreign file. */
+dnal_net *dnal_checkpoint_load(const dnal_ctx *ctx, const char *path, int64_t batch,
+                               dnal_checkpoint_info *info, dnal_arch_record *rec);
+void dnal_checkpoint_info_free(dnal_checkpoint_info *info);
+/* Starts an opened run from a checkpoint (run.init): its network, masks,
+ * beta, lambda and step; exit 2 if the checkpoint is of another model. */
+void dnal_run_init_from(dnal_run *r, const char *path);
 
 #endif

@@ -82,6 +82,8 @@ typedef struct dnal_eval {
 /* beta at search step `step` of `total_steps` (search.beta_update epoch|step) */
 double dnal_beta_at(const dnal_config *cfg, int64_t step, int64_t total_steps,
                     int64_t steps_per_epoch);
+/* The per-step schedule holds beta_final at this step (regulariser paused). */
+int dnal_beta_held(const dnal_config *cfg, int64_t step, int64_t total_steps);
 
 /* Architecture state: alpha's momentum, lambda, beta. */
 typedef struct dnal_arch {
@@ -95,14 +97,17 @@ typedef struct dnal_arch {
 void dnal_arch_init(dnal_arch *a, dnal_net *net, const dnal_config *cfg);
 void dnal_arch_free(dnal_arch *a);
 /* lambda * sum_c w_c sigmoid(alpha_c) over unmasked channels; adds its
- * gradient to net->alpha_grad and returns the value. */
-double dnal_arch_regularize(const dnal_arch *a, dnal_net *net);
+ * gradient to net->alpha_grad (if add_gradient) and returns the value. */
+double dnal_arch_regularize(const dnal_arch *a, dnal_net *net, int add_gradient);
 /* One architecture update from net->alpha_grad (the CE part): regulariser,
- * SGD with momentum on alpha, lambda adaptation to search.flops_target.
+ * SGD with momentum on alpha, lambda adaptation to search.flops_target;
+ * `held`: beta is held at beta_final (no regulariser, no adaptation).
  * Returns the regulariser's value. */
-double dnal_arch_step(dnal_arch *a, dnal_net *net, const dnal_config *cfg);
+double dnal_arch_step(dnal_arch *a, dnal_net *net, const dnal_config *cfg, int held);
 /* Expected FLOPs under the gates at the current beta, as a fraction of dense. */
 double dnal_arch_expected_flops(dnal_arch *a, dnal_net *net);
+/* FLOPs (fraction of dense) of the network pruning would make now. */
+double dnal_arch_pruned_flops(dnal_arch *a, dnal_net *net, double threshold, int64_t multiple);
 /* max over unmasked channels of min(g, 1 - g) at the current beta */
 double dnal_arch_binary_gap(const dnal_arch *a, const dnal_net *net);
 
@@ -121,12 +126,17 @@ typedef struct dnal_arch_record {
     float **mask;
 } dnal_arch_record;
 
+/* The record of the masks of every gated layer of `net`. */
+void dnal_arch_record_of(dnal_arch_record *rec, const dnal_net *net);
+void dnal_arch_record_free(dnal_arch_record *rec);
+
 typedef struct dnal_run dnal_run;
 
 /* Called by the run at points where io (log, checkpoints) acts; any may be NULL. */
 typedef struct dnal_run_hooks {
     void *arg;
-    void (*stage_end)(void *arg, dnal_run *r, dnal_stage stage);
+    /* after each of pretrain, search, prune, finetune (r->done lists them) */
+    void (*stage_end)(void *arg, dnal_run *r, const char *stage);
 } dnal_run_hooks;
 
 struct dnal_run {
@@ -147,6 +157,7 @@ struct dnal_run {
     int32_t *labels;
     int64_t step;             /* steps done in the whole run */
     int tty;                  /* progress updates one line in place */
+    char done[64];            /* stages done, comma-separated */
     dnal_run_hooks hooks;
 };
 
@@ -168,6 +179,8 @@ dnal_eval dnal_run_train_weights(dnal_run *r, dnal_stage stage, const dnal_stage
 dnal_eval dnal_run_search(dnal_run *r);
 /* Masks from the gates, then the compact network replaces the dense one. */
 dnal_eval dnal_run_prune(dnal_run *r);
+/* The compact network of the current masks replaces the dense one. */
+void dnal_run_compact(dnal_run *r);
 
 /* One SGD update of every parameter of the layers that are not frozen;
  * weight decay on conv and linear parameters, not on BN (nor on alpha,
@@ -176,6 +189,9 @@ void dnal_update_weights(dnal_net *net, dnal_sgd *opt, double lr, double weight_
 
 /* Accuracy and loss over the test split (inference BN, gates in p). */
 dnal_eval dnal_run_evaluate(dnal_run *r, const dnal_pass *p);
+/* The same for any network over a dataset split; labels: batch entries. */
+dnal_eval dnal_evaluate(dnal_net *net, const dnal_dataset *test, const dnal_pass *p,
+                        int32_t *labels);
 
 /* Prints the kept channels of every gated layer (after pruning). */
 void dnal_run_print_arch(const dnal_run *r);

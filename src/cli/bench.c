@@ -44,8 +44,9 @@ int dnal_cmd_bench(int argc, char **argv)
 {
     long steps = 10, warmup = 3;
     dnal_config cfg;
-    int rc = bench_flags(&argc, argv, &steps, &warmup);
-    if (rc || (rc = cli_config("bench", argc, argv, &cfg, NULL, 0, NULL)))
+    const char *file[1];
+    int nfile = 0, rc = bench_flags(&argc, argv, &steps, &warmup);
+    if (rc || (rc = cli_config("bench", argc, argv, &cfg, &nfile, 1, file)))
         return rc;
     if (cfg.run.threads > 0)
         omp_set_num_threads((int)cfg.run.threads);
@@ -61,8 +62,16 @@ int dnal_cmd_bench(int argc, char **argv)
                         .image_size = cfg.data.image_size ? cfg.data.image_size : imagenet ? 224 : 32,
                         .classes = imagenet ? 1000 : 10, .width = cfg.model.width};
     dnal_ctx *ctx = dnal_ctx_create();
-    dnal_net *net = dnal_model_build(ctx, &m);
-    dnal_model_init(net, cfg.run.seed);
+    dnal_net *net;
+    dnal_model_info info;
+    if (nfile) { /* an exported compact model: its own shapes */
+        net = dnal_model_load(ctx, file[0], cfg.data.batch, &info);
+        m = info.cfg;
+        m.batch = cfg.data.batch;
+    } else {
+        net = dnal_model_build(ctx, &m);
+        dnal_model_init(net, cfg.run.seed);
+    }
     int32_t *labels = malloc(sizeof *labels * (size_t)m.batch);
     float *x = dnal_tensor_data(net->input);
     for (size_t i = 0; i < dnal_tensor_count(net->input); i++)
@@ -109,10 +118,10 @@ int dnal_cmd_bench(int argc, char **argv)
     dnal_cost cost = dnal_net_cost(net, NULL);
     printf("bench model=%s batch=%lld ranks=%d threads=%d images_per_s=%.1f step_ms=%.3f "
            "forward_ms=%.3f backward_ms=%.3f update_ms=%.3f exposed_comm_ms=0.000 "
-           "flops=%.0f params=%.0f isa=%s\n",
-           cfg.model.name, (long long)m.batch, world, omp_get_max_threads(),
+           "flops=%.0f params=%.0f isa=%s%s%s\n",
+           m.name, (long long)m.batch, world, omp_get_max_threads(),
            (double)(m.batch * steps) / t_total, t_total * per, fwd * per, bwd * per, t_update * per,
-           cost.flops, cost.params, dnal_isa_name());
+           cost.flops, cost.params, dnal_isa_name(), nfile ? " file=" : "", nfile ? file[0] : "");
     dnal_sgd_free(&opt);
     free(labels);
     dnal_net_destroy(net);

@@ -21,9 +21,15 @@ static const subcommand commands[] = {
     {"train", "dnal train [-c FILE] [--set section.key=value ...]",
      "plain training (gates off): the pretrain stage alone, with the search's config keys",
      dnal_cmd_train},
-    {"bench", "dnal bench [-c FILE] [--set section.key=value ...] [--steps N] [--warmup N]",
-     "step timing breakdown and images/s of a model zoo net (model.name, data.batch,\n"
-     "data.image_size, run.threads) on synthetic data",
+    {"export", "dnal export CHECKPOINT -o MODEL.h5",
+     "the compact pruned network of a checkpoint (pruned with the run's settings if the\n"
+     "checkpoint is from before pruning): per-layer channel counts, weights and masks",
+     dnal_cmd_export},
+    {"eval", "dnal eval MODEL.h5 [-c FILE] [--set data.*=...]",
+     "accuracy of a compact model on the test split of data.dataset", dnal_cmd_eval},
+    {"bench", "dnal bench [MODEL.h5] [-c FILE] [--set section.key=value ...] [--steps N] [--warmup N]",
+     "step timing breakdown and images/s on synthetic data: of a compact model file, or of\n"
+     "a model zoo net (model.name, data.batch, data.image_size, run.threads)",
      dnal_cmd_bench},
     {"info", "dnal info", "versions, oneDNN ISA, threads, MPI", dnal_cmd_info},
 };

@@ -21,6 +21,7 @@ int dnal_cmd_search(int argc, char **argv)
                    world);
     cli_print_config("search", &cfg);
     dnal_run *r = dnal_run_open(&cfg);
+    cli_run_io(r);
     dnal_run_stages(r);
     dnal_run_close(r);
     MPI_Finalize();

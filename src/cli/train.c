@@ -21,7 +21,10 @@ int dnal_cmd_train(int argc, char **argv)
                    world);
     cli_print_config("train", &cfg);
     dnal_run *r = dnal_run_open(&cfg);
-    dnal_run_train_weights(r, DNAL_STAGE_PRETRAIN, &cfg.pretrain, DNAL_GATE_OFF);
+    cli_run_io(r);
+    /* the stages of a run, pretrain alone */
+    snprintf(r->cfg.run.stages, sizeof r->cfg.run.stages, "pretrain");
+    dnal_run_stages(r);
     dnal_run_close(r);
     MPI_Finalize();
     return DNAL_EXIT_OK;

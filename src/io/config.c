@@ -660,11 +660,9 @@ static int on_key(void *user, const char *section, const char *name, const char 
     return 0;
 }
 
-int dnal_config_load(dnal_config *cfg, const char *path)
+/* Applies the INI text of stream f, named `path` in messages. */
+static int load_stream(dnal_config *cfg, FILE *f, const char *path)
 {
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return report("cannot read config file '%s': %s", path, strerror(errno));
     dnal_config work; /* applied to cfg only if the whole file is good */
     memcpy(&work, cfg, sizeof work);
     load_ctx *c = calloc(1, sizeof *c);
@@ -676,7 +674,6 @@ int dnal_config_load(dnal_config *cfg, const char *path)
     c->f = f;
     int rc = ini_parse_stream(read_line, c, on_key, c);
     free(c->buf);
-    fclose(f);
 
     int bad = 1;
     if (c->read_errno)
@@ -693,6 +690,26 @@ int dnal_config_load(dnal_config *cfg, const char *path)
     free(c);
     if (!bad)
         memcpy(cfg, &work, sizeof work);
+    return bad;
+}
+
+int dnal_config_load(dnal_config *cfg, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return report("cannot read config file '%s': %s", path, strerror(errno));
+    int bad = load_stream(cfg, f, path);
+    fclose(f);
+    return bad;
+}
+
+int dnal_config_load_text(dnal_config *cfg, const char *text, const char *origin)
+{
+    FILE *f = fmemopen((void *)text, strlen(text), "r");
+    if (!f)
+        return report("%s: cannot read the configuration text", origin);
+    int bad = load_stream(cfg, f, origin);
+    fclose(f);
     return bad;
 }
 

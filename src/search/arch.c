@@ -5,7 +5,13 @@
  *   per epoch: k = the search epoch (1-based: the first epoch runs at
  *              beta0 * ratio^(1/K), the last at beta_final), K = search epochs
  *   per step:  k = step, K = the steps before the hold; beta_final is reached
- *              with search.beta_hold of the steps left and held there
+ *              with search.beta_hold of the steps left and held there. While
+ *              beta is held the regulariser and the lambda adaptation pause:
+ *              the regulariser pushes every open gate down at a constant rate
+ *              (it sees sigmoid(alpha), not beta), which a marginally useful
+ *              channel's loss gradient balances inside the band around
+ *              alpha = 0, so such a gate would hover between 0 and 1; under
+ *              the loss alone every gate settles at 0 or 1.
  *
  *   L = CE + lambda * sum_c w_c sigmoid(alpha_c)   (unmasked channels)
  *   dL/dalpha_c += lambda * w_c * s0 (1 - s0),  s0 = sigmoid(alpha_c)
@@ -14,7 +20,11 @@
  * in the dense network, normalised to mean 1 (regularizer = flops). Alpha
  * follows SGD with momentum, no weight decay. With search.flops_target set,
  * lambda is multiplied by exp(RATE * (F/F_dense - target) / target) after
- * every update, F being the expected FLOPs under the current gates. */
+ * every update, F being the FLOPs of the network pruning would make if the
+ * gates were at beta_final already (threshold and prune.channel_multiple
+ * included): what the search is heading to. The soft expected FLOPs at the
+ * current beta would undercount the gates that hover just above alpha = 0
+ * (see the hold above) and open once beta is held. */
 #include <math.h>
 #include <string.h>
 
@@ -22,6 +32,16 @@
 
 static const double LAMBDA_RATE = 0.05;           /* per update, at 100% relative error */
 static const double LAMBDA_MIN = 1e-7, LAMBDA_MAX = 10.0;
+
+static double hold_start(const dnal_config *cfg, int64_t total_steps)
+{
+    return fmax(1.0, floor((double)total_steps * (1.0 - cfg->search.beta_hold)));
+}
+
+int dnal_beta_held(const dnal_config *cfg, int64_t step, int64_t total_steps)
+{
+    return strcmp(cfg->search.beta_update, "epoch") && (double)step >= hold_start(cfg, total_steps);
+}
 
 double dnal_beta_at(const dnal_config *cfg, int64_t step, int64_t total_steps,
                     int64_t steps_per_epoch)
@@ -31,8 +51,7 @@ double dnal_beta_at(const dnal_config *cfg, int64_t step, int64_t total_steps,
         double epochs = fmax(1.0, ceil(cfg->search.epochs - 1e-9));
         t = (double)(step / steps_per_epoch + 1) / epochs;
     } else {
-        double ramp = fmax(1.0, floor((double)total_steps * (1.0 - cfg->search.beta_hold)));
-        t = (double)step / ramp;
+        t = (double)step / hold_start(cfg, total_steps);
     }
     return b0 * pow(ratio, fmin(t, 1.0));
 }
@@ -89,7 +108,7 @@ void dnal_arch_free(dnal_arch *a)
     dnal_free(a->g);
 }
 
-double dnal_arch_regularize(const dnal_arch *a, dnal_net *net)
+double dnal_arch_regularize(const dnal_arch *a, dnal_net *net, int add_gradient)
 {
     double reg = 0;
     for (size_t c = 0; c < net->n_gates; c++) {
@@ -97,7 +116,8 @@ double dnal_arch_regularize(const dnal_arch *a, dnal_net *net)
             continue;
         double s0 = sigmoid(net->alpha[c]);
         reg += a->weight[c] * s0;
-        net->alpha_grad[c] += (float)(a->lambda * a->weight[c] * s0 * (1.0 - s0));
+        if (add_gradient)
+            net->alpha_grad[c] += (float)(a->lambda * a->weight[c] * s0 * (1.0 - s0));
     }
     return a->lambda * reg;
 }
@@ -109,13 +129,28 @@ double dnal_arch_expected_flops(dnal_arch *a, dnal_net *net)
     return dnal_net_cost(net, a->g).flops / a->flops_dense;
 }
 
-double dnal_arch_step(dnal_arch *a, dnal_net *net, const dnal_config *cfg)
+double dnal_arch_pruned_flops(dnal_arch *a, dnal_net *net, double threshold, int64_t multiple)
 {
-    double reg = dnal_arch_regularize(a, net);
+    memcpy(a->g, net->mask, sizeof(float) * net->n_gates);
+    float *mask = net->mask;
+    net->mask = a->g; /* prune a copy of the masks */
+    dnal_prune(net, a->beta, threshold, multiple);
+    double f = dnal_net_cost(net, a->g).flops / a->flops_dense;
+    net->mask = mask;
+    return f;
+}
+
+double dnal_arch_step(dnal_arch *a, dnal_net *net, const dnal_config *cfg, int held)
+{
+    double reg = dnal_arch_regularize(a, net, !held);
     dnal_sgd_update(&a->opt, cfg->search.arch_lr, 0.0, net->alpha, net->alpha_grad, 0, net->n_gates);
     double target = cfg->search.flops_target;
-    if (target > 0) {
-        double err = (dnal_arch_expected_flops(a, net) - target) / target;
+    if (target > 0 && !held) {
+        double beta = a->beta;
+        a->beta = cfg->search.beta_final;
+        double f = dnal_arch_pruned_flops(a, net, cfg->prune.threshold, cfg->prune.channel_multiple);
+        a->beta = beta;
+        double err = (f - target) / target;
         a->lambda = fmin(LAMBDA_MAX, fmax(LAMBDA_MIN, a->lambda * exp(LAMBDA_RATE * err)));
     }
     return reg;

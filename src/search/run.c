@@ -64,7 +64,7 @@ dnal_run *dnal_run_open(const dnal_config *cfg)
     return r;
 }
 
-static void free_record(dnal_arch_record *rec)
+void dnal_arch_record_free(dnal_arch_record *rec)
 {
     for (int i = 0; i < rec->n; i++)
         free(rec->mask[i]);
@@ -74,12 +74,34 @@ static void free_record(dnal_arch_record *rec)
     memset(rec, 0, sizeof *rec);
 }
 
+void dnal_arch_record_of(dnal_arch_record *rec, const dnal_net *net)
+{
+    dnal_arch_record_free(rec);
+    for (int i = 0; i < net->n_layers; i++)
+        rec->n += net->layers[i]->kind == DNAL_GATE;
+    rec->name = calloc((size_t)rec->n + 1, sizeof *rec->name);
+    rec->channels = calloc((size_t)rec->n + 1, sizeof *rec->channels);
+    rec->mask = calloc((size_t)rec->n + 1, sizeof *rec->mask);
+    DNAL_ASSERT(rec->name && rec->channels && rec->mask);
+    for (int i = 0, k = 0; i < net->n_layers; i++) {
+        const dnal_layer *l = net->layers[i];
+        if (l->kind != DNAL_GATE)
+            continue;
+        snprintf(rec->name[k], sizeof rec->name[k], "%s", l->name);
+        rec->channels[k] = (int64_t)l->n_gates;
+        rec->mask[k] = malloc(sizeof(float) * l->n_gates);
+        DNAL_ASSERT(rec->mask[k]);
+        memcpy(rec->mask[k], net->mask + l->gate_off, sizeof(float) * l->n_gates);
+        k++;
+    }
+}
+
 void dnal_run_close(dnal_run *r)
 {
     if (!r)
         return;
     dnal_arch_free(&r->arch);
-    free_record(&r->record);
+    dnal_arch_record_free(&r->record);
     dnal_net_destroy(r->net);
     dnal_dataset_close(r->train);
     dnal_dataset_close(r->test);
@@ -91,13 +113,19 @@ void dnal_run_close(dnal_run *r)
 
 dnal_eval dnal_run_evaluate(dnal_run *r, const dnal_pass *p)
 {
-    dnal_net *net = r->net;
-    int64_t n = dnal_dataset_size(r->test);
+    return dnal_evaluate(r->net, r->test, p, r->labels);
+}
+
+dnal_eval dnal_evaluate(dnal_net *net, const dnal_dataset *test, const dnal_pass *p,
+                        int32_t *labels)
+{
+    int64_t n = dnal_dataset_size(test), batch = net->input->n;
     double loss = 0, top1 = 0, top5 = 0;
     float *images = dnal_tensor_data(net->input);
-    for (int64_t first = 0; first < n; first += r->batch) {
-        int64_t rows = n - first < r->batch ? n - first : r->batch;
-        dnal_batch_fill(r->test, NULL, 0, first, rows, images, r->labels);
+    dnal_net_set_labels(net, labels);
+    for (int64_t first = 0; first < n; first += batch) {
+        int64_t rows = n - first < batch ? n - first : batch;
+        dnal_batch_fill(test, NULL, 0, first, rows, images, labels);
         dnal_softmax_ce_set_rows(net->loss, rows);
         dnal_net_forward(net, p);
         dnal_ce_result ce = dnal_softmax_ce_result(net->loss);
@@ -105,7 +133,7 @@ dnal_eval dnal_run_evaluate(dnal_run *r, const dnal_pass *p)
         top1 += (double)ce.correct1;
         top5 += (double)ce.correct5;
     }
-    dnal_softmax_ce_set_rows(net->loss, r->batch);
+    dnal_softmax_ce_set_rows(net->loss, batch);
     dnal_eval e = {loss / (double)n, top1 / (double)n, top5 / (double)n, n};
     return e;
 }
@@ -199,7 +227,7 @@ static dnal_eval run_stage(dnal_run *r, const stage_plan *sp)
         dnal_net_backward(net, &train, NULL, NULL);
         dnal_update_weights(net, &opt, lr, sp->weight_decay);
         if (sp->search)
-            reg = dnal_arch_step(&r->arch, net, cfg);
+            reg = dnal_arch_step(&r->arch, net, cfg, dnal_beta_held(cfg, s, total));
         r->step++;
         loss_sum += loss;
         since++;
@@ -224,9 +252,15 @@ static dnal_eval run_stage(dnal_run *r, const stage_plan *sp)
         }
     }
     dnal_sgd_free(&opt);
-    if (r->hooks.stage_end)
-        r->hooks.stage_end(r->hooks.arg, r, sp->stage);
     return last;
+}
+
+static void stage_done(dnal_run *r, const char *stage)
+{
+    size_t n = strlen(r->done);
+    snprintf(r->done + n, sizeof r->done - n, "%s%s", n ? "," : "", stage);
+    if (r->hooks.stage_end)
+        r->hooks.stage_end(r->hooks.arg, r, stage);
 }
 
 static void freeze(dnal_net *net, int conv_bn, int classifier)
@@ -278,41 +312,23 @@ dnal_eval dnal_run_search(dnal_run *r)
     return e;
 }
 
-static void keep_record(dnal_run *r)
-{
-    dnal_net *net = r->net;
-    dnal_arch_record *rec = &r->record;
-    free_record(rec);
-    for (int i = 0; i < net->n_layers; i++)
-        rec->n += net->layers[i]->kind == DNAL_GATE;
-    rec->name = calloc((size_t)rec->n + 1, sizeof *rec->name);
-    rec->channels = calloc((size_t)rec->n + 1, sizeof *rec->channels);
-    rec->mask = calloc((size_t)rec->n + 1, sizeof *rec->mask);
-    DNAL_ASSERT(rec->name && rec->channels && rec->mask);
-    for (int i = 0, k = 0; i < net->n_layers; i++) {
-        const dnal_layer *l = net->layers[i];
-        if (l->kind != DNAL_GATE)
-            continue;
-        snprintf(rec->name[k], sizeof rec->name[k], "%s", l->name);
-        rec->channels[k] = (int64_t)l->n_gates;
-        rec->mask[k] = malloc(sizeof(float) * l->n_gates);
-        DNAL_ASSERT(rec->mask[k]);
-        memcpy(rec->mask[k], net->mask + l->gate_off, sizeof(float) * l->n_gates);
-        k++;
-    }
-}
-
-dnal_eval dnal_run_prune(dnal_run *r)
+void dnal_run_compact(dnal_run *r)
 {
     DNAL_ASSERT(!r->compact);
-    dnal_prune(r->net, r->arch.beta, r->cfg.prune.threshold, r->cfg.prune.channel_multiple);
-    keep_record(r);
+    dnal_arch_record_of(&r->record, r->net);
     r->compact_cost = dnal_net_cost(r->net, r->net->mask);
     dnal_net *compact = dnal_net_compact(r->net, r->batch);
     dnal_net_destroy(r->net);
     r->net = compact;
     r->compact = 1;
     dnal_net_set_labels(r->net, r->labels);
+}
+
+dnal_eval dnal_run_prune(dnal_run *r)
+{
+    DNAL_ASSERT(!r->compact);
+    dnal_prune(r->net, r->arch.beta, r->cfg.prune.threshold, r->cfg.prune.channel_multiple);
+    dnal_run_compact(r);
     dnal_pass eval = {.training = 0, .gate_mode = DNAL_GATE_OFF, .beta = 1};
     dnal_eval e = dnal_run_evaluate(r, &eval);
     r->top1_pruned = e.top1;
@@ -354,15 +370,27 @@ void dnal_run_stages(dnal_run *r)
 {
     const dnal_config *cfg = &r->cfg;
     dnal_eval e = {.top1 = NAN};
-    if (has_stage(cfg, "pretrain"))
+    if (has_stage(cfg, "pretrain")) {
         e = dnal_run_train_weights(r, DNAL_STAGE_PRETRAIN, &cfg->pretrain, DNAL_GATE_OFF);
-    if (has_stage(cfg, "search"))
+        stage_done(r, "pretrain");
+    }
+    if (has_stage(cfg, "search")) {
+        if (r->compact)
+            dnal_fatal(DNAL_EXIT_USAGE, "run.stages: cannot search a compact (pruned) network");
         e = dnal_run_search(r);
-    if (has_stage(cfg, "prune"))
+        stage_done(r, "search");
+    }
+    if (has_stage(cfg, "prune")) {
+        if (r->compact)
+            dnal_fatal(DNAL_EXIT_USAGE, "run.stages: the network is pruned already");
         e = dnal_run_prune(r);
-    if (has_stage(cfg, "finetune"))
+        stage_done(r, "prune");
+    }
+    if (has_stage(cfg, "finetune")) {
         e = dnal_run_train_weights(r, DNAL_STAGE_FINETUNE, &cfg->finetune,
                                    r->compact ? DNAL_GATE_OFF : DNAL_GATE_PRUNED);
+        stage_done(r, "finetune");
+    }
     r->top1_final = e.top1;
     printf("summary flops_dense=%.0f flops_compact=%.0f params_dense=%.0f params_compact=%.0f "
            "top1_search=%.4f top1_pruned=%.4f top1_final=%.4f\n",

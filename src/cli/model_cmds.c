@@ -1,0 +1,100 @@
+/* dnal export CKPT -o MODEL.h5 and dnal eval MODEL.h5: the compact model. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <omp.h>
+
+#include "cli_internal.h"
+#include "dnal/cli.h"
+
+int dnal_cmd_export(int argc, char **argv)
+{
+    const char *in = NULL, *out = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-o") && i + 1 < argc)
+            out = argv[++i];
+        else if (argv[i][0] == '-') {
+            fprintf(stderr, "dnal export: unknown option '%s' (see dnal export --help)\n", argv[i]);
+            return DNAL_EXIT_USAGE;
+        } else if (!in)
+            in = argv[i];
+        else {
+            fprintf(stderr, "dnal export: unexpected argument '%s'\n", argv[i]);
+            return DNAL_EXIT_USAGE;
+        }
+    }
+    if (!in || !out) {
+        fprintf(stderr, "dnal export: usage: dnal export CHECKPOINT -o MODEL.h5\n");
+        return DNAL_EXIT_USAGE;
+    }
+    dnal_ctx *ctx = dnal_ctx_create();
+    dnal_checkpoint_info info;
+    dnal_arch_record rec = {0};
+    dnal_net *net = dnal_checkpoint_load(ctx, in, 1, &info, &rec);
+    dnal_cost dense = info.model.dense, compact = info.model.compact;
+    if (!info.compact) { /* prune with the run's own settings at its beta */
+        dnal_config cfg;
+        dnal_config_defaults(&cfg);
+        if (dnal_config_load_text(&cfg, info.config, in))
+            return DNAL_EXIT_DATA;
+        dnal_prune(net, info.beta, cfg.prune.threshold, cfg.prune.channel_multiple);
+        dnal_arch_record_of(&rec, net);
+        compact = dnal_net_cost(net, net->mask);
+        dnal_net *small = dnal_net_compact(net, 1);
+        dnal_net_destroy(net);
+        net = small;
+    }
+    dnal_model_save(out, &info.model.cfg, &rec, net, dense, compact);
+    printf("export model=%s flops_dense=%.0f flops=%.0f params_dense=%.0f params=%.0f path=%s\n",
+           info.model.name, dense.flops, compact.flops, dense.params, compact.params, out);
+    dnal_arch_record_free(&rec);
+    dnal_checkpoint_info_free(&info);
+    dnal_net_destroy(net);
+    dnal_ctx_destroy(ctx);
+    return DNAL_EXIT_OK;
+}
+
+int dnal_cmd_eval(int argc, char **argv)
+{
+    dnal_config cfg;
+    const char *pos[1];
+    int npos = 0, rc = cli_config("eval", argc, argv, &cfg, &npos, 1, pos);
+    if (rc)
+        return rc;
+    if (npos != 1) {
+        fprintf(stderr, "dnal eval: usage: dnal eval MODEL.h5 [--set data.*=...]\n");
+        return DNAL_EXIT_USAGE;
+    }
+    if (cfg.run.threads > 0)
+        omp_set_num_threads((int)cfg.run.threads);
+    dnal_data_cfg d = {.name = cfg.data.dataset, .path = cfg.data.path,
+                       .image_size = cfg.data.image_size, .limit = cfg.data.eval_limit,
+                       .seed = cfg.run.seed};
+    dnal_dataset *test = dnal_dataset_open(&d, DNAL_SPLIT_TEST);
+    dnal_ctx *ctx = dnal_ctx_create();
+    dnal_model_info info;
+    dnal_net *net = dnal_model_load(ctx, pos[0], cfg.data.batch, &info);
+    int64_t c, h, w;
+    dnal_dataset_shape(test, &c, &h, &w);
+    if (c != info.cfg.in_channels || h != info.cfg.image_size ||
+        dnal_dataset_classes(test) != info.cfg.classes)
+        dnal_fatal(DNAL_EXIT_USAGE, "%s takes %lldx%lldx%lld images of %lld classes; %s gives %lldx%lldx%lld of %lld",
+                   pos[0], (long long)info.cfg.in_channels, (long long)info.cfg.image_size,
+                   (long long)info.cfg.image_size, (long long)info.cfg.classes,
+                   dnal_dataset_name(test), (long long)c, (long long)h, (long long)w,
+                   (long long)dnal_dataset_classes(test));
+    int32_t *labels = malloc(sizeof *labels * (size_t)cfg.data.batch);
+    dnal_pass p = {.training = 0, .gate_mode = DNAL_GATE_OFF, .beta = 1};
+    dnal_eval e = dnal_evaluate(net, test, &p, labels);
+    dnal_cost real = dnal_net_cost(net, NULL);
+    printf("eval stage=model epoch=0 top1=%.4f top5=%.4f loss=%.4f\n", e.top1, e.top5, e.loss);
+    printf("model model=%s flops=%.0f params=%.0f flops_dense=%.0f params_dense=%.0f samples=%lld\n",
+           info.name, real.flops, real.params, info.dense.flops, info.dense.params,
+           (long long)e.count);
+    free(labels);
+    dnal_net_destroy(net);
+    dnal_dataset_close(test);
+    dnal_ctx_destroy(ctx);
+    return DNAL_EXIT_OK;
+}

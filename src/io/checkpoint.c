@@ -1,0 +1,179 @@
+/* Checkpoints of a run at stage ends (DESIGN.md section 7): the model, the
+ * current network's flat parameters and BN statistics, alpha and the masks
+ * of the dense network, alpha's momentum, beta, lambda, the step, the stages
+ * done and the resolved configuration. Written to PATH.tmp and renamed when
+ * complete.
+ *
+ *   /                 attrs format="dnal-checkpoint", version, dnal_version,
+ *                     model, in_channels, image_size, classes, width,
+ *                     compact, beta, lambda, step, done, config,
+ *                     n_param, n_stats, n_gates (of the current network)
+ *   /net/param, /net/stats       the current network (dense or compact)
+ *   /dense/alpha, /dense/mask    one entry per gated channel of the dense network
+ *   /dense/alpha_momentum */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "dnal/io.h"
+#include "h5util.h"
+
+enum { CHECKPOINT_FORMAT_VERSION = 1 };
+
+static void write_flat(hid_t f, const char *name, const float *v, size_t n)
+{
+    hsize_t dims = n;
+    h5_write_f32(f, name, v, 1, &dims);
+}
+
+void dnal_checkpoint_save(const char *path, const dnal_run *r, const char *done)
+{
+    char tmp[DNAL_PATH_MAX + 8];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    hid_t f = h5_create(tmp);
+    const dnal_net *net = r->net;
+    char *config = dnal_config_text(&r->cfg);
+    h5_attr_str(f, "format", "dnal-checkpoint");
+    h5_attr_f64(f, "version", CHECKPOINT_FORMAT_VERSION);
+    h5_attr_str(f, "dnal_version", PACKAGE_VERSION);
+    h5_attr_str(f, "model", r->model.name);
+    h5_attr_f64(f, "in_channels", (double)r->model.in_channels);
+    h5_attr_f64(f, "image_size", (double)r->model.image_size);
+    h5_attr_f64(f, "classes", (double)r->model.classes);
+    h5_attr_f64(f, "width", r->model.width);
+    h5_attr_f64(f, "compact", r->compact);
+    h5_attr_f64(f, "beta", r->arch.beta);
+    h5_attr_f64(f, "lambda", r->arch.lambda);
+    h5_attr_f64(f, "step", (double)r->step);
+    h5_attr_str(f, "done", done);
+    h5_attr_str(f, "config", config);
+    h5_attr_f64(f, "n_param", (double)net->n_param);
+    h5_attr_f64(f, "n_stats", (double)net->n_stats);
+    h5_attr_f64(f, "n_gates", (double)net->n_gates);
+    free(config);
+    write_flat(f, "/net/param", net->param, net->n_param);
+    write_flat(f, "/net/stats", net->stats, net->n_stats);
+    if (r->compact) { /* the dense masks live in the record */
+        size_t n = 0;
+        for (int i = 0; i < r->record.n; i++)
+            n += (size_t)r->record.channels[i];
+        float *mask = malloc(sizeof *mask * (n + 1));
+        DNAL_ASSERT(mask);
+        for (int i = 0, k = 0; i < r->record.n; i++)
+            for (int64_t c = 0; c < r->record.channels[i]; c++)
+                mask[k++] = r->record.mask[i][c];
+        write_flat(f, "/dense/mask", mask, n);
+        free(mask);
+    } else {
+        write_flat(f, "/dense/alpha", net->alpha, net->n_gates);
+        write_flat(f, "/dense/mask", net->mask, net->n_gates);
+        write_flat(f, "/dense/alpha_momentum", r->arch.opt.velocity, net->n_gates);
+    }
+    h5_close_atomic(f, tmp, path);
+}
+
+/* checks the structure the flat buffers were written for */
+static void check_count(hid_t f, const char *path, const char *what, size_t have)
+{
+    double n = h5_get_f64(f, what);
+    if ((size_t)n != have)
+        dnal_fatal(DNAL_EXIT_DATA, "%s: checkpoint has %.0f %s, this network %zu (another model or width?)",
+                   path, n, what + 2, have);
+}
+
+dnal_net *dnal_checkpoint_load(const dnal_ctx *ctx, const char *path, int64_t batch,
+                               dnal_checkpoint_info *info, dnal_arch_record *rec)
+{
+    hid_t f = h5_open(path, "checkpoint");
+    char *format = h5_get_str(f, "format");
+    if (strcmp(format, "dnal-checkpoint"))
+        dnal_fatal(DNAL_EXIT_DATA, "%s: a %s file, not a dnal checkpoint", path, format);
+    free(format);
+    memset(info, 0, sizeof *info);
+    char *model = h5_get_str(f, "model");
+    snprintf(info->model.name, sizeof info->model.name, "%s", model);
+    free(model);
+    if (!dnal_model_known(info->model.name))
+        dnal_fatal(DNAL_EXIT_DATA, "%s: unknown model '%s'", path, info->model.name);
+    info->model.cfg = (dnal_model_cfg){.name = info->model.name, .batch = batch,
+                                       .in_channels = (int64_t)h5_get_f64(f, "in_channels"),
+                                       .image_size = (int64_t)h5_get_f64(f, "image_size"),
+                                       .classes = (int64_t)h5_get_f64(f, "classes"),
+                                       .width = h5_get_f64(f, "width")};
+    info->compact = h5_get_f64(f, "compact") != 0;
+    info->beta = h5_get_f64(f, "beta");
+    info->lambda = h5_get_f64(f, "lambda");
+    info->step = (int64_t)h5_get_f64(f, "step");
+    info->done = h5_get_str(f, "done");
+    info->config = h5_get_str(f, "config");
+
+    dnal_net *net = dnal_model_build(ctx, &info->model.cfg);
+    info->model.dense.flops = dnal_net_cost(net, NULL).flops;
+    info->model.dense.params = dnal_net_cost(net, NULL).params;
+    h5_read_f32(f, "/dense/mask", net->mask, net->n_gates);
+    info->alpha_momentum = calloc(net->n_gates + 1, sizeof *info->alpha_momentum);
+    DNAL_ASSERT(info->alpha_momentum);
+    if (info->compact) {
+        if (rec)
+            dnal_arch_record_of(rec, net);
+        info->model.compact = dnal_net_cost(net, net->mask);
+        dnal_net *compact = dnal_net_compact(net, batch);
+        dnal_net_destroy(net);
+        net = compact;
+    } else {
+        h5_read_f32(f, "/dense/alpha", net->alpha, net->n_gates);
+        h5_read_f32(f, "/dense/alpha_momentum", info->alpha_momentum, net->n_gates);
+        info->model.compact = info->model.dense;
+    }
+    check_count(f, path, "n_param", net->n_param);
+    check_count(f, path, "n_stats", net->n_stats);
+    h5_read_f32(f, "/net/param", net->param, net->n_param);
+    h5_read_f32(f, "/net/stats", net->stats, net->n_stats);
+    H5Fclose(f);
+    return net;
+}
+
+void dnal_checkpoint_info_free(dnal_checkpoint_info *info)
+{
+    free(info->done);
+    free(info->config);
+    free(info->alpha_momentum);
+    memset(info, 0, sizeof *info);
+}
+
+void dnal_run_init_from(dnal_run *r, const char *path)
+{
+    dnal_checkpoint_info info;
+    dnal_arch_record rec = {0};
+    dnal_net *net = dnal_checkpoint_load(r->ctx, path, r->batch, &info, &rec);
+    const dnal_model_cfg *m = &info.model.cfg;
+    if (strcmp(m->name, r->model.name) || m->in_channels != r->model.in_channels ||
+        m->image_size != r->model.image_size || m->classes != r->model.classes ||
+        m->width != r->model.width)
+        dnal_fatal(DNAL_EXIT_DATA,
+                   "%s: checkpoint of %s (%lld channels, %lldx%lld, %lld classes, width %g); this run "
+                   "builds %s (%lld, %lldx%lld, %lld, %g)",
+                   path, m->name, (long long)m->in_channels, (long long)m->image_size,
+                   (long long)m->image_size, (long long)m->classes, m->width, r->model.name,
+                   (long long)r->model.in_channels, (long long)r->model.image_size,
+                   (long long)r->model.image_size, (long long)r->model.classes, r->model.width);
+    dnal_net_destroy(r->net);
+    r->net = net;
+    r->compact = info.compact;
+    r->step = info.step;
+    r->arch.beta = info.beta;
+    r->arch.lambda = info.lambda;
+    if (info.compact) {
+        dnal_arch_record_free(&r->record);
+        r->record = rec;
+        r->compact_cost = info.model.compact;
+    } else {
+        memcpy(r->arch.opt.velocity, info.alpha_momentum, sizeof(float) * net->n_gates);
+    }
+    dnal_net_set_labels(r->net, r->labels);
+    printf("init from=%s stages_done=%s step=%lld compact=%d\n", path, info.done,
+           (long long)info.step, info.compact);
+    fflush(stdout);
+    dnal_checkpoint_info_free(&info);
+}

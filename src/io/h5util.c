@@ -1,0 +1,182 @@
+/* Small HDF5 helpers for dnal's files: every failure names the file and the
+ * object and ends the process with exit code 2 (bad input or output). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "h5util.h"
+
+hid_t h5_create(const char *path)
+{
+    dnal_h5_quiet();
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0)
+        dnal_fatal(DNAL_EXIT_DATA, "%s: cannot create the file", path);
+    return f;
+}
+
+hid_t h5_open(const char *path, const char *what)
+{
+    dnal_h5_quiet();
+    FILE *probe = fopen(path, "rb");
+    if (!probe)
+        dnal_fatal(DNAL_EXIT_DATA, "%s: cannot open %s: No such file or readable file", path, what);
+    fclose(probe);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0)
+        dnal_fatal(DNAL_EXIT_DATA, "%s: not a readable HDF5 file (truncated or corrupt %s?)", path, what);
+    return f;
+}
+
+static hid_t lcpl(void)
+{
+    hid_t p = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(p, 1);
+    return p;
+}
+
+static void write_ds(hid_t f, const char *name, hid_t type, const void *v, int ndims,
+                     const hsize_t *dims)
+{
+    hid_t space = ndims ? H5Screate_simple(ndims, dims, NULL) : H5Screate(H5S_SCALAR);
+    hid_t lp = lcpl();
+    hid_t d = H5Dcreate2(f, name, type, space, lp, H5P_DEFAULT, H5P_DEFAULT);
+    if (d < 0 || H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0) {
+        char file[1024] = "?";
+        H5Fget_name(f, file, sizeof file);
+        dnal_fatal(DNAL_EXIT_DATA, "%s: cannot write %s", file, name);
+    }
+    H5Dclose(d);
+    H5Pclose(lp);
+    H5Sclose(space);
+}
+
+void h5_write_f32(hid_t f, const char *name, const float *v, int ndims, const hsize_t *dims)
+{
+    write_ds(f, name, H5T_NATIVE_FLOAT, v, ndims, dims);
+}
+
+void h5_write_u8(hid_t f, const char *name, const uint8_t *v, hsize_t n)
+{
+    write_ds(f, name, H5T_NATIVE_UINT8, v, 1, &n);
+}
+
+static void file_name(hid_t f, char *out, size_t len)
+{
+    snprintf(out, len, "?");
+    H5Fget_name(f, out, len);
+}
+
+int h5_exists(hid_t f, const char *name)
+{
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", name);
+    for (char *p = buf + (buf[0] == '/');; p++) { /* every prefix must exist first */
+        char c = *p;
+        if (c == '/' || c == '\0') {
+            *p = '\0';
+            if (H5Lexists(f, buf, H5P_DEFAULT) <= 0)
+                return 0;
+            *p = c;
+        }
+        if (c == '\0')
+            return 1;
+    }
+}
+
+static void read_ds(hid_t f, const char *name, hid_t type, void *v, size_t count)
+{
+    char file[1024];
+    if (!h5_exists(f, name)) {
+        file_name(f, file, sizeof file);
+        dnal_fatal(DNAL_EXIT_DATA, "%s: missing dataset %s", file, name);
+    }
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    hid_t space = d >= 0 ? H5Dget_space(d) : -1;
+    hssize_t n = space >= 0 ? H5Sget_simple_extent_npoints(space) : -1;
+    int ok = d >= 0 && n == (hssize_t)count &&
+             H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0;
+    if (space >= 0)
+        H5Sclose(space);
+    if (d >= 0)
+        H5Dclose(d);
+    if (!ok) {
+        file_name(f, file, sizeof file);
+        if (n >= 0 && n != (hssize_t)count)
+            dnal_fatal(DNAL_EXIT_DATA, "%s: %s holds %lld values, expected %zu (another model?)", file,
+                       name, (long long)n, count);
+        dnal_fatal(DNAL_EXIT_DATA, "%s: cannot read %s (truncated or corrupt file?)", file, name);
+    }
+}
+
+void h5_read_f32(hid_t f, const char *name, float *v, size_t count)
+{
+    read_ds(f, name, H5T_NATIVE_FLOAT, v, count);
+}
+
+void h5_read_u8(hid_t f, const char *name, uint8_t *v, size_t count)
+{
+    read_ds(f, name, H5T_NATIVE_UINT8, v, count);
+}
+
+void h5_attr_str(hid_t obj, const char *name, const char *value)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, strlen(value) + 1);
+    hid_t space = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(obj, name, t, space, H5P_DEFAULT, H5P_DEFAULT);
+    H5_CHECK(H5Awrite(a, t, value));
+    H5Aclose(a);
+    H5Sclose(space);
+    H5Tclose(t);
+}
+
+void h5_attr_f64(hid_t obj, const char *name, double value)
+{
+    hid_t space = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(obj, name, H5T_NATIVE_DOUBLE, space, H5P_DEFAULT, H5P_DEFAULT);
+    H5_CHECK(H5Awrite(a, H5T_NATIVE_DOUBLE, &value));
+    H5Aclose(a);
+    H5Sclose(space);
+}
+
+static hid_t open_attr(hid_t obj, const char *name)
+{
+    if (H5Aexists(obj, name) <= 0) {
+        char file[1024];
+        file_name(obj, file, sizeof file);
+        dnal_fatal(DNAL_EXIT_DATA, "%s: missing attribute %s (not a dnal file?)", file, name);
+    }
+    return H5_CHECK(H5Aopen(obj, name, H5P_DEFAULT));
+}
+
+double h5_get_f64(hid_t obj, const char *name)
+{
+    double v = 0;
+    hid_t a = open_attr(obj, name);
+    H5_CHECK(H5Aread(a, H5T_NATIVE_DOUBLE, &v));
+    H5Aclose(a);
+    return v;
+}
+
+char *h5_get_str(hid_t obj, const char *name)
+{
+    hid_t a = open_attr(obj, name);
+    hid_t t = H5_CHECK(H5Aget_type(a));
+    size_t n = H5Tget_size(t);
+    char *s = calloc(1, n + 1);
+    hid_t mt = H5Tcopy(H5T_C_S1);
+    H5Tset_size(mt, n + 1);
+    DNAL_ASSERT(s);
+    H5_CHECK(H5Aread(a, mt, s));
+    H5Tclose(mt);
+    H5Tclose(t);
+    H5Aclose(a);
+    return s;
+}
+
+void h5_close_atomic(hid_t f, const char *tmp, const char *path)
+{
+    if (H5Fclose(f) < 0 || rename(tmp, path) != 0)
+        dnal_fatal(DNAL_EXIT_DATA, "%s: cannot finish writing (from %s)", path, tmp);
+}

@@ -1,0 +1,31 @@
+/* HDF5 helpers for dnal's files (not installed). Failures name the file and
+ * the object and exit with code 2. */
+#ifndef DNAL_IO_H5UTIL_H
+#define DNAL_IO_H5UTIL_H
+
+#include <stdint.h>
+
+#include <hdf5.h>
+
+#include "dnal/core.h"
+
+hid_t h5_create(const char *path);
+/* what: "checkpoint", "model file"... for the message */
+hid_t h5_open(const char *path, const char *what);
+/* Closes and renames tmp to path: a file exists only once complete. */
+void h5_close_atomic(hid_t f, const char *tmp, const char *path);
+int h5_exists(hid_t f, const char *name);
+
+/* datasets (intermediate groups are created); reads check the size */
+void h5_write_f32(hid_t f, const char *name, const float *v, int ndims, const hsize_t *dims);
+void h5_write_u8(hid_t f, const char *name, const uint8_t *v, hsize_t n);
+void h5_read_f32(hid_t f, const char *name, float *v, size_t count);
+void h5_read_u8(hid_t f, const char *name, uint8_t *v, size_t count);
+
+/* scalar attributes of a file, group or dataset */
+void h5_attr_str(hid_t obj, const char *name, const char *value);
+void h5_attr_f64(hid_t obj, const char *name, double value);
+double h5_get_f64(hid_t obj, const char *name);
+char *h5_get_str(hid_t obj, const char *name); /* free() it */
+
+#endif

@@ -1,0 +1,149 @@
+/* The compact model file (dnal export, dnal eval, dnal bench): the dense
+ * model it came from, the masks of every gated layer, and the compact
+ * network's per-layer channel counts and weights, readable with h5py:
+ *
+ *   /                      attrs format="dnal-model", version, dnal_version, model,
+ *                          in_channels, image_size, classes, width,
+ *                          flops_dense, flops, params_dense, params
+ *   /arch/<gate>/mask      uint8 [dense channels]: 1 = kept
+ *   /layers/<layer>        attrs kind, in_channels, out_channels
+ *   /layers/<layer>/{weight,bias,scale,shift}   float32, PyTorch shapes
+ *   /layers/<layer>/{running_mean,running_var}  BN statistics
+ *
+ * Loading rebuilds the dense model, applies the masks, makes the compact
+ * network (net/compact.c) and reads its weights by layer name. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "dnal/io.h"
+#include "h5util.h"
+
+enum { MODEL_FORMAT_VERSION = 1 };
+
+static void layer_path(char *out, size_t len, const char *layer, const char *what)
+{
+    snprintf(out, len, "/layers/%s/%s", layer, what);
+}
+
+void dnal_model_save(const char *path, const dnal_model_cfg *m, const dnal_arch_record *rec,
+                     const dnal_net *net, dnal_cost dense, dnal_cost compact)
+{
+    char tmp[DNAL_PATH_MAX + 8], name[256];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    hid_t f = h5_create(tmp);
+    h5_attr_str(f, "format", "dnal-model");
+    h5_attr_f64(f, "version", MODEL_FORMAT_VERSION);
+    h5_attr_str(f, "dnal_version", PACKAGE_VERSION);
+    h5_attr_str(f, "model", m->name);
+    h5_attr_f64(f, "in_channels", (double)m->in_channels);
+    h5_attr_f64(f, "image_size", (double)m->image_size);
+    h5_attr_f64(f, "classes", (double)m->classes);
+    h5_attr_f64(f, "width", m->width);
+    h5_attr_f64(f, "flops_dense", dense.flops);
+    h5_attr_f64(f, "flops", compact.flops);
+    h5_attr_f64(f, "params_dense", dense.params);
+    h5_attr_f64(f, "params", compact.params);
+    for (int i = 0; i < rec->n; i++) {
+        uint8_t *mask = malloc((size_t)rec->channels[i] + 1);
+        DNAL_ASSERT(mask);
+        for (int64_t c = 0; c < rec->channels[i]; c++)
+            mask[c] = rec->mask[i][c] != 0.0f;
+        snprintf(name, sizeof name, "/arch/%s/mask", rec->name[i]);
+        h5_write_u8(f, name, mask, (hsize_t)rec->channels[i]);
+        free(mask);
+    }
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    for (int i = 0; i < net->n_layers; i++) {
+        const dnal_layer *l = net->layers[i];
+        if (l->n_params == 0)
+            continue;
+        snprintf(name, sizeof name, "/layers/%s", l->name);
+        hid_t g = H5_CHECK(H5Gcreate2(f, name, lcpl, H5P_DEFAULT, H5P_DEFAULT));
+        h5_attr_str(g, "kind", dnal_layer_kind_name(l->kind));
+        h5_attr_f64(g, "in_channels", (double)l->in[0]->c);
+        h5_attr_f64(g, "out_channels", (double)l->out->c);
+        H5Gclose(g);
+        for (int k = 0; k < l->n_params; k++) {
+            hsize_t dims[5];
+            for (int d = 0; d < l->param[k].ndims; d++)
+                dims[d] = (hsize_t)l->param[k].dims[d];
+            layer_path(name, sizeof name, l->name, l->param[k].name);
+            h5_write_f32(f, name, dnal_net_param(net, l, k), l->param[k].ndims, dims);
+        }
+        if (l->kind == DNAL_BN) {
+            hsize_t c = l->n_stats / 2;
+            layer_path(name, sizeof name, l->name, "running_mean");
+            h5_write_f32(f, name, net->stats + l->stats_off, 1, &c);
+            layer_path(name, sizeof name, l->name, "running_var");
+            h5_write_f32(f, name, net->stats + l->stats_off + c, 1, &c);
+        }
+    }
+    H5Pclose(lcpl);
+    h5_close_atomic(f, tmp, path);
+}
+
+/* the masks of the file onto the dense net's gated layers */
+static void read_masks(hid_t f, dnal_net *dense)
+{
+    char name[256];
+    for (int i = 0; i < dense->n_layers; i++) {
+        const dnal_layer *l = dense->layers[i];
+        if (l->kind != DNAL_GATE)
+            continue;
+        uint8_t *mask = malloc(l->n_gates + 1);
+        DNAL_ASSERT(mask);
+        snprintf(name, sizeof name, "/arch/%s/mask", l->name);
+        h5_read_u8(f, name, mask, l->n_gates);
+        for (size_t c = 0; c < l->n_gates; c++)
+            dense->mask[l->gate_off + c] = mask[c] ? 1.0f : 0.0f;
+        free(mask);
+    }
+}
+
+dnal_net *dnal_model_load(const dnal_ctx *ctx, const char *path, int64_t batch,
+                          dnal_model_info *info)
+{
+    hid_t f = h5_open(path, "model file");
+    char *format = h5_get_str(f, "format");
+    if (strcmp(format, "dnal-model"))
+        dnal_fatal(DNAL_EXIT_DATA, "%s: a %s file, not a dnal model (dnal export writes those)", path,
+                   format);
+    free(format);
+    memset(info, 0, sizeof *info);
+    char *model = h5_get_str(f, "model");
+    snprintf(info->name, sizeof info->name, "%s", model);
+    free(model);
+    info->cfg = (dnal_model_cfg){.name = info->name, .batch = batch,
+                                 .in_channels = (int64_t)h5_get_f64(f, "in_channels"),
+                                 .image_size = (int64_t)h5_get_f64(f, "image_size"),
+                                 .classes = (int64_t)h5_get_f64(f, "classes"),
+                                 .width = h5_get_f64(f, "width")};
+    info->dense = (dnal_cost){h5_get_f64(f, "flops_dense"), h5_get_f64(f, "params_dense")};
+    info->compact = (dnal_cost){h5_get_f64(f, "flops"), h5_get_f64(f, "params")};
+    if (!dnal_model_known(info->name))
+        dnal_fatal(DNAL_EXIT_DATA, "%s: unknown model '%s'", path, info->name);
+    dnal_net *dense = dnal_model_build(ctx, &info->cfg);
+    read_masks(f, dense);
+    dnal_net *net = dnal_net_compact(dense, batch);
+    dnal_net_destroy(dense);
+    char name[256];
+    for (int i = 0; i < net->n_layers; i++) {
+        const dnal_layer *l = net->layers[i];
+        for (int k = 0; k < l->n_params; k++) {
+            layer_path(name, sizeof name, l->name, l->param[k].name);
+            h5_read_f32(f, name, dnal_net_param(net, l, k), l->param[k].count);
+        }
+        if (l->kind == DNAL_BN) {
+            size_t c = l->n_stats / 2;
+            layer_path(name, sizeof name, l->name, "running_mean");
+            h5_read_f32(f, name, net->stats + l->stats_off, c);
+            layer_path(name, sizeof name, l->name, "running_var");
+            h5_read_f32(f, name, net->stats + l->stats_off + c, c);
+        }
+    }
+    H5Fclose(f);
+    return net;
+}
