@@ -89,25 +89,29 @@ int dnal_beta_held(const dnal_config *cfg, int64_t step, int64_t total_steps);
 typedef struct dnal_arch {
     dnal_sgd opt;        /* momentum of alpha */
     double lambda, beta;
+    int held;            /* beta was held at the last update */
     float *weight;       /* regulariser weight of each gated channel (mean 1) */
     float *g;            /* scratch: gate values */
+    float *ahead;        /* scratch: alpha after its momentum */
     double flops_dense;
 } dnal_arch;
 
 void dnal_arch_init(dnal_arch *a, dnal_net *net, const dnal_config *cfg);
 void dnal_arch_free(dnal_arch *a);
-/* lambda * sum_c w_c sigmoid(alpha_c) over unmasked channels; adds its
- * gradient to net->alpha_grad (if add_gradient) and returns the value. */
-double dnal_arch_regularize(const dnal_arch *a, dnal_net *net, int add_gradient);
+/* lambda * sum_c w_c sigmoid(alpha_c) over unmasked channels, or with
+ * on_gates lambda * sum_c w_c sigmoid(beta alpha_c) (while beta is held);
+ * adds its gradient to net->alpha_grad (if add_gradient), returns the value. */
+double dnal_arch_regularize(const dnal_arch *a, dnal_net *net, int on_gates, int add_gradient);
 /* One architecture update from net->alpha_grad (the CE part): regulariser,
  * SGD with momentum on alpha, lambda adaptation to search.flops_target;
- * `held`: beta is held at beta_final (no regulariser, no adaptation).
+ * `held`: beta is held at beta_final (regulariser on the gates, momentum
+ * restarted when the hold begins, lambda frozen).
  * Returns the regulariser's value. */
 double dnal_arch_step(dnal_arch *a, dnal_net *net, const dnal_config *cfg, int held);
 /* Expected FLOPs under the gates at the current beta, as a fraction of dense. */
 double dnal_arch_expected_flops(dnal_arch *a, dnal_net *net);
-/* FLOPs (fraction of dense) of the network pruning would make now. */
-double dnal_arch_pruned_flops(dnal_arch *a, dnal_net *net, double threshold, int64_t multiple);
+/* Fraction of unmasked gates still undecided: |beta alpha| < 7. */
+double dnal_arch_undecided(const dnal_arch *a, const dnal_net *net);
 /* max over unmasked channels of min(g, 1 - g) at the current beta */
 double dnal_arch_binary_gap(const dnal_arch *a, const dnal_net *net);
 

@@ -21,9 +21,10 @@ static const subcommand commands[] = {
     {"train", "dnal train [-c FILE] [--set section.key=value ...]",
      "plain training (gates off): the pretrain stage alone, with the search's config keys",
      dnal_cmd_train},
-    {"export", "dnal export CHECKPOINT -o MODEL.h5",
-     "the compact pruned network of a checkpoint (pruned with the run's settings if the\n"
-     "checkpoint is from before pruning): per-layer channel counts, weights and masks",
+    {"export", "dnal export CHECKPOINT -o MODEL.h5 [--set prune.channel_multiple=N] [--set prune.threshold=T]",
+     "the compact network of a checkpoint: per-layer channel counts, weights and masks;\n"
+     "a searched checkpoint from before pruning is pruned as the run would (--set\n"
+     "prune.* changes that), one never searched is exported dense",
      dnal_cmd_export},
     {"eval", "dnal eval MODEL.h5 [-c FILE] [--set data.*=...]",
      "accuracy of a compact model on the test split of data.dataset", dnal_cmd_eval},

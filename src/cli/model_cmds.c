@@ -10,10 +10,13 @@
 
 int dnal_cmd_export(int argc, char **argv)
 {
-    const char *in = NULL, *out = NULL;
+    const char *in = NULL, *out = NULL, *sets[16];
+    int nsets = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-o") && i + 1 < argc)
             out = argv[++i];
+        else if (!strcmp(argv[i], "--set") && i + 1 < argc && nsets < 16)
+            sets[nsets++] = argv[++i];
         else if (argv[i][0] == '-') {
             fprintf(stderr, "dnal export: unknown option '%s' (see dnal export --help)\n", argv[i]);
             return DNAL_EXIT_USAGE;
@@ -33,12 +36,22 @@ int dnal_cmd_export(int argc, char **argv)
     dnal_arch_record rec = {0};
     dnal_net *net = dnal_checkpoint_load(ctx, in, 1, &info, &rec);
     dnal_cost dense = info.model.dense, compact = info.model.compact;
-    if (!info.compact) { /* prune with the run's own settings at its beta */
+    /* a searched, unpruned checkpoint is pruned with the run's settings
+     * (--set prune.* overrides them) at its beta; one never searched stays dense */
+    char done[80];
+    snprintf(done, sizeof done, ",%s,", info.done);
+    if (!info.compact) {
         dnal_config cfg;
         dnal_config_defaults(&cfg);
         if (dnal_config_load_text(&cfg, info.config, in))
             return DNAL_EXIT_DATA;
-        dnal_prune(net, info.beta, cfg.prune.threshold, cfg.prune.channel_multiple);
+        for (int i = 0; i < nsets; i++)
+            if (strncmp(sets[i], "prune.", 6) || dnal_config_set(&cfg, sets[i])) {
+                fprintf(stderr, "dnal export: --set takes prune.threshold or prune.channel_multiple\n");
+                return DNAL_EXIT_USAGE;
+            }
+        if (strstr(done, ",search,"))
+            dnal_prune(net, info.beta, cfg.prune.threshold, cfg.prune.channel_multiple);
         dnal_arch_record_of(&rec, net);
         compact = dnal_net_cost(net, net->mask);
         dnal_net *small = dnal_net_compact(net, 1);

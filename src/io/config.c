@@ -50,8 +50,8 @@ typedef struct key_def {
 #define ONE_OF(v) .values = v
 
 /* pretrain and finetune share their keys. */
-#define STAGE_KEYS(sec, st, lr_default)                                                       \
-    {K(sec, "epochs", T_FLOAT, st.epochs, "1"), GE(0)},                                       \
+#define STAGE_KEYS(sec, st, epochs_default, lr_default)                                       \
+    {K(sec, "epochs", T_FLOAT, st.epochs, epochs_default), GE(0)},                            \
     {K(sec, "lr", T_FLOAT, st.lr, lr_default), GE(0)},                                        \
     {K(sec, "momentum", T_FLOAT, st.momentum, "0.9"), IN(0, 1, HI_OPEN)},                     \
     {K(sec, "nesterov", T_BOOL, st.nesterov, "false")},                                       \
@@ -76,7 +76,7 @@ static const key_def keys[] = {
     {K("model", "name", T_STRING, model.name, "resnet20"), .flags = NONEMPTY},
     {K("model", "width", T_FLOAT, model.width, "1.0"), GT(0)},
 
-    STAGE_KEYS("pretrain", pretrain, "0.1"),
+    STAGE_KEYS("pretrain", pretrain, "1.5", "0.1"),
 
     {K("search", "mode", T_ENUM, search.mode, "staged"), ONE_OF("staged|joint")},
     {K("search", "epochs", T_FLOAT, search.epochs, "0.5"), GE(0)},
@@ -84,8 +84,8 @@ static const key_def keys[] = {
     {K("search", "beta_final", T_FLOAT, search.beta_final, "1e4"), GT(0)}, /* >= beta0: validate */
     {K("search", "beta_update", T_ENUM, search.beta_update, "step"), ONE_OF("epoch|step")},
     {K("search", "beta_hold", T_FLOAT, search.beta_hold, "0.1"), IN(0, 1, HI_OPEN)},
-    {K("search", "lambda", T_FLOAT, search.lambda, "1e-2"), GE(0)},
-    {K("search", "regularizer", T_ENUM, search.regularizer, "count"), ONE_OF("count|flops")},
+    {K("search", "lambda", T_FLOAT, search.lambda, "0.012"), GE(0)},
+    {K("search", "regularizer", T_ENUM, search.regularizer, "flops"), ONE_OF("count|flops")},
     {K("search", "flops_target", T_FLOAT, search.flops_target, "0"), IN(0, 1, 0)},
     {K("search", "arch_lr", T_FLOAT, search.arch_lr, "0.01"), GE(0)},
     {K("search", "arch_momentum", T_FLOAT, search.arch_momentum, "0.9"), IN(0, 1, HI_OPEN)},
@@ -95,7 +95,7 @@ static const key_def keys[] = {
     {K("prune", "threshold", T_FLOAT, prune.threshold, "0.9"), IN(0, 1, LO_OPEN | HI_OPEN)},
     {K("prune", "channel_multiple", T_INT, prune.channel_multiple, "1"), GE(1)},
 
-    STAGE_KEYS("finetune", finetune, "0.01"),
+    STAGE_KEYS("finetune", finetune, "1", "0.05"),
 
     {K("log", "path", T_STRING, log.path, "run.h5")},
     {K("log", "every", T_INT, log.every, "20"), GE(1)},

@@ -131,13 +131,13 @@ static const char default_text[] =
     "[data]\ndataset = fashion-mnist\npath =\nbatch = 128\nimage_size = 0\naugment = true\n"
     "workers = 2\ntrain_limit = 0\neval_limit = 0\n"
     "\n[model]\nname = resnet20\nwidth = 1\n"
-    "\n[pretrain]\nepochs = 1\nlr = 0.1\nmomentum = 0.9\nnesterov = false\nweight_decay = 0.0001\n"
+    "\n[pretrain]\nepochs = 1.5\nlr = 0.1\nmomentum = 0.9\nnesterov = false\nweight_decay = 0.0001\n"
     "schedule = cosine\nmilestones =\ngamma = 0.1\nwarmup_epochs = 0\n"
     "\n[search]\nmode = staged\nepochs = 0.5\nbeta0 = 1\nbeta_final = 10000\nbeta_update = step\n"
-    "beta_hold = 0.1\nlambda = 0.01\nregularizer = count\nflops_target = 0\narch_lr = 0.01\n"
+    "beta_hold = 0.1\nlambda = 0.012\nregularizer = flops\nflops_target = 0\narch_lr = 0.01\n"
     "arch_momentum = 0.9\ntrain_classifier = true\nclassifier_lr = 0.01\n"
     "\n[prune]\nthreshold = 0.9\nchannel_multiple = 1\n"
-    "\n[finetune]\nepochs = 1\nlr = 0.01\nmomentum = 0.9\nnesterov = false\nweight_decay = 0.0001\n"
+    "\n[finetune]\nepochs = 1\nlr = 0.05\nmomentum = 0.9\nnesterov = false\nweight_decay = 0.0001\n"
     "schedule = cosine\nmilestones =\ngamma = 0.1\nwarmup_epochs = 0\n"
     "\n[log]\npath = run.h5\nevery = 20\ngate_every = 20\n"
     "\n[checkpoint]\ndir = checkpoints\nevery = 0\nkeep = 2\n"
@@ -225,20 +225,20 @@ static void test_defaults(void)
                c.data.workers == 2 && c.data.train_limit == 0 && c.data.eval_limit == 0,
            "defaults: [data]");
     tap_ok(!strcmp(c.model.name, "resnet20") && c.model.width == 1.0, "defaults: [model]");
-    tap_ok(c.pretrain.epochs == 1 && c.pretrain.lr == 0.1 && c.pretrain.momentum == 0.9 &&
+    tap_ok(c.pretrain.epochs == 1.5 && c.pretrain.lr == 0.1 && c.pretrain.momentum == 0.9 &&
                c.pretrain.nesterov == 0 && c.pretrain.weight_decay == 1e-4 &&
                !strcmp(c.pretrain.schedule, "cosine") && c.pretrain.n_milestones == 0 &&
                c.pretrain.gamma == 0.1 && c.pretrain.warmup_epochs == 0,
            "defaults: [pretrain]");
     tap_ok(!strcmp(c.search.mode, "staged") && c.search.epochs == 0.5 && c.search.beta0 == 1 &&
                c.search.beta_final == 1e4 && !strcmp(c.search.beta_update, "step") &&
-               c.search.beta_hold == 0.1 && c.search.lambda == 1e-2 &&
-               !strcmp(c.search.regularizer, "count") && c.search.flops_target == 0 &&
+               c.search.beta_hold == 0.1 && c.search.lambda == 0.012 &&
+               !strcmp(c.search.regularizer, "flops") && c.search.flops_target == 0 &&
                c.search.arch_lr == 0.01 && c.search.arch_momentum == 0.9 &&
                c.search.train_classifier == 1,
            "defaults: [search]");
     tap_ok(c.prune.threshold == 0.9 && c.prune.channel_multiple == 1, "defaults: [prune]");
-    tap_ok(c.finetune.epochs == 1 && c.finetune.lr == 0.01 && c.finetune.momentum == 0.9 &&
+    tap_ok(c.finetune.epochs == 1 && c.finetune.lr == 0.05 && c.finetune.momentum == 0.9 &&
                c.finetune.nesterov == 0 && c.finetune.weight_decay == 1e-4 &&
                !strcmp(c.finetune.schedule, "cosine") && c.finetune.n_milestones == 0 &&
                c.finetune.gamma == 0.1 && c.finetune.warmup_epochs == 0,

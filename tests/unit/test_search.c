@@ -59,10 +59,12 @@ static dnal_net *small_net(const dnal_ctx *ctx)
     return net;
 }
 
+static int held; /* the regulariser on the gates (beta held) */
+
 static double total_loss(dnal_net *net, const dnal_arch *a, const dnal_pass *p)
 {
     dnal_net_forward(net, p);
-    return dnal_softmax_ce_result(net->loss).loss + dnal_arch_regularize(a, net, 0);
+    return dnal_softmax_ce_result(net->loss).loss + dnal_arch_regularize(a, net, held, 0);
 }
 
 static void check_alpha_gradient(const dnal_ctx *ctx, const char *regularizer)
@@ -90,7 +92,8 @@ static void check_alpha_gradient(const dnal_ctx *ctx, const char *regularizer)
     dnal_pass p = {.training = 1, .gate_mode = DNAL_GATE_SEARCH, .beta = (float)beta};
     total_loss(net, &a, &p);
     dnal_net_backward(net, &p, NULL, NULL);
-    dnal_arch_regularize(&a, net, 1);
+    a.beta = beta;
+    dnal_arch_regularize(&a, net, held, 1);
     double worst = 0, maxg = 0;
     for (size_t c = 0; c < net->n_gates; c++)
         maxg = fmax(maxg, fabs(net->alpha_grad[c]));
@@ -105,9 +108,9 @@ static void check_alpha_gradient(const dnal_ctx *ctx, const char *regularizer)
         worst = fmax(worst, fabs((lp - lm) / (hp + hm) - net->alpha_grad[c]) / maxg);
     }
     tap_ok(worst < 1e-2 && net->alpha_grad[3] == 0.0f,
-           "d(CE + lambda*reg)/d(alpha), %s regulariser, beta 20: all %zu channels vs central "
+           "d(CE + lambda*reg)/d(alpha), %s regulariser%s, beta 20: all %zu channels vs central "
            "differences, max err %.1e of the largest; masked channel 0",
-           regularizer, net->n_gates, worst);
+           regularizer, held ? " on the gates (hold)" : "", net->n_gates, worst);
     if (!strcmp(regularizer, "flops")) {
         /* gate1 (12 ch) feeds conv2 at stride 2 and is fed by conv1; gate2 (20) feeds fc */
         double w1 = a.weight[0], w2 = a.weight[12], mean = 0;
@@ -157,6 +160,9 @@ int main(void)
     check_beta();
     check_alpha_gradient(ctx, "count");
     check_alpha_gradient(ctx, "flops");
+    held = 1;
+    check_alpha_gradient(ctx, "count");
+    held = 0;
     check_prune(ctx);
     dnal_ctx_destroy(ctx);
     return tap_done();
