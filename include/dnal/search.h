@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "dnal/data.h"
+#include "dnal/dist.h"
 #include "dnal/models.h"
 #include "dnal/optim.h"
 
@@ -66,6 +67,11 @@ typedef struct dnal_config {
         char stages[64];       /* comma-separated subset of pretrain,search,prune,finetune */
         char init[DNAL_PATH_MAX]; /* checkpoint whose weights (and masks) the run starts from */
     } run;
+    struct {
+        char allreduce[16];    /* bucketed (overlapped with backward) | blocking (one, for debugging) */
+        int64_t bucket_kb;     /* gradient bucket size */
+        int check_sync;        /* compare alpha, beta, lambda, masks across ranks after every update */
+    } dist;
 } dnal_config;
 
 
@@ -154,7 +160,11 @@ struct dnal_run {
     dnal_arch_record record;  /* after pruning */
     dnal_cost dense_cost, compact_cost;
     double top1_search, top1_pruned, top1_final;
+    dnal_dist dist;           /* the ranks sharing the run */
     int64_t batch;            /* global batch */
+    int64_t local_batch, shard_first; /* this rank's slice of each global batch */
+    unsigned char *arch_msg;  /* rank 0's alpha, beta, lambda, regulariser after an update */
+    int64_t sync_checks;      /* dist.check_sync comparisons passed */
     int64_t steps_per_epoch;  /* full batches of the train split */
     int64_t *order;           /* this epoch's order of the train split */
     int64_t order_epoch;      /* the epoch `order` belongs to (-1: none) */
@@ -165,8 +175,10 @@ struct dnal_run {
     dnal_run_hooks hooks;
 };
 
-/* Opens the data, builds and initialises the model (exits on bad input). */
-dnal_run *dnal_run_open(const dnal_config *cfg);
+/* Opens the data, builds and initialises the model (exits on bad input).
+ * comm: the ranks that share the run (MPI_COMM_NULL: one process without
+ * MPI); data.batch is split evenly over them, rank 0's weights broadcast. */
+dnal_run *dnal_run_open(const dnal_config *cfg, MPI_Comm comm);
 void dnal_run_close(dnal_run *r);
 
 /* Runs the stages of run.stages in order (pretrain, search, prune,
@@ -191,11 +203,13 @@ void dnal_run_compact(dnal_run *r);
  * which is not in this buffer). */
 void dnal_update_weights(dnal_net *net, dnal_sgd *opt, double lr, double weight_decay);
 
-/* Accuracy and loss over the test split (inference BN, gates in p). */
+/* Accuracy and loss over the test split (inference BN, gates in p), BN
+ * running statistics first averaged over the ranks. */
 dnal_eval dnal_run_evaluate(dnal_run *r, const dnal_pass *p);
-/* The same for any network over a dataset split; labels: batch entries. */
+/* The same for any network over a dataset split; labels: batch entries.
+ * Sharded: each rank of d (NULL: one process) takes a contiguous part. */
 dnal_eval dnal_evaluate(dnal_net *net, const dnal_dataset *test, const dnal_pass *p,
-                        int32_t *labels);
+                        int32_t *labels, const dnal_dist *d);
 
 /* Prints the kept channels of every gated layer (after pruning). */
 void dnal_run_print_arch(const dnal_run *r);

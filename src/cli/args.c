@@ -1,6 +1,7 @@
 /* The options every configurable subcommand shares: -c FILE and --set. */
 #include <stdio.h>
 #include <string.h>
+#include <mpi.h>
 
 #include "cli_internal.h"
 
@@ -49,4 +50,15 @@ void cli_print_config(const char *cmd, const dnal_config *cfg)
     dnal_config_write(cfg, stdout);
     printf("# end of configuration\n");
     fflush(stdout);
+}
+
+int cli_mpi_start(void)
+{
+    int rank = 0;
+    MPI_CHECK(MPI_Init(NULL, NULL));
+    MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
+    /* only rank 0 prints (DESIGN.md section 4); errors still reach stderr */
+    if (rank != 0 && !freopen("/dev/null", "w", stdout))
+        dnal_fatal(DNAL_EXIT_USAGE, "rank %d: cannot redirect stdout to /dev/null", rank);
+    return rank;
 }

@@ -1,5 +1,11 @@
 /* dnal bench: times forward, backward and update of a model on synthetic
- * data; prints each layer kind's share of the step and the bench line. */
+ * data; prints each layer kind's share of the step and the bench line.
+ * Under mpirun the global batch (data.batch) is split over the ranks and
+ * the gradients averaged as in training (dist.allreduce, dist.bucket_kb);
+ * the line then also gives the communication: allreduce_ms, the time one
+ * blocking allreduce of every gradient takes (what overlap can hide), and
+ * exposed_comm_ms, the time the step spent inside MPI calls (what it did
+ * not hide). Times are rank 0's; the ranks run in lockstep. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +15,7 @@
 
 #include "cli_internal.h"
 #include "dnal/cli.h"
+#include "dnal/dist.h"
 #include "dnal/models.h"
 #include "dnal/optim.h"
 
@@ -50,32 +57,33 @@ int dnal_cmd_bench(int argc, char **argv)
         return rc;
     if (cfg.run.threads > 0)
         omp_set_num_threads((int)cfg.run.threads);
-    MPI_CHECK(MPI_Init(NULL, NULL));
-    int world = 1;
-    MPI_Comm_size(MPI_COMM_WORLD, &world);
-    if (world > 1)
-        dnal_fatal(DNAL_EXIT_USAGE, "dnal bench runs on one rank in this version (%d ranks started)",
-                   world);
+    cli_mpi_start();
+    dnal_dist dist;
+    dnal_dist_init(&dist, MPI_COMM_WORLD, !strcmp(cfg.dist.allreduce, "blocking"), cfg.dist.bucket_kb);
+    int64_t first, local;
+    if (!dnal_dist_shard(cfg.data.batch, dist.rank, dist.size, &first, &local))
+        dnal_fatal(DNAL_EXIT_USAGE, "data.batch=%lld does not split evenly over %d ranks",
+                   (long long)cfg.data.batch, dist.size);
 
     int imagenet = imagenet_model(cfg.model.name);
-    dnal_model_cfg m = {.name = cfg.model.name, .batch = cfg.data.batch, .in_channels = 3,
+    dnal_model_cfg m = {.name = cfg.model.name, .batch = local, .in_channels = 3,
                         .image_size = cfg.data.image_size ? cfg.data.image_size : imagenet ? 224 : 32,
                         .classes = imagenet ? 1000 : 10, .width = cfg.model.width};
     dnal_ctx *ctx = dnal_ctx_create();
     dnal_net *net;
     dnal_model_info info;
     if (nfile) { /* an exported compact model: its own shapes */
-        net = dnal_model_load(ctx, file[0], cfg.data.batch, &info);
+        net = dnal_model_load(ctx, file[0], local, &info);
         m = info.cfg;
-        m.batch = cfg.data.batch;
+        m.batch = local;
     } else {
         net = dnal_model_build(ctx, &m);
         dnal_model_init(net, cfg.run.seed);
     }
     int32_t *labels = malloc(sizeof *labels * (size_t)m.batch);
     float *x = dnal_tensor_data(net->input);
-    for (size_t i = 0; i < dnal_tensor_count(net->input); i++)
-        x[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
+    for (size_t i = 0; i < dnal_tensor_count(net->input); i++) /* each rank its own images */
+        x[i] = (float)(((i + (size_t)first * 7919u) * 2654435761u) % 1000) / 500.0f - 1.0f;
     for (int64_t i = 0; i < m.batch; i++)
         labels[i] = (int32_t)(i % m.classes);
     dnal_net_set_labels(net, labels);
@@ -83,13 +91,18 @@ int dnal_cmd_bench(int argc, char **argv)
     dnal_sgd_init(&opt, net->n_param, cfg.pretrain.momentum, 0);
     dnal_pass pass = {.training = 1, .gate_mode = DNAL_GATE_OFF, .beta = 1};
 
+    dnal_dist_plan(&dist, net);
     double t_update = 0, t_total = 0;
     for (long s = 0; s < warmup + steps; s++) {
-        if (s == warmup)
+        if (s == warmup) {
             net->profile = 1;
+            dnal_dist_reset_times(&dist);
+            MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD));
+        }
         double t0 = omp_get_wtime();
         dnal_net_forward(net, &pass);
-        dnal_net_backward(net, &pass, NULL, NULL);
+        dnal_net_backward(net, &pass, dnal_dist_grad_ready, &dist);
+        dnal_dist_grad_finish(&dist, net);
         double t1 = omp_get_wtime();
         dnal_sgd_update(&opt, 1e-3, cfg.pretrain.weight_decay, net->param, net->grad, 0, net->n_param);
         double t2 = omp_get_wtime();
@@ -98,6 +111,15 @@ int dnal_cmd_bench(int argc, char **argv)
             t_total += t2 - t0;
         }
     }
+    double exposed = dist.t_exposed;
+    /* the same gradients in one blocking allreduce per step: the cost of
+     * communication if nothing overlapped it */
+    dist.blocking = 1;
+    dnal_dist_reset_times(&dist);
+    MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD));
+    for (long s = 0; s < steps; s++)
+        dnal_dist_grad_finish(&dist, net);
+    double allreduce = dist.t_allreduce;
     double fwd = 0, bwd = 0, kind_time[DNAL_LAYER_KINDS][2] = {{0}};
     for (int i = 0; i < net->n_layers; i++) {
         kind_time[net->layers[i]->kind][0] += net->fwd_time[i];
@@ -117,12 +139,14 @@ int dnal_cmd_bench(int argc, char **argv)
            t_update / t_total);
     dnal_cost cost = dnal_net_cost(net, NULL);
     printf("bench model=%s batch=%lld ranks=%d threads=%d images_per_s=%.1f step_ms=%.3f "
-           "forward_ms=%.3f backward_ms=%.3f update_ms=%.3f exposed_comm_ms=0.000 "
-           "flops=%.0f params=%.0f isa=%s%s%s\n",
-           m.name, (long long)m.batch, world, omp_get_max_threads(),
-           (double)(m.batch * steps) / t_total, t_total * per, fwd * per, bwd * per, t_update * per,
-           cost.flops, cost.params, dnal_isa_name(), nfile ? " file=" : "", nfile ? file[0] : "");
+           "forward_ms=%.3f backward_ms=%.3f update_ms=%.3f compute_ms=%.3f allreduce_ms=%.3f "
+           "exposed_comm_ms=%.3f flops=%.0f params=%.0f isa=%s%s%s\n",
+           m.name, (long long)cfg.data.batch, dist.size, omp_get_max_threads(),
+           (double)(cfg.data.batch * steps) / t_total, t_total * per, fwd * per, bwd * per,
+           t_update * per, (t_total - exposed) * per, allreduce * per, exposed * per, cost.flops,
+           cost.params, dnal_isa_name(), nfile ? " file=" : "", nfile ? file[0] : "");
     dnal_sgd_free(&opt);
+    dnal_dist_free(&dist);
     free(labels);
     dnal_net_destroy(net);
     dnal_ctx_destroy(ctx);

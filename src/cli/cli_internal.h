@@ -11,6 +11,8 @@
 int cli_config(const char *cmd, int argc, char **argv, dnal_config *cfg, int *positional,
                int max_positional, const char **pos);
 void cli_print_config(const char *cmd, const dnal_config *cfg);
+/* MPI_Init; stdout of ranks other than 0 goes to /dev/null. Returns the rank. */
+int cli_mpi_start(void);
 /* Stage-end checkpoints and the model file (hooks), and run.init. */
 void cli_run_io(dnal_run *r);
 

@@ -99,7 +99,7 @@ int dnal_cmd_eval(int argc, char **argv)
                    (long long)dnal_dataset_classes(test));
     int32_t *labels = malloc(sizeof *labels * (size_t)cfg.data.batch);
     dnal_pass p = {.training = 0, .gate_mode = DNAL_GATE_OFF, .beta = 1};
-    dnal_eval e = dnal_evaluate(net, test, &p, labels);
+    dnal_eval e = dnal_evaluate(net, test, &p, labels, NULL);
     dnal_cost real = dnal_net_cost(net, NULL);
     printf("eval stage=model epoch=0 top1=%.4f top5=%.4f loss=%.4f\n", e.top1, e.top5, e.loss);
     printf("model model=%s flops=%.0f params=%.0f flops_dense=%.0f params_dense=%.0f samples=%lld\n",

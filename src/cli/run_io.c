@@ -19,6 +19,8 @@ static void stage_end(void *arg, dnal_run *r, const char *stage)
 {
     char path[DNAL_PATH_MAX + 64];
     (void)arg;
+    if (r->dist.rank != 0) /* rank 0 writes; every rank holds the same state */
+        return;
     checkpoint_dir(&r->cfg);
     snprintf(path, sizeof path, "%s/%s.h5", r->cfg.checkpoint.dir, stage);
     dnal_checkpoint_save(path, r, r->done);

@@ -13,14 +13,9 @@ int dnal_cmd_train(int argc, char **argv)
     int rc = cli_config("train", argc, argv, &cfg, NULL, 0, NULL);
     if (rc)
         return rc;
-    MPI_CHECK(MPI_Init(NULL, NULL));
-    int world = 1;
-    MPI_Comm_size(MPI_COMM_WORLD, &world);
-    if (world > 1)
-        dnal_fatal(DNAL_EXIT_USAGE, "dnal train runs on one rank in this version (%d ranks started)",
-                   world);
+    cli_mpi_start();
     cli_print_config("train", &cfg);
-    dnal_run *r = dnal_run_open(&cfg);
+    dnal_run *r = dnal_run_open(&cfg, MPI_COMM_WORLD);
     cli_run_io(r);
     /* the stages of a run, pretrain alone */
     snprintf(r->cfg.run.stages, sizeof r->cfg.run.stages, "pretrain");

@@ -146,7 +146,7 @@ void dnal_run_init_from(dnal_run *r, const char *path)
 {
     dnal_checkpoint_info info;
     dnal_arch_record rec = {0};
-    dnal_net *net = dnal_checkpoint_load(r->ctx, path, r->batch, &info, &rec);
+    dnal_net *net = dnal_checkpoint_load(r->ctx, path, r->local_batch, &info, &rec);
     const dnal_model_cfg *m = &info.model.cfg;
     if (strcmp(m->name, r->model.name) || m->in_channels != r->model.in_channels ||
         m->image_size != r->model.image_size || m->classes != r->model.classes ||
@@ -162,8 +162,10 @@ void dnal_run_init_from(dnal_run *r, const char *path)
     r->net = net;
     r->compact = info.compact;
     r->step = info.step;
-    r->arch.beta = info.beta;
-    r->arch.lambda = info.lambda;
+    if (strstr(info.done, "search")) { /* else the checkpoint's are its config's, not this run's */
+        r->arch.beta = info.beta;
+        r->arch.lambda = info.lambda;
+    }
     if (info.compact) {
         dnal_arch_record_free(&r->record);
         r->record = rec;

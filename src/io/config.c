@@ -110,6 +110,10 @@ static const key_def keys[] = {
     {K("run", "dtype", T_ENUM, run.dtype, "f32"), ONE_OF("f32|bf16")},
     {K("run", "stages", T_STAGES, run.stages, "pretrain,search,prune,finetune")},
     {K("run", "init", T_STRING, run.init, "")},
+
+    {K("dist", "allreduce", T_ENUM, dist.allreduce, "bucketed"), ONE_OF("bucketed|blocking")},
+    {K("dist", "bucket_kb", T_INT, dist.bucket_kb, "512"), GE(1)},
+    {K("dist", "check_sync", T_BOOL, dist.check_sync, "false")},
 };
 enum { N_KEYS = sizeof keys / sizeof keys[0] };
 

@@ -13,7 +13,7 @@
 static const char *const names[] = {"vgg16",    "resnet20",       "resnet56",
                                      "resnet110", "mobilenetv2",   "resnet18",
                                      "resnet34", "resnet50",       "vgg16-imagenet",
-                                     "mobilenetv2-imagenet", NULL};
+                                     "mobilenetv2-imagenet", "convnet", NULL};
 
 const char *const *dnal_model_names(void)
 {
@@ -83,6 +83,8 @@ dnal_net *dnal_model_build(const dnal_ctx *ctx, const dnal_model_cfg *cfg)
         vgg16(&b, cfg, !strcmp(n, "vgg16-imagenet"));
     else if (!strcmp(n, "mobilenetv2") || !strcmp(n, "mobilenetv2-imagenet"))
         mobilenetv2(&b, cfg, !strcmp(n, "mobilenetv2-imagenet"));
+    else if (!strcmp(n, "convnet"))
+        convnet(&b, cfg);
     else if (!strcmp(n, "resnet20") || !strcmp(n, "resnet56") || !strcmp(n, "resnet110"))
         resnet_cifar(&b, cfg, atoi(n + strlen("resnet")));
     else

@@ -27,16 +27,20 @@ static dnal_dataset *open_split(const dnal_config *cfg, dnal_split split)
     return dnal_dataset_open(&d, split);
 }
 
-dnal_run *dnal_run_open(const dnal_config *cfg)
+dnal_run *dnal_run_open(const dnal_config *cfg, MPI_Comm comm)
 {
     dnal_run *r = calloc(1, sizeof *r);
     DNAL_ASSERT(r);
     r->cfg = *cfg;
     if (cfg->run.threads > 0)
         omp_set_num_threads((int)cfg->run.threads);
+    dnal_dist_init(&r->dist, comm, !strcmp(cfg->dist.allreduce, "blocking"), cfg->dist.bucket_kb);
+    r->batch = cfg->data.batch;
+    if (!dnal_dist_shard(r->batch, r->dist.rank, r->dist.size, &r->shard_first, &r->local_batch))
+        dnal_fatal(DNAL_EXIT_USAGE, "data.batch=%lld does not split evenly over %d ranks",
+                   (long long)r->batch, r->dist.size);
     r->train = open_split(cfg, DNAL_SPLIT_TRAIN);
     r->test = open_split(cfg, DNAL_SPLIT_TEST);
-    r->batch = cfg->data.batch;
     r->steps_per_epoch = dnal_dataset_size(r->train) / r->batch;
     if (r->steps_per_epoch < 1)
         dnal_fatal(DNAL_EXIT_USAGE, "data.batch=%lld is larger than the %lld training samples",
@@ -47,19 +51,25 @@ dnal_run *dnal_run_open(const dnal_config *cfg)
         dnal_fatal(DNAL_EXIT_USAGE, "%s: images are %lldx%lld; models take square images",
                    dnal_dataset_name(r->train), (long long)h, (long long)w);
     r->ctx = dnal_ctx_create();
-    r->model = (dnal_model_cfg){.name = r->cfg.model.name, .batch = r->batch, .in_channels = c,
+    r->model = (dnal_model_cfg){.name = r->cfg.model.name, .batch = r->local_batch, .in_channels = c,
                                 .image_size = h, .classes = dnal_dataset_classes(r->train),
                                 .width = cfg->model.width};
     r->net = dnal_model_build(r->ctx, &r->model);
     dnal_model_init(r->net, cfg->run.seed);
+    /* rank 0's initial weights on every rank */
+    dnal_dist_bcast(&r->dist, r->net->param, sizeof(float) * r->net->n_param);
+    dnal_dist_bcast(&r->dist, r->net->stats, sizeof(float) * r->net->n_stats);
     dnal_arch_init(&r->arch, r->net, &r->cfg);
+    r->arch_msg = malloc(sizeof(float) * r->net->n_gates + 3 * sizeof(double));
     r->dense_cost = r->compact_cost = dnal_net_cost(r->net, NULL);
     r->top1_search = r->top1_pruned = r->top1_final = NAN;
     r->order = malloc(sizeof *r->order * (size_t)dnal_dataset_size(r->train));
-    r->labels = malloc(sizeof *r->labels * (size_t)r->batch);
-    DNAL_ASSERT(r->order && r->labels);
+    r->labels = malloc(sizeof *r->labels * (size_t)r->local_batch);
+    DNAL_ASSERT(r->order && r->labels && r->arch_msg);
     r->order_epoch = -1;
-    r->tty = isatty(STDOUT_FILENO);
+    /* in place on a terminal; not under a launcher (mpirun hands ranks a pty) */
+    r->tty = isatty(STDOUT_FILENO) && !getenv("OMPI_COMM_WORLD_SIZE") && !getenv("PMI_SIZE") &&
+             !getenv("PMIX_RANK") && !getenv("SLURM_PROCID");
     dnal_net_set_labels(r->net, r->labels);
     return r;
 }
@@ -108,33 +118,40 @@ void dnal_run_close(dnal_run *r)
     dnal_ctx_destroy(r->ctx);
     free(r->order);
     free(r->labels);
+    free(r->arch_msg);
+    dnal_dist_free(&r->dist);
     free(r);
 }
 
 dnal_eval dnal_run_evaluate(dnal_run *r, const dnal_pass *p)
 {
-    return dnal_evaluate(r->net, r->test, p, r->labels);
+    dnal_dist_average(&r->dist, r->net->stats, r->net->n_stats);
+    return dnal_evaluate(r->net, r->test, p, r->labels, &r->dist);
 }
 
 dnal_eval dnal_evaluate(dnal_net *net, const dnal_dataset *test, const dnal_pass *p,
-                        int32_t *labels)
+                        int32_t *labels, const dnal_dist *d)
 {
-    int64_t n = dnal_dataset_size(test), batch = net->input->n;
-    double loss = 0, top1 = 0, top5 = 0;
+    int64_t n = dnal_dataset_size(test), batch = net->input->n, start = 0, count = n;
+    if (d)
+        dnal_dist_range(n, d->rank, d->size, &start, &count);
+    double sums[3] = {0, 0, 0}; /* loss, top-1 and top-5 counts */
     float *images = dnal_tensor_data(net->input);
     dnal_net_set_labels(net, labels);
-    for (int64_t first = 0; first < n; first += batch) {
-        int64_t rows = n - first < batch ? n - first : batch;
+    for (int64_t first = start; first < start + count; first += batch) {
+        int64_t rows = start + count - first < batch ? start + count - first : batch;
         dnal_batch_fill(test, NULL, 0, first, rows, images, labels);
         dnal_softmax_ce_set_rows(net->loss, rows);
         dnal_net_forward(net, p);
         dnal_ce_result ce = dnal_softmax_ce_result(net->loss);
-        loss += ce.loss * (double)rows;
-        top1 += (double)ce.correct1;
-        top5 += (double)ce.correct5;
+        sums[0] += ce.loss * (double)rows;
+        sums[1] += (double)ce.correct1;
+        sums[2] += (double)ce.correct5;
     }
     dnal_softmax_ce_set_rows(net->loss, batch);
-    dnal_eval e = {loss / (double)n, top1 / (double)n, top5 / (double)n, n};
+    if (d)
+        dnal_dist_sum(d, sums, 3);
+    dnal_eval e = {sums[0] / (double)n, sums[1] / (double)n, sums[2] / (double)n, n};
     return e;
 }
 
@@ -170,8 +187,53 @@ static void load_batch(dnal_run *r, int64_t epoch, int64_t s)
         dnal_epoch_order(r->cfg.run.seed, epoch, dnal_dataset_size(r->train), r->order);
         r->order_epoch = epoch;
     }
-    dnal_batch_fill(r->train, r->order, epoch, s * r->batch, r->batch,
+    dnal_batch_fill(r->train, r->order, epoch, s * r->batch + r->shard_first, r->local_batch,
                     dnal_tensor_data(r->net->input), r->labels);
+}
+
+/* dist.check_sync: every rank holds the same alpha, masks, beta, lambda */
+static void check_replicas(dnal_run *r)
+{
+    const dnal_net *net = r->net;
+    double scalars[2] = {r->arch.beta, r->arch.lambda};
+    if (!dnal_dist_same(&r->dist, net->alpha, sizeof(float) * net->n_gates) ||
+        !dnal_dist_same(&r->dist, net->mask, sizeof(float) * net->n_gates) ||
+        !dnal_dist_same(&r->dist, scalars, sizeof scalars))
+        dnal_fatal(DNAL_EXIT_NUMERIC, "dist.check_sync: the ranks disagree on alpha, masks, beta or "
+                   "lambda after step %lld", (long long)r->step);
+    r->sync_checks++;
+}
+
+/* The architecture step (DESIGN.md section 4): alpha gradients summed to
+ * rank 0, which averages them, adds the regulariser, updates alpha, lambda
+ * (and holds beta, set by the schedule on every rank), then broadcasts
+ * alpha, beta, lambda and the regulariser's value in one message. */
+static double arch_update(dnal_run *r, int held)
+{
+    dnal_net *net = r->net;
+    dnal_dist *d = &r->dist;
+    size_t alpha_bytes = sizeof(float) * net->n_gates;
+    double scalars[3] = {0, 0, 0};
+    dnal_dist_reduce_to_root(d, net->alpha_grad, net->n_gates);
+    if (d->rank == 0) {
+        for (size_t c = 0; d->size > 1 && c < net->n_gates; c++)
+            net->alpha_grad[c] /= (float)d->size;
+        scalars[2] = dnal_arch_step(&r->arch, net, &r->cfg, held);
+        scalars[0] = r->arch.beta;
+        scalars[1] = r->arch.lambda;
+        memcpy(r->arch_msg, net->alpha, alpha_bytes);
+        memcpy(r->arch_msg + alpha_bytes, scalars, sizeof scalars);
+    }
+    if (d->size > 1) {
+        dnal_dist_bcast(d, r->arch_msg, alpha_bytes + sizeof scalars);
+        memcpy(net->alpha, r->arch_msg, alpha_bytes);
+        memcpy(scalars, r->arch_msg + alpha_bytes, sizeof scalars);
+        r->arch.beta = scalars[0];
+        r->arch.lambda = scalars[1];
+    }
+    if (r->cfg.dist.check_sync)
+        check_replicas(r);
+    return scalars[2];
 }
 
 static void progress(const dnal_run *r, const stage_plan *sp, int64_t epoch, int64_t step,
@@ -211,6 +273,7 @@ static dnal_eval run_stage(dnal_run *r, const stage_plan *sp)
     dnal_eval last = {.top1 = NAN};
     double t0 = omp_get_wtime(), t_last = t0, loss_sum = 0, reg = 0;
     int64_t every = cfg->log.every, since = 0;
+    dnal_dist_plan(&r->dist, net); /* buckets over the layers this stage trains */
     for (int64_t s = 0; s < total; s++) {
         int64_t epoch = s / r->steps_per_epoch, in_epoch = s % r->steps_per_epoch;
         double lr = dnal_lr_at(&sp->sched, (double)s / (double)r->steps_per_epoch);
@@ -224,19 +287,23 @@ static dnal_eval run_stage(dnal_run *r, const stage_plan *sp)
         if (!isfinite(loss))
             dnal_fatal(DNAL_EXIT_NUMERIC, "non-finite loss at step %lld (stage %s, epoch %lld)",
                        (long long)r->step, dnal_stage_name(sp->stage), (long long)epoch + 1);
-        dnal_net_backward(net, &train, NULL, NULL);
+        dnal_net_backward(net, &train, dnal_dist_grad_ready, &r->dist);
+        dnal_dist_grad_finish(&r->dist, net);
         dnal_update_weights(net, &opt, lr, sp->weight_decay);
         if (sp->search)
-            reg = dnal_arch_step(&r->arch, net, cfg, dnal_beta_held(cfg, s, total));
+            reg = arch_update(r, dnal_beta_held(cfg, s, total));
         r->step++;
         loss_sum += loss;
         since++;
         int end_of_epoch = in_epoch + 1 == r->steps_per_epoch || s + 1 == total;
         if ((s + 1) % every == 0 || end_of_epoch) {
+            double mean_loss = loss_sum / (double)since;
+            dnal_dist_sum(&r->dist, &mean_loss, 1); /* over the ranks' slices */
+            mean_loss /= (double)r->dist.size;
             double now = omp_get_wtime();
             double ips = (double)(since * r->batch) / (now - t_last);
             double eta = (now - t0) / (double)(s + 1) * (double)(total - s - 1);
-            progress(r, sp, epoch, in_epoch + 1, loss_sum / (double)since, reg, lr, ips, now - t0,
+            progress(r, sp, epoch, in_epoch + 1, mean_loss, reg, lr, ips, now - t0,
                      eta, end_of_epoch);
             t_last = now;
             loss_sum = 0;
@@ -257,6 +324,7 @@ static dnal_eval run_stage(dnal_run *r, const stage_plan *sp)
 
 static void stage_done(dnal_run *r, const char *stage)
 {
+    dnal_dist_average(&r->dist, r->net->stats, r->net->n_stats); /* what checkpoints hold */
     size_t n = strlen(r->done);
     snprintf(r->done + n, sizeof r->done - n, "%s%s", n ? "," : "", stage);
     if (r->hooks.stage_end)
@@ -308,6 +376,9 @@ dnal_eval dnal_run_search(dnal_run *r)
     printf("search_end beta=%.6g lambda=%.6g binary_gap=%.3g flops_expected=%.4f\n", r->arch.beta,
            r->arch.lambda, dnal_arch_binary_gap(&r->arch, r->net),
            dnal_arch_expected_flops(&r->arch, r->net));
+    if (cfg->dist.check_sync)
+        printf("check_sync ranks=%d checks=%lld identical=1\n", r->dist.size,
+               (long long)r->sync_checks);
     fflush(stdout);
     return e;
 }
@@ -317,7 +388,7 @@ void dnal_run_compact(dnal_run *r)
     DNAL_ASSERT(!r->compact);
     dnal_arch_record_of(&r->record, r->net);
     r->compact_cost = dnal_net_cost(r->net, r->net->mask);
-    dnal_net *compact = dnal_net_compact(r->net, r->batch);
+    dnal_net *compact = dnal_net_compact(r->net, r->local_batch);
     dnal_net_destroy(r->net);
     r->net = compact;
     r->compact = 1;
@@ -327,7 +398,12 @@ void dnal_run_compact(dnal_run *r)
 dnal_eval dnal_run_prune(dnal_run *r)
 {
     DNAL_ASSERT(!r->compact);
-    dnal_prune(r->net, r->arch.beta, r->cfg.prune.threshold, r->cfg.prune.channel_multiple);
+    /* decided on rank 0, the masks broadcast: every rank builds the same network */
+    if (r->dist.rank == 0)
+        dnal_prune(r->net, r->arch.beta, r->cfg.prune.threshold, r->cfg.prune.channel_multiple);
+    dnal_dist_bcast(&r->dist, r->net->mask, sizeof(float) * r->net->n_gates);
+    if (r->cfg.dist.check_sync)
+        check_replicas(r);
     dnal_run_compact(r);
     dnal_pass eval = {.training = 0, .gate_mode = DNAL_GATE_OFF, .beta = 1};
     dnal_eval e = dnal_run_evaluate(r, &eval);

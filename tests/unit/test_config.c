@@ -141,7 +141,8 @@ static const char default_text[] =
     "schedule = cosine\nmilestones =\ngamma = 0.1\nwarmup_epochs = 0\n"
     "\n[log]\npath = run.h5\nevery = 20\ngate_every = 20\n"
     "\n[checkpoint]\ndir = checkpoints\nevery = 0\nkeep = 2\n"
-    "\n[run]\nseed = 1\nthreads = 0\ndtype = f32\nstages = pretrain,search,prune,finetune\ninit =\n";
+    "\n[run]\nseed = 1\nthreads = 0\ndtype = f32\nstages = pretrain,search,prune,finetune\ninit =\n"
+    "\n[dist]\nallreduce = bucketed\nbucket_kb = 512\ncheck_sync = false\n";
 
 static const char full_file[] =
     "; a run with every section\n"
