@@ -72,4 +72,27 @@ void dnal_checkpoint_info_free(dnal_checkpoint_info *info);
  * beta, lambda and step; exit 2 if the checkpoint is of another model. */
 void dnal_run_init_from(dnal_run *r, const char *path);
 
+/* ---- the HDF5 run log (DESIGN.md section 6; rank 0 writes it) ---- */
+
+typedef struct dnal_runlog dnal_runlog;
+typedef struct dnal_log_rows {
+    int64_t steps, gates, eval;
+} dnal_log_rows;
+
+/* Creates the log of run r at path with every dataset (the layout is in
+ * src/io/runlog.c), then switches the file to SWMR writing. Exit 2 if it
+ * cannot be written. */
+dnal_runlog *dnal_runlog_create(const char *path, const dnal_run *r);
+/* Appends one row to /steps and flushes. */
+void dnal_runlog_step(dnal_runlog *log, const dnal_step_row *row);
+/* Appends a snapshot of alpha (every gated channel, as net->alpha). */
+void dnal_runlog_gates(dnal_runlog *log, int64_t step, double beta, const float *alpha);
+/* Appends one row to /eval and flushes. */
+void dnal_runlog_eval(dnal_runlog *log, int stage, double epoch, const dnal_eval *e);
+/* The final masks and costs of a pruned run (r->record, r->compact_cost). */
+void dnal_runlog_arch(dnal_runlog *log, const dnal_run *r);
+void dnal_runlog_flush(dnal_runlog *log);
+dnal_log_rows dnal_runlog_rows(const dnal_runlog *log);
+void dnal_runlog_close(dnal_runlog *log);
+
 #endif

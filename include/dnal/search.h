@@ -75,7 +75,13 @@ typedef struct dnal_config {
 } dnal_config;
 
 
-typedef enum dnal_stage { DNAL_STAGE_PRETRAIN = 0, DNAL_STAGE_SEARCH = 1, DNAL_STAGE_FINETUNE = 2 } dnal_stage;
+/* The codes of the run log's stage columns; prune has only an evaluation. */
+typedef enum dnal_stage {
+    DNAL_STAGE_PRETRAIN = 0,
+    DNAL_STAGE_SEARCH = 1,
+    DNAL_STAGE_FINETUNE = 2,
+    DNAL_STAGE_PRUNE = 3
+} dnal_stage;
 const char *dnal_stage_name(dnal_stage s);
 
 typedef struct dnal_eval {
@@ -142,11 +148,28 @@ void dnal_arch_record_free(dnal_arch_record *rec);
 
 typedef struct dnal_run dnal_run;
 
-/* Called by the run at points where io (log, checkpoints) acts; any may be NULL. */
+/* One row of the run log's /steps: the means over the last log interval. */
+typedef struct dnal_step_row {
+    int64_t step;              /* steps done in the whole run */
+    double epoch;              /* of the stage, fractional */
+    dnal_stage stage;
+    double loss, reg, lambda, lr, beta;
+    double flops, params;      /* expected under the current gates (absolute) */
+    double images_per_s;
+} dnal_step_row;
+
+/* Called by the run (on every rank) at points where io (log, checkpoints)
+ * acts; any may be NULL. */
 typedef struct dnal_run_hooks {
     void *arg;
     /* after each of pretrain, search, prune, finetune (r->done lists them) */
     void (*stage_end)(void *arg, dnal_run *r, const char *stage);
+    /* every log.every steps and at each epoch's end */
+    void (*step)(void *arg, dnal_run *r, const dnal_step_row *row);
+    /* alpha: every log.gate_every search steps, at the search's start and end */
+    void (*gates)(void *arg, dnal_run *r);
+    /* every evaluation */
+    void (*eval)(void *arg, dnal_run *r, dnal_stage stage, double epoch, const dnal_eval *e);
 } dnal_run_hooks;
 
 struct dnal_run {

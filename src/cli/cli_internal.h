@@ -13,7 +13,9 @@ int cli_config(const char *cmd, int argc, char **argv, dnal_config *cfg, int *po
 void cli_print_config(const char *cmd, const dnal_config *cfg);
 /* MPI_Init; stdout of ranks other than 0 goes to /dev/null. Returns the rank. */
 int cli_mpi_start(void);
-/* Stage-end checkpoints and the model file (hooks), and run.init. */
+/* run.init, then on rank 0 the run log, stage-end checkpoints and the
+ * model file (hooks); cli_run_io_end closes the log. */
 void cli_run_io(dnal_run *r);
+void cli_run_io_end(dnal_run *r);
 
 #endif

@@ -18,6 +18,7 @@ int dnal_cmd_search(int argc, char **argv)
     dnal_run *r = dnal_run_open(&cfg, MPI_COMM_WORLD);
     cli_run_io(r);
     dnal_run_stages(r);
+    cli_run_io_end(r);
     dnal_run_close(r);
     MPI_Finalize();
     return DNAL_EXIT_OK;

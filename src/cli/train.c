@@ -20,6 +20,7 @@ int dnal_cmd_train(int argc, char **argv)
     /* the stages of a run, pretrain alone */
     snprintf(r->cfg.run.stages, sizeof r->cfg.run.stages, "pretrain");
     dnal_run_stages(r);
+    cli_run_io_end(r);
     dnal_run_close(r);
     MPI_Finalize();
     return DNAL_EXIT_OK;

@@ -12,8 +12,8 @@
 
 const char *dnal_stage_name(dnal_stage s)
 {
-    static const char *names[] = {"pretrain", "search", "finetune"};
-    return s <= DNAL_STAGE_FINETUNE ? names[s] : "?";
+    static const char *names[] = {"pretrain", "search", "finetune", "prune"};
+    return s <= DNAL_STAGE_PRUNE ? names[s] : "?";
 }
 
 static dnal_dataset *open_split(const dnal_config *cfg, dnal_split split)
@@ -260,6 +260,43 @@ static void progress(const dnal_run *r, const stage_plan *sp, int64_t epoch, int
     fflush(stdout);
 }
 
+/* FLOPs and parameters under the gates of pass p (the compact network's own) */
+static dnal_cost current_cost(dnal_run *r, const dnal_pass *p)
+{
+    if (r->compact)
+        return r->compact_cost;
+    dnal_net_gate_values(r->net, p, r->arch.g);
+    return dnal_net_cost(r->net, r->arch.g);
+}
+
+static void log_step(dnal_run *r, const stage_plan *sp, const dnal_pass *p, double epoch,
+                     double loss, double reg, double lr, double images_per_s)
+{
+    if (!r->hooks.step)
+        return;
+    dnal_cost c = current_cost(r, p);
+    dnal_step_row row = {.step = r->step, .epoch = epoch, .stage = sp->stage, .loss = loss,
+                         .reg = reg, .lambda = sp->search ? r->arch.lambda : NAN, .lr = lr,
+                         .beta = sp->search ? r->arch.beta : NAN, .flops = c.flops,
+                         .params = c.params, .images_per_s = images_per_s};
+    r->hooks.step(r->hooks.arg, r, &row);
+}
+
+static void log_eval(dnal_run *r, dnal_stage stage, double epoch, const dnal_eval *e)
+{
+    printf("eval stage=%s epoch=%g top1=%.4f top5=%.4f loss=%.4f\n", dnal_stage_name(stage), epoch,
+           e->top1, e->top5, e->loss);
+    fflush(stdout);
+    if (r->hooks.eval)
+        r->hooks.eval(r->hooks.arg, r, stage, epoch, e);
+}
+
+static void log_gates(dnal_run *r)
+{
+    if (r->hooks.gates)
+        r->hooks.gates(r->hooks.arg, r);
+}
+
 static dnal_eval run_stage(dnal_run *r, const stage_plan *sp)
 {
     dnal_net *net = r->net;
@@ -281,6 +318,8 @@ static dnal_eval run_stage(dnal_run *r, const stage_plan *sp)
             r->arch.beta = dnal_beta_at(cfg, s, total, r->steps_per_epoch);
             train.beta = eval.beta = (float)r->arch.beta;
         }
+        if (sp->search && s == 0)
+            log_gates(r); /* where the search starts */
         load_batch(r, epoch, in_epoch);
         dnal_net_forward(net, &train);
         double loss = dnal_softmax_ce_result(net->loss).loss;
@@ -293,6 +332,8 @@ static dnal_eval run_stage(dnal_run *r, const stage_plan *sp)
         if (sp->search)
             reg = arch_update(r, dnal_beta_held(cfg, s, total));
         r->step++;
+        if (sp->search && ((s + 1) % cfg->log.gate_every == 0 || s + 1 == total))
+            log_gates(r);
         loss_sum += loss;
         since++;
         int end_of_epoch = in_epoch + 1 == r->steps_per_epoch || s + 1 == total;
@@ -305,16 +346,15 @@ static dnal_eval run_stage(dnal_run *r, const stage_plan *sp)
             double eta = (now - t0) / (double)(s + 1) * (double)(total - s - 1);
             progress(r, sp, epoch, in_epoch + 1, mean_loss, reg, lr, ips, now - t0,
                      eta, end_of_epoch);
+            log_step(r, sp, &train, (double)(s + 1) / (double)r->steps_per_epoch, mean_loss, reg,
+                     lr, ips);
             t_last = now;
             loss_sum = 0;
             since = 0;
         }
         if (end_of_epoch) {
             last = dnal_run_evaluate(r, &eval);
-            printf("eval stage=%s epoch=%g top1=%.4f top5=%.4f loss=%.4f\n",
-                   dnal_stage_name(sp->stage), (double)(s + 1) / (double)r->steps_per_epoch,
-                   last.top1, last.top5, last.loss);
-            fflush(stdout);
+            log_eval(r, sp->stage, (double)(s + 1) / (double)r->steps_per_epoch, &last);
             t_last = omp_get_wtime(); /* evaluation time is not training throughput */
         }
     }
@@ -408,7 +448,7 @@ dnal_eval dnal_run_prune(dnal_run *r)
     dnal_pass eval = {.training = 0, .gate_mode = DNAL_GATE_OFF, .beta = 1};
     dnal_eval e = dnal_run_evaluate(r, &eval);
     r->top1_pruned = e.top1;
-    printf("eval stage=prune epoch=0 top1=%.4f top5=%.4f loss=%.4f\n", e.top1, e.top5, e.loss);
+    log_eval(r, DNAL_STAGE_PRUNE, 0, &e);
     printf("prune flops=%.4f params=%.4f\n", r->compact_cost.flops / r->dense_cost.flops,
            r->compact_cost.params / r->dense_cost.params);
     fflush(stdout);

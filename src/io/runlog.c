@@ -1,0 +1,413 @@
+/* The HDF5 run log (DESIGN.md section 6), written by rank 0.
+ *
+ * Every dataset is created at start, chunked and compressed. Rows are kept
+ * in memory and appended every log interval (and at each evaluation) by
+ * opening the file, writing and closing it again: between those few
+ * milliseconds the log is a closed, consistent HDF5 file that h5dump and
+ * plain h5py read while the job runs, and a kill -9 leaves every appended
+ * row readable. (DESIGN.md asks for SWMR; HDF5 1.10 lets only SWMR readers
+ * open a file in SWMR writing, not h5dump, and a killed SWMR writer leaves
+ * the file flagged open until h5clear: see README.) The writer opens the
+ * file without locking it, so a reader holding it open never stops a run.
+ *
+ *   / attrs   dnal_version, onednn_version, world_size, threads, seed,
+ *             config, created, flops_dense, params_dense
+ *   /steps/{step (int64), epoch, stage (int8), loss, reg, lambda, lr, beta,
+ *           flops, params, images_per_s (float64)}
+ *   /gates/step (int64), /gates/beta (float64), /gates/<layer>/alpha
+ *             (float32, snapshots x channels)
+ *   /eval/{epoch (float64), stage (int8), top1, top5, loss (float64)}
+ *   /arch/<layer>/mask (uint8, channels: 1 until pruned), /arch attrs
+ *             flops_before, flops_after, params_before, params_after
+ *             (after = NaN until pruned) */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <omp.h>
+
+#include "config.h"
+#include "dnal/io.h"
+#include "h5util.h"
+
+enum { STEP_COLS = 11, EVAL_COLS = 5, ROW_CHUNK = 512 };
+static const char *const step_cols[STEP_COLS] = {"step", "epoch", "stage", "loss", "reg", "lambda",
+                                                 "lr", "beta", "flops", "params", "images_per_s"};
+static const char *const eval_cols[EVAL_COLS] = {"epoch", "stage", "top1", "top5", "loss"};
+
+typedef struct eval_row {
+    int stage;
+    double epoch;
+    dnal_eval e;
+} eval_row;
+
+struct dnal_runlog {
+    char path[DNAL_PATH_MAX];
+    hid_t file;            /* open only while appending */
+    int n_gated;
+    char (*gate_name)[64];
+    int64_t *gate_channels;
+    size_t *gate_off;      /* first channel of each gated layer in net->alpha */
+    size_t n_alpha;
+    dnal_log_rows rows;    /* in the file */
+    /* rows not yet in the file */
+    int n_steps, n_evals, n_snaps, cap_steps, cap_evals, cap_snaps;
+    dnal_step_row *steps;
+    eval_row *evals;
+    int64_t *snap_step;
+    double *snap_beta;
+    float *snap_alpha;     /* n_snaps x n_alpha */
+    int arch_pending;
+    uint8_t *arch_mask;    /* n_alpha */
+    double flops_after, params_after;
+};
+
+static hid_t column_type(const char *name)
+{
+    if (!strcmp(name, "step"))
+        return H5T_NATIVE_INT64;
+    if (!strcmp(name, "stage"))
+        return H5T_NATIVE_INT8;
+    return H5T_NATIVE_DOUBLE;
+}
+
+static void fail(const dnal_runlog *log, const char *what)
+{
+    dnal_fatal(DNAL_EXIT_DATA, "%s: cannot write the run log (%s)", log->path, what);
+}
+
+/* an extendible, chunked, compressed dataset of rows x width (0: 1-D) */
+static void create_rows(dnal_runlog *log, const char *name, hid_t type, hsize_t width)
+{
+    hsize_t dims[2] = {0, width}, max[2] = {H5S_UNLIMITED, width};
+    hsize_t chunk[2] = {width > 1 ? 16 : ROW_CHUNK, width};
+    int rank = width > 0 ? 2 : 1;
+    hid_t space = H5Screate_simple(rank, dims, max);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, rank, chunk);
+    H5Pset_shuffle(dcpl);
+    H5Pset_deflate(dcpl, 4);
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    hid_t d = H5Dcreate2(log->file, name, type, space, lcpl, dcpl, H5P_DEFAULT);
+    H5Pclose(lcpl);
+    H5Pclose(dcpl);
+    H5Sclose(space);
+    if (d < 0)
+        fail(log, name);
+    H5Dclose(d);
+}
+
+/* appends one row of `width` values (width 0: a 1-D dataset) at row `at` */
+static void append(dnal_runlog *log, const char *name, hid_t type, hsize_t width, const void *v,
+                   int64_t at)
+{
+    int rank = width > 0 ? 2 : 1;
+    hsize_t size[2] = {(hsize_t)at + 1, width}, start[2] = {(hsize_t)at, 0}, count[2] = {1, width};
+    hid_t d = H5Dopen2(log->file, name, H5P_DEFAULT);
+    if (d < 0 || H5Dset_extent(d, size) < 0)
+        fail(log, name);
+    hid_t file_space = H5Dget_space(d);
+    hid_t mem_space = H5Screate_simple(rank, count, NULL);
+    H5Sselect_hyperslab(file_space, H5S_SELECT_SET, start, NULL, count, NULL);
+    herr_t rc = H5Dwrite(d, type, mem_space, file_space, H5P_DEFAULT, v);
+    H5Sclose(mem_space);
+    H5Sclose(file_space);
+    H5Dclose(d);
+    if (rc < 0)
+        fail(log, name);
+}
+
+static void attr_int(hid_t obj, const char *name, hid_t type, const void *v)
+{
+    hid_t space = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+    H5_CHECK(H5Awrite(a, type, v));
+    H5Aclose(a);
+    H5Sclose(space);
+}
+
+static void root_attrs(dnal_runlog *log, const dnal_run *r)
+{
+    hid_t f = log->file;
+    char *config = dnal_config_text(&r->cfg), created[32], onednn[32];
+    time_t now = time(NULL);
+    strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    const dnnl_version_t *v = dnnl_version();
+    snprintf(onednn, sizeof onednn, "%d.%d.%d", v->major, v->minor, v->patch);
+    int64_t world = r->dist.size, threads = omp_get_max_threads();
+    uint64_t seed = r->cfg.run.seed;
+    h5_attr_str(f, "dnal_version", PACKAGE_VERSION);
+    h5_attr_str(f, "onednn_version", onednn);
+    attr_int(f, "world_size", H5T_NATIVE_INT64, &world);
+    attr_int(f, "threads", H5T_NATIVE_INT64, &threads);
+    attr_int(f, "seed", H5T_NATIVE_UINT64, &seed);
+    h5_attr_str(f, "config", config);
+    h5_attr_str(f, "created", created);
+    h5_attr_f64(f, "flops_dense", r->dense_cost.flops);
+    h5_attr_f64(f, "params_dense", r->dense_cost.params);
+    free(config);
+}
+
+static void open_file(dnal_runlog *log, int create)
+{
+    dnal_h5_quiet();
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_file_locking(fapl, 0, 1); /* a reader holding the file must not stop the run */
+    log->file = create ? H5Fcreate(log->path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)
+                       : H5Fopen(log->path, H5F_ACC_RDWR, fapl);
+    H5Pclose(fapl);
+    if (log->file < 0)
+        dnal_fatal(DNAL_EXIT_DATA, "%s: cannot %s the run log (log.path)", log->path,
+                   create ? "create" : "open");
+}
+
+static void close_file(dnal_runlog *log)
+{
+    if (H5Fclose(log->file) < 0)
+        fail(log, "close");
+    log->file = -1;
+}
+
+static void write_masks(dnal_runlog *log, const uint8_t *mask, int create)
+{
+    char name[160];
+    for (int i = 0; i < log->n_gated; i++) {
+        snprintf(name, sizeof name, "/arch/%s/mask", log->gate_name[i]);
+        if (create) {
+            h5_write_u8(log->file, name, mask + log->gate_off[i], (hsize_t)log->gate_channels[i]);
+            continue;
+        }
+        hid_t d = H5Dopen2(log->file, name, H5P_DEFAULT);
+        if (d < 0 ||
+            H5Dwrite(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, mask + log->gate_off[i]) < 0)
+            fail(log, name);
+        H5Dclose(d);
+    }
+}
+
+static void set_attr(dnal_runlog *log, hid_t obj, const char *name, double v)
+{
+    if (H5Aexists(obj, name) > 0) {
+        hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+        if (a < 0 || H5Awrite(a, H5T_NATIVE_DOUBLE, &v) < 0)
+            fail(log, name);
+        H5Aclose(a);
+    } else {
+        h5_attr_f64(obj, name, v);
+    }
+}
+
+static void write_arch(dnal_runlog *log, const dnal_run *r, int create)
+{
+    write_masks(log, log->arch_mask, create);
+    hid_t arch = H5Lexists(log->file, "/arch", H5P_DEFAULT) > 0 /* no gates: no masks made it */
+                     ? H5Gopen2(log->file, "/arch", H5P_DEFAULT)
+                     : H5Gcreate2(log->file, "/arch", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (arch < 0)
+        fail(log, "/arch");
+    if (create) {
+        set_attr(log, arch, "flops_before", r->dense_cost.flops);
+        set_attr(log, arch, "params_before", r->dense_cost.params);
+    }
+    set_attr(log, arch, "flops_after", log->flops_after);
+    set_attr(log, arch, "params_after", log->params_after);
+    H5Gclose(arch);
+}
+
+static void record_masks(dnal_runlog *log, const dnal_arch_record *rec)
+{
+    for (int i = 0; i < rec->n && i < log->n_gated; i++)
+        for (int64_t c = 0; c < rec->channels[i]; c++)
+            log->arch_mask[log->gate_off[i] + (size_t)c] = rec->mask[i][c] != 0.0f;
+}
+
+dnal_runlog *dnal_runlog_create(const char *path, const dnal_run *r)
+{
+    dnal_runlog *log = calloc(1, sizeof *log);
+    DNAL_ASSERT(log);
+    snprintf(log->path, sizeof log->path, "%s", path);
+    /* gated layers: of the dense network, or the record of a compact one */
+    dnal_arch_record own = {0};
+    const dnal_arch_record *rec = &r->record;
+    if (!r->compact) {
+        dnal_arch_record_of(&own, r->net);
+        rec = &own;
+    }
+    log->n_gated = rec->n;
+    log->gate_name = calloc((size_t)rec->n + 1, sizeof *log->gate_name);
+    log->gate_channels = calloc((size_t)rec->n + 1, sizeof *log->gate_channels);
+    log->gate_off = calloc((size_t)rec->n + 1, sizeof *log->gate_off);
+    DNAL_ASSERT(log->gate_name && log->gate_channels && log->gate_off);
+    for (int i = 0; i < rec->n; i++) {
+        snprintf(log->gate_name[i], sizeof log->gate_name[i], "%s", rec->name[i]);
+        log->gate_channels[i] = rec->channels[i];
+        log->gate_off[i] = log->n_alpha;
+        log->n_alpha += (size_t)rec->channels[i];
+    }
+    log->arch_mask = calloc(log->n_alpha + 1, 1);
+    DNAL_ASSERT(log->arch_mask);
+    record_masks(log, rec);
+    log->flops_after = r->compact ? r->compact_cost.flops : NAN;
+    log->params_after = r->compact ? r->compact_cost.params : NAN;
+
+    open_file(log, 1);
+    root_attrs(log, r);
+    char name[160];
+    for (int c = 0; c < STEP_COLS; c++) {
+        snprintf(name, sizeof name, "/steps/%s", step_cols[c]);
+        create_rows(log, name, column_type(step_cols[c]), 0);
+    }
+    for (int c = 0; c < EVAL_COLS; c++) {
+        snprintf(name, sizeof name, "/eval/%s", eval_cols[c]);
+        create_rows(log, name, column_type(eval_cols[c]), 0);
+    }
+    create_rows(log, "/gates/step", H5T_NATIVE_INT64, 0);
+    create_rows(log, "/gates/beta", H5T_NATIVE_DOUBLE, 0);
+    for (int i = 0; i < log->n_gated; i++) {
+        snprintf(name, sizeof name, "/gates/%s/alpha", log->gate_name[i]);
+        create_rows(log, name, H5T_NATIVE_FLOAT, (hsize_t)log->gate_channels[i]);
+    }
+    write_arch(log, r, 1);
+    close_file(log);
+    dnal_arch_record_free(&own);
+    return log;
+}
+
+/* grows a buffer of rows to hold one more */
+static void *grow(void *p, int n, int *cap, size_t row_bytes)
+{
+    if (n < *cap)
+        return p;
+    *cap = *cap ? 2 * *cap : 16;
+    p = realloc(p, (size_t)*cap * row_bytes);
+    DNAL_ASSERT(p);
+    return p;
+}
+
+void dnal_runlog_step(dnal_runlog *log, const dnal_step_row *row)
+{
+    log->steps = grow(log->steps, log->n_steps, &log->cap_steps, sizeof *log->steps);
+    log->steps[log->n_steps++] = *row;
+    dnal_runlog_flush(log);
+}
+
+void dnal_runlog_gates(dnal_runlog *log, int64_t step, double beta, const float *alpha)
+{
+    size_t width = log->n_alpha + 1;
+    if (log->n_snaps == log->cap_snaps) {
+        log->cap_snaps = log->cap_snaps ? 2 * log->cap_snaps : 4;
+        log->snap_step = realloc(log->snap_step, sizeof *log->snap_step * (size_t)log->cap_snaps);
+        log->snap_beta = realloc(log->snap_beta, sizeof *log->snap_beta * (size_t)log->cap_snaps);
+        log->snap_alpha = realloc(log->snap_alpha, sizeof(float) * width * (size_t)log->cap_snaps);
+        DNAL_ASSERT(log->snap_step && log->snap_beta && log->snap_alpha);
+    }
+    log->snap_step[log->n_snaps] = step;
+    log->snap_beta[log->n_snaps] = beta;
+    memcpy(log->snap_alpha + (size_t)log->n_snaps * width, alpha, sizeof(float) * log->n_alpha);
+    log->n_snaps++;
+}
+
+void dnal_runlog_eval(dnal_runlog *log, int stage, double epoch, const dnal_eval *e)
+{
+    log->evals = grow(log->evals, log->n_evals, &log->cap_evals, sizeof *log->evals);
+    log->evals[log->n_evals++] = (eval_row){stage, epoch, *e};
+    dnal_runlog_flush(log);
+}
+
+void dnal_runlog_arch(dnal_runlog *log, const dnal_run *r)
+{
+    record_masks(log, &r->record);
+    log->flops_after = r->compact_cost.flops;
+    log->params_after = r->compact_cost.params;
+    log->arch_pending = 1;
+    dnal_runlog_flush(log);
+}
+
+static void append_steps(dnal_runlog *log)
+{
+    char name[64];
+    for (int k = 0; k < log->n_steps; k++, log->rows.steps++) {
+        const dnal_step_row *row = &log->steps[k];
+        int64_t step = row->step;
+        int8_t stage = (int8_t)row->stage;
+        double v[STEP_COLS] = {0, row->epoch, 0, row->loss, row->reg, row->lambda, row->lr,
+                               row->beta, row->flops, row->params, row->images_per_s};
+        for (int c = 0; c < STEP_COLS; c++) {
+            const void *p = c == 0 ? (const void *)&step : c == 2 ? (const void *)&stage : &v[c];
+            snprintf(name, sizeof name, "/steps/%s", step_cols[c]);
+            append(log, name, column_type(step_cols[c]), 0, p, log->rows.steps);
+        }
+    }
+    log->n_steps = 0;
+}
+
+static void append_evals(dnal_runlog *log)
+{
+    char name[64];
+    for (int k = 0; k < log->n_evals; k++, log->rows.eval++) {
+        const eval_row *row = &log->evals[k];
+        int8_t stage = (int8_t)row->stage;
+        double v[EVAL_COLS] = {row->epoch, 0, row->e.top1, row->e.top5, row->e.loss};
+        for (int c = 0; c < EVAL_COLS; c++) {
+            snprintf(name, sizeof name, "/eval/%s", eval_cols[c]);
+            append(log, name, column_type(eval_cols[c]), 0, c == 1 ? (const void *)&stage : &v[c],
+                   log->rows.eval);
+        }
+    }
+    log->n_evals = 0;
+}
+
+static void append_gates(dnal_runlog *log)
+{
+    char name[160];
+    for (int k = 0; k < log->n_snaps; k++, log->rows.gates++) {
+        append(log, "/gates/step", H5T_NATIVE_INT64, 0, &log->snap_step[k], log->rows.gates);
+        append(log, "/gates/beta", H5T_NATIVE_DOUBLE, 0, &log->snap_beta[k], log->rows.gates);
+        const float *alpha = log->snap_alpha + (size_t)k * (log->n_alpha + 1);
+        for (int i = 0; i < log->n_gated; i++) {
+            snprintf(name, sizeof name, "/gates/%s/alpha", log->gate_name[i]);
+            append(log, name, H5T_NATIVE_FLOAT, (hsize_t)log->gate_channels[i],
+                   alpha + log->gate_off[i], log->rows.gates);
+        }
+    }
+    log->n_snaps = 0;
+}
+
+void dnal_runlog_flush(dnal_runlog *log)
+{
+    if (!log->n_steps && !log->n_evals && !log->n_snaps && !log->arch_pending)
+        return;
+    open_file(log, 0);
+    append_steps(log);
+    append_evals(log);
+    append_gates(log);
+    if (log->arch_pending)
+        write_arch(log, NULL, 0);
+    log->arch_pending = 0;
+    close_file(log);
+}
+
+dnal_log_rows dnal_runlog_rows(const dnal_runlog *log)
+{
+    return log->rows;
+}
+
+void dnal_runlog_close(dnal_runlog *log)
+{
+    if (!log)
+        return;
+    dnal_runlog_flush(log);
+    free(log->gate_name);
+    free(log->gate_channels);
+    free(log->gate_off);
+    free(log->arch_mask);
+    free(log->steps);
+    free(log->evals);
+    free(log->snap_step);
+    free(log->snap_beta);
+    free(log->snap_alpha);
+    free(log);
+}
