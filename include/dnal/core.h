@@ -21,6 +21,9 @@ enum {
 /* Prints "dnal: error: MESSAGE" on stderr and ends the process with CODE.
  * Inside a multi-rank MPI run it calls MPI_Abort so that no rank is left
  * waiting in a collective; otherwise exit(). */
+/* Ends the process with code, on every rank together (MPI_Finalize, not
+ * MPI_Abort): for an orderly stop that all ranks agreed on. */
+_Noreturn void dnal_exit_all(int code);
 _Noreturn void dnal_fatal(int code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Same, prefixed with the source location (for internal failures). */

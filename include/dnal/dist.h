@@ -60,6 +60,8 @@ void dnal_dist_grad_ready(void *arg, const dnal_net *net, int layer);
 void dnal_dist_grad_finish(dnal_dist *d, dnal_net *net);
 void dnal_dist_reset_times(dnal_dist *d);
 
+/* 1 on every rank if flag is set on any rank (MPI_LOR). */
+int dnal_dist_any(const dnal_dist *d, int flag);
 /* v[0..n) summed over ranks, on every rank. */
 void dnal_dist_sum(const dnal_dist *d, double *v, int n);
 /* v[0..n) averaged over ranks, on every rank (BN running statistics). */

@@ -48,7 +48,11 @@ void dnal_model_save(const char *path, const dnal_model_cfg *m, const dnal_arch_
 dnal_net *dnal_model_load(const dnal_ctx *ctx, const char *path, int64_t batch,
                           dnal_model_info *info);
 
-/* ---- checkpoints (stage ends) ---- */
+/* ---- checkpoints (stage ends, every checkpoint.every steps, signals) ---- */
+
+typedef struct dnal_log_rows {
+    int64_t steps, gates, eval;
+} dnal_log_rows;
 
 typedef struct dnal_checkpoint_info {
     dnal_model_info model;
@@ -58,31 +62,52 @@ typedef struct dnal_checkpoint_info {
     char *done;            /* stages done, comma-separated */
     char *config;          /* the run's resolved configuration (INI text) */
     float *alpha_momentum; /* dense gated channels (zeros for a compact checkpoint) */
+    /* mid-stage state (version 2; zeros and NULL in a stage-end checkpoint) */
+    int64_t stage_step, log_since;
+    double log_loss_sum;
+    int held;
+    float *weight_momentum; /* n_param of the network, or NULL */
+    double top1_search, top1_pruned;
+    int world_size;
+    dnal_log_rows log_rows; /* rows of the run log when it was written */
 } dnal_checkpoint_info;
 
-/* Writes a run's state after the stages `done`. */
-void dnal_checkpoint_save(const char *path, const dnal_run *r, const char *done);
+/* Writes a run's state: after the stages `done`, and inside the stage
+ * running if r->stage_step > 0; rows: the run log's (NULL: none). Written
+ * to PATH.tmp and renamed when complete. */
+void dnal_checkpoint_save(const char *path, const dnal_run *r, const char *done,
+                          const dnal_log_rows *rows);
 /* The network of a checkpoint (dense with alpha and masks, or compact) for
  * `batch`; rec (may be NULL) receives the masks of a compact one. Exit 2 on
  * a missing, truncated or foreign file. */
 dnal_net *dnal_checkpoint_load(const dnal_ctx *ctx, const char *path, int64_t batch,
                                dnal_checkpoint_info *info, dnal_arch_record *rec);
 void dnal_checkpoint_info_free(dnal_checkpoint_info *info);
+/* A checkpoint's stored configuration (INI text; free() it); exit 2 if the
+ * file is not a readable checkpoint. */
+char *dnal_checkpoint_config(const char *path);
+/* 1 and its step and count of stages done if path is a readable dnal
+ * checkpoint, else 0 (quietly: for picking the newest of a folder). */
+int dnal_checkpoint_peek(const char *path, double *step, int *stages_done);
 /* Starts an opened run from a checkpoint (run.init): its network, masks,
  * beta, lambda and step; exit 2 if the checkpoint is of another model. */
 void dnal_run_init_from(dnal_run *r, const char *path);
+/* Continues an opened run where a checkpoint left it (dnal search
+ * --resume): run.init's state plus the stages done, the position inside
+ * the stage, both momenta and the summary's accuracies. Returns the log
+ * rows to keep. */
+dnal_log_rows dnal_run_resume_from(dnal_run *r, const char *path);
 
 /* ---- the HDF5 run log (DESIGN.md section 6; rank 0 writes it) ---- */
 
 typedef struct dnal_runlog dnal_runlog;
-typedef struct dnal_log_rows {
-    int64_t steps, gates, eval;
-} dnal_log_rows;
 
 /* Creates the log of run r at path with every dataset (the layout is in
  * src/io/runlog.c), then switches the file to SWMR writing. Exit 2 if it
  * cannot be written. */
 dnal_runlog *dnal_runlog_create(const char *path, const dnal_run *r);
+/* Reopens the log of a resumed run, cut back to `rows` (a checkpoint's). */
+dnal_runlog *dnal_runlog_reopen(const char *path, const dnal_run *r, dnal_log_rows rows);
 /* Appends one row to /steps and flushes. */
 void dnal_runlog_step(dnal_runlog *log, const dnal_step_row *row);
 /* Appends a snapshot of alpha (every gated channel, as net->alpha). */

@@ -170,6 +170,9 @@ typedef struct dnal_run_hooks {
     void (*gates)(void *arg, dnal_run *r);
     /* every evaluation */
     void (*eval)(void *arg, dnal_run *r, dnal_stage stage, double epoch, const dnal_eval *e);
+    /* every checkpoint.every steps, and when a signal stops the run
+     * (BN statistics averaged over the ranks first) */
+    void (*checkpoint)(void *arg, dnal_run *r, int stopping);
 } dnal_run_hooks;
 
 struct dnal_run {
@@ -193,6 +196,12 @@ struct dnal_run {
     int64_t order_epoch;      /* the epoch `order` belongs to (-1: none) */
     int32_t *labels;
     int64_t step;             /* steps done in the whole run */
+    int64_t stage_step;       /* steps done in the stage running (0 between stages) */
+    dnal_sgd opt;             /* the weights' optimizer of the stage running */
+    double log_loss_sum;      /* loss summed since the last progress line ... */
+    int64_t log_since;        /* ... over this many steps (for exact resume) */
+    float *resume_momentum;   /* weight momentum a resumed stage starts with */
+    int resumed_world_size;   /* of the checkpoint resumed (0: not resumed) */
     int tty;                  /* progress updates one line in place */
     char done[64];            /* stages done, comma-separated */
     dnal_run_hooks hooks;
@@ -205,8 +214,12 @@ dnal_run *dnal_run_open(const dnal_config *cfg, MPI_Comm comm);
 void dnal_run_close(dnal_run *r);
 
 /* Runs the stages of run.stages in order (pretrain, search, prune,
- * finetune) and prints the summary line and the kept-channels table. */
+ * finetune), skipping those done (r->done) and continuing a stage resumed
+ * at r->stage_step, and prints the summary line and the kept-channels table. */
 void dnal_run_stages(dnal_run *r);
+/* Async-signal-safe: asks the run to checkpoint and stop (exit 75) at the
+ * next step boundary; every rank stops at the same step. */
+void dnal_run_request_stop(int signal);
 
 /* Trains the weights for one stage (pretrain or finetune) with SGD and the
  * stage's schedule, the gates in `mode`; evaluates after every epoch (and

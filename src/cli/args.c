@@ -1,15 +1,19 @@
 /* The options every configurable subcommand shares: -c FILE and --set. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <mpi.h>
 
 #include "cli_internal.h"
 
-int cli_config(const char *cmd, int argc, char **argv, dnal_config *cfg, int *positional,
-               int max_positional, const char **pos)
+static int config_from(const char *cmd, const char *base, const char *origin, int argc,
+                       char **argv, dnal_config *cfg, int *positional, int max_positional,
+                       const char **pos)
 {
     int npos = 0;
     dnal_config_defaults(cfg);
+    if (base && dnal_config_load_text(cfg, base, origin))
+        return DNAL_EXIT_USAGE;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-c") || !strcmp(a, "--config")) {
@@ -42,6 +46,47 @@ int cli_config(const char *cmd, int argc, char **argv, dnal_config *cfg, int *po
     if (positional)
         *positional = npos;
     return dnal_config_validate(cfg) ? DNAL_EXIT_USAGE : DNAL_EXIT_OK;
+}
+
+int cli_config(const char *cmd, int argc, char **argv, dnal_config *cfg, int *positional,
+               int max_positional, const char **pos)
+{
+    return config_from(cmd, NULL, NULL, argc, argv, cfg, positional, max_positional, pos);
+}
+
+int cli_run_config(const char *cmd, int argc, char **argv, dnal_config *cfg, char *resume,
+                   size_t len)
+{
+    const char *arg = NULL;
+    int out = 1;
+    resume[0] = '\0';
+    for (int i = 1; i < argc; i++) { /* take --resume X out of argv */
+        if (strcmp(argv[i], "--resume")) {
+            argv[out++] = argv[i];
+            continue;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "dnal %s: --resume needs a checkpoint file or folder\n", cmd);
+            return DNAL_EXIT_USAGE;
+        }
+        arg = argv[++i];
+    }
+    argc = out;
+    if (!arg)
+        return config_from(cmd, NULL, NULL, argc, argv, cfg, NULL, 0, NULL);
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) {
+            fprintf(stderr, "dnal %s: --resume continues with the checkpoint's configuration; "
+                    "change keys with --set, not -c\n", cmd);
+            return DNAL_EXIT_USAGE;
+        }
+    int rc = cli_resume_path(arg, resume, len);
+    if (rc)
+        return rc;
+    char *text = dnal_checkpoint_config(resume);
+    rc = config_from(cmd, text, resume, argc, argv, cfg, NULL, 0, NULL);
+    free(text);
+    return rc;
 }
 
 void cli_print_config(const char *cmd, const dnal_config *cfg)

@@ -10,13 +10,14 @@
 int dnal_cmd_search(int argc, char **argv)
 {
     dnal_config cfg;
-    int rc = cli_config("search", argc, argv, &cfg, NULL, 0, NULL);
+    char resume[DNAL_PATH_MAX + 300];
+    int rc = cli_run_config("search", argc, argv, &cfg, resume, sizeof resume);
     if (rc)
         return rc;
     cli_mpi_start();
     cli_print_config("search", &cfg);
     dnal_run *r = dnal_run_open(&cfg, MPI_COMM_WORLD);
-    cli_run_io(r);
+    cli_run_io(r, resume[0] ? resume : NULL);
     dnal_run_stages(r);
     cli_run_io_end(r);
     dnal_run_close(r);

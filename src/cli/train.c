@@ -10,13 +10,14 @@
 int dnal_cmd_train(int argc, char **argv)
 {
     dnal_config cfg;
-    int rc = cli_config("train", argc, argv, &cfg, NULL, 0, NULL);
+    char resume[DNAL_PATH_MAX + 300];
+    int rc = cli_run_config("train", argc, argv, &cfg, resume, sizeof resume);
     if (rc)
         return rc;
     cli_mpi_start();
     cli_print_config("train", &cfg);
     dnal_run *r = dnal_run_open(&cfg, MPI_COMM_WORLD);
-    cli_run_io(r);
+    cli_run_io(r, resume[0] ? resume : NULL);
     /* the stages of a run, pretrain alone */
     snprintf(r->cfg.run.stages, sizeof r->cfg.run.stages, "pretrain");
     dnal_run_stages(r);

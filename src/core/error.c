@@ -13,6 +13,18 @@
 
 #include "dnal/core.h"
 
+_Noreturn void dnal_exit_all(int code)
+{
+    int inited = 0, finalized = 0;
+    fflush(stdout);
+    fflush(stderr);
+    MPI_Initialized(&inited);
+    MPI_Finalized(&finalized);
+    if (inited && !finalized)
+        MPI_Finalize();
+    exit(code);
+}
+
 static _Noreturn void end_process(int code)
 {
     int inited = 0, finalized = 0, size = 1;

@@ -48,6 +48,13 @@ void dnal_dist_range(int64_t n, int rank, int size, int64_t *first, int64_t *cou
     *count = n * (rank + 1) / size - *first;
 }
 
+int dnal_dist_any(const dnal_dist *d, int flag)
+{
+    if (distributed(d))
+        MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &flag, 1, MPI_INT, MPI_LOR, d->comm));
+    return flag != 0;
+}
+
 void dnal_dist_sum(const dnal_dist *d, double *v, int n)
 {
     if (distributed(d))

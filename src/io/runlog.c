@@ -224,12 +224,13 @@ static void record_masks(dnal_runlog *log, const dnal_arch_record *rec)
             log->arch_mask[log->gate_off[i] + (size_t)c] = rec->mask[i][c] != 0.0f;
 }
 
-dnal_runlog *dnal_runlog_create(const char *path, const dnal_run *r)
+/* the log's memory: the gated layers (of the dense network, or the record
+ * of a compact one), their masks and costs */
+static dnal_runlog *log_new(const char *path, const dnal_run *r)
 {
     dnal_runlog *log = calloc(1, sizeof *log);
     DNAL_ASSERT(log);
     snprintf(log->path, sizeof log->path, "%s", path);
-    /* gated layers: of the dense network, or the record of a compact one */
     dnal_arch_record own = {0};
     const dnal_arch_record *rec = &r->record;
     if (!r->compact) {
@@ -252,7 +253,13 @@ dnal_runlog *dnal_runlog_create(const char *path, const dnal_run *r)
     record_masks(log, rec);
     log->flops_after = r->compact ? r->compact_cost.flops : NAN;
     log->params_after = r->compact ? r->compact_cost.params : NAN;
+    dnal_arch_record_free(&own);
+    return log;
+}
 
+dnal_runlog *dnal_runlog_create(const char *path, const dnal_run *r)
+{
+    dnal_runlog *log = log_new(path, r);
     open_file(log, 1);
     root_attrs(log, r);
     char name[160];
@@ -272,7 +279,74 @@ dnal_runlog *dnal_runlog_create(const char *path, const dnal_run *r)
     }
     write_arch(log, r, 1);
     close_file(log);
-    dnal_arch_record_free(&own);
+    return log;
+}
+
+/* cuts a dataset back to `rows` rows */
+static void truncate_rows(dnal_runlog *log, const char *name, int64_t rows)
+{
+    hid_t d = H5Dopen2(log->file, name, H5P_DEFAULT);
+    hsize_t dims[2];
+    if (d < 0)
+        dnal_fatal(DNAL_EXIT_DATA, "%s: not this run's log: no %s (log.path)", log->path, name);
+    hid_t space = H5Dget_space(d);
+    int rank = H5Sget_simple_extent_dims(space, dims, NULL);
+    H5Sclose(space);
+    if ((int64_t)dims[0] < rows)
+        dnal_fatal(DNAL_EXIT_DATA, "%s: %s has %lld rows, the checkpoint counted %lld (another run's log?)",
+                   log->path, name, (long long)dims[0], (long long)rows);
+    dims[0] = (hsize_t)rows;
+    if (rank < 1 || H5Dset_extent(d, dims) < 0)
+        fail(log, name);
+    H5Dclose(d);
+}
+
+dnal_runlog *dnal_runlog_reopen(const char *path, const dnal_run *r, dnal_log_rows rows)
+{
+    FILE *probe = fopen(path, "rb");
+    if (!probe) { /* the log went missing: a new one, from here on */
+        printf("log note: %s not found; a new log starts at step %lld\n", path, (long long)r->step);
+        return dnal_runlog_create(path, r);
+    }
+    fclose(probe);
+    dnal_runlog *log = log_new(path, r);
+    open_file(log, 0);
+    char name[160];
+    for (int c = 0; c < STEP_COLS; c++) {
+        snprintf(name, sizeof name, "/steps/%s", step_cols[c]);
+        truncate_rows(log, name, rows.steps);
+    }
+    for (int c = 0; c < EVAL_COLS; c++) {
+        snprintf(name, sizeof name, "/eval/%s", eval_cols[c]);
+        truncate_rows(log, name, rows.eval);
+    }
+    truncate_rows(log, "/gates/step", rows.gates);
+    truncate_rows(log, "/gates/beta", rows.gates);
+    for (int i = 0; i < log->n_gated; i++) {
+        snprintf(name, sizeof name, "/gates/%s/alpha", log->gate_name[i]);
+        truncate_rows(log, name, rows.gates);
+    }
+    log->rows = rows;
+    /* the record of resumes (world size may change: the data order does not) */
+    int64_t world = r->dist.size;
+    hid_t root = H5Gopen2(log->file, "/", H5P_DEFAULT);
+    if (H5Aexists(root, "resumes") > 0) {
+        hid_t a = H5Aopen(root, "resumes", H5P_DEFAULT);
+        int64_t n = 0;
+        H5Aread(a, H5T_NATIVE_INT64, &n);
+        n++;
+        H5Awrite(a, H5T_NATIVE_INT64, &n);
+        H5Aclose(a);
+    } else {
+        int64_t one = 1;
+        attr_int(root, "resumes", H5T_NATIVE_INT64, &one);
+    }
+    if (H5Aexists(root, "world_size_resumed") > 0)
+        H5Adelete(root, "world_size_resumed");
+    attr_int(root, "world_size_resumed", H5T_NATIVE_INT64, &world);
+    H5Gclose(root);
+    log->arch_pending = 1; /* the masks as the checkpoint left them */
+    close_file(log);
     return log;
 }
 

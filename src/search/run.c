@@ -1,6 +1,7 @@
 /* A run: data, model, the stage loop (pretrain, search, finetune), pruning
  * into the compact network, evaluation and the summary. */
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +120,7 @@ void dnal_run_close(dnal_run *r)
     free(r->order);
     free(r->labels);
     free(r->arch_msg);
+    free(r->resume_momentum);
     dnal_dist_free(&r->dist);
     free(r);
 }
@@ -291,6 +293,64 @@ static void log_eval(dnal_run *r, dnal_stage stage, double epoch, const dnal_eva
         r->hooks.eval(r->hooks.arg, r, stage, epoch, e);
 }
 
+static volatile sig_atomic_t stop_signal; /* set by a signal handler */
+
+void dnal_run_request_stop(int signal)
+{
+    stop_signal = signal;
+}
+
+/* The first layer whose weight gradient is not finite (after averaging,
+ * the same on every rank), or NULL. Adding g * 0 keeps the sum at 0 unless
+ * some g is Inf or NaN: one vectorised pass. */
+static const dnal_layer *nonfinite_gradient(const dnal_net *net)
+{
+    float probe = 0.0f;
+#pragma omp parallel for simd reduction(+ : probe) schedule(static)
+    for (size_t i = 0; i < net->n_param; i++)
+        probe += net->grad[i] * 0.0f;
+    if (probe == 0.0f)
+        return NULL;
+    for (int i = net->n_layers - 1; i >= 0; i--) {
+        const dnal_layer *l = net->layers[i];
+        for (int k = 0; k < l->n_params && !l->frozen; k++)
+            for (size_t j = 0; j < l->param[k].count; j++)
+                if (!isfinite(net->grad[l->param[k].off + j]))
+                    return l;
+    }
+    return net->layers[0];
+}
+
+static void check_finite(dnal_run *r, const stage_plan *sp, double loss)
+{
+    const dnal_layer *bad = nonfinite_gradient(r->net);
+    if (!isfinite(loss) || bad)
+        dnal_fatal(DNAL_EXIT_NUMERIC,
+                   "non-finite %s at step %lld (stage %s, step %lld of the stage, layer %s); the "
+                   "last checkpoint is intact",
+                   isfinite(loss) ? "gradient" : "loss", (long long)r->step + 1,
+                   dnal_stage_name(sp->stage), (long long)r->stage_step + 1,
+                   isfinite(loss) ? bad->name : "loss");
+}
+
+/* every checkpoint.every steps, and on a signal (to any rank) at the same
+ * step on every rank: checkpoint, then exit 75 */
+static void checkpoint_or_stop(dnal_run *r)
+{
+    int every_due = r->cfg.checkpoint.every > 0 && r->step % r->cfg.checkpoint.every == 0;
+    int stop = dnal_dist_any(&r->dist, stop_signal != 0);
+    if (!every_due && !stop)
+        return;
+    dnal_dist_average(&r->dist, r->net->stats, r->net->n_stats);
+    if (r->hooks.checkpoint)
+        r->hooks.checkpoint(r->hooks.arg, r, stop);
+    if (stop) {
+        printf("stopped step=%lld signal: checkpointed, exit %d (resume with --resume)\n",
+               (long long)r->step, DNAL_EXIT_CHECKPOINTED);
+        dnal_exit_all(DNAL_EXIT_CHECKPOINTED);
+    }
+}
+
 static void log_gates(dnal_run *r)
 {
     if (r->hooks.gates)
@@ -304,14 +364,22 @@ static dnal_eval run_stage(dnal_run *r, const stage_plan *sp)
     dnal_pass train = {.training = 1, .gate_mode = sp->mode, .beta = (float)r->arch.beta};
     dnal_pass eval = train;
     eval.training = 0;
-    dnal_sgd opt;
-    dnal_sgd_init(&opt, net->n_param, sp->momentum, sp->nesterov);
+    dnal_sgd *opt = &r->opt;
+    dnal_sgd_init(opt, net->n_param, sp->momentum, sp->nesterov);
     int64_t total = (int64_t)llround(sp->epochs * (double)r->steps_per_epoch);
+    int64_t start = r->stage_step; /* > 0: a resumed stage */
+    if (start > 0 && r->resume_momentum)
+        memcpy(opt->velocity, r->resume_momentum, sizeof(float) * net->n_param);
+    free(r->resume_momentum);
+    r->resume_momentum = NULL;
     dnal_eval last = {.top1 = NAN};
-    double t0 = omp_get_wtime(), t_last = t0, loss_sum = 0, reg = 0;
-    int64_t every = cfg->log.every, since = 0;
+    double t0 = omp_get_wtime(), t_last = t0, reg = 0;
+    double loss_sum = start > 0 ? r->log_loss_sum : 0;
+    int64_t every = cfg->log.every, since = start > 0 ? r->log_since : 0;
     dnal_dist_plan(&r->dist, net); /* buckets over the layers this stage trains */
-    for (int64_t s = 0; s < total; s++) {
+    if (start >= total && total > 0) /* resumed after the stage's last step */
+        last = dnal_run_evaluate(r, &eval);
+    for (int64_t s = start; s < total; s++) {
         int64_t epoch = s / r->steps_per_epoch, in_epoch = s % r->steps_per_epoch;
         double lr = dnal_lr_at(&sp->sched, (double)s / (double)r->steps_per_epoch);
         if (sp->search) {
@@ -323,12 +391,10 @@ static dnal_eval run_stage(dnal_run *r, const stage_plan *sp)
         load_batch(r, epoch, in_epoch);
         dnal_net_forward(net, &train);
         double loss = dnal_softmax_ce_result(net->loss).loss;
-        if (!isfinite(loss))
-            dnal_fatal(DNAL_EXIT_NUMERIC, "non-finite loss at step %lld (stage %s, epoch %lld)",
-                       (long long)r->step, dnal_stage_name(sp->stage), (long long)epoch + 1);
         dnal_net_backward(net, &train, dnal_dist_grad_ready, &r->dist);
         dnal_dist_grad_finish(&r->dist, net);
-        dnal_update_weights(net, &opt, lr, sp->weight_decay);
+        check_finite(r, sp, loss);
+        dnal_update_weights(net, opt, lr, sp->weight_decay);
         if (sp->search)
             reg = arch_update(r, dnal_beta_held(cfg, s, total));
         r->step++;
@@ -357,8 +423,13 @@ static dnal_eval run_stage(dnal_run *r, const stage_plan *sp)
             log_eval(r, sp->stage, (double)(s + 1) / (double)r->steps_per_epoch, &last);
             t_last = omp_get_wtime(); /* evaluation time is not training throughput */
         }
+        r->stage_step = s + 1;
+        r->log_loss_sum = loss_sum;
+        r->log_since = since;
+        checkpoint_or_stop(r);
     }
-    dnal_sgd_free(&opt);
+    r->stage_step = 0;
+    dnal_sgd_free(opt);
     return last;
 }
 
@@ -473,36 +544,41 @@ void dnal_run_print_arch(const dnal_run *r)
            total ? 100.0 * (double)kept / (double)total : 0.0);
 }
 
-static int has_stage(const dnal_config *cfg, const char *name)
+static int in_list(const char *list, const char *name)
 {
-    char list[sizeof cfg->run.stages + 2];
-    snprintf(list, sizeof list, ",%s,", cfg->run.stages);
-    char want[32];
+    char padded[128], want[32];
+    snprintf(padded, sizeof padded, ",%s,", list);
     snprintf(want, sizeof want, ",%s,", name);
-    return strstr(list, want) != NULL;
+    return strstr(padded, want) != NULL;
+}
+
+/* a stage of run.stages not done yet (a resumed run skips the others) */
+static int stage_to_run(const dnal_run *r, const char *name)
+{
+    return in_list(r->cfg.run.stages, name) && !in_list(r->done, name);
 }
 
 void dnal_run_stages(dnal_run *r)
 {
     const dnal_config *cfg = &r->cfg;
     dnal_eval e = {.top1 = NAN};
-    if (has_stage(cfg, "pretrain")) {
+    if (stage_to_run(r, "pretrain")) {
         e = dnal_run_train_weights(r, DNAL_STAGE_PRETRAIN, &cfg->pretrain, DNAL_GATE_OFF);
         stage_done(r, "pretrain");
     }
-    if (has_stage(cfg, "search")) {
+    if (stage_to_run(r, "search")) {
         if (r->compact)
             dnal_fatal(DNAL_EXIT_USAGE, "run.stages: cannot search a compact (pruned) network");
         e = dnal_run_search(r);
         stage_done(r, "search");
     }
-    if (has_stage(cfg, "prune")) {
+    if (stage_to_run(r, "prune")) {
         if (r->compact)
             dnal_fatal(DNAL_EXIT_USAGE, "run.stages: the network is pruned already");
         e = dnal_run_prune(r);
         stage_done(r, "prune");
     }
-    if (has_stage(cfg, "finetune")) {
+    if (stage_to_run(r, "finetune")) {
         e = dnal_run_train_weights(r, DNAL_STAGE_FINETUNE, &cfg->finetune,
                                    r->compact ? DNAL_GATE_OFF : DNAL_GATE_PRUNED);
         stage_done(r, "finetune");
