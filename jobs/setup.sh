@@ -10,7 +10,8 @@ builddir=${1:-build}
 
 packages="build-essential autoconf automake libtool pkg-config openmpi-bin libopenmpi-dev
   libdnnl-dev libhdf5-dev hdf5-tools libgsl-dev libjpeg62-turbo-dev libinih-dev
-  dataset-fashion-mnist python3-h5py python3-numpy python3-matplotlib python3-pytest"
+  dataset-fashion-mnist python3-h5py python3-numpy python3-matplotlib python3-pytest
+  slurm-wlm munge"
 missing=""
 for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

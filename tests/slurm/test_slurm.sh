@@ -1,0 +1,135 @@
+#!/bin/sh
+# jobs/search.sbatch on a real one-node SLURM (slurmctld, slurmd and munge
+# started here on localhost, everything under a temporary folder): the job
+# runs 2 ranks through srun, `scancel --signal=USR1` preempts it inside the
+# search, it checkpoints and exits 75, the script requeues it, the rerun
+# resumes from the run's checkpoints and ends with the result of the same
+# search run straight through (2 ranks, mpirun). Also jobs/sweep.sbatch as a
+# 2-task array. Needs root (the daemons run as root here) and Debian's
+# slurm-wlm and munge (jobs/setup.sh installs them). Speaks TAP.
+DNAL=${DNAL:-./dnal}
+TOP=${TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+n=0
+fail=0
+check() {
+    n=$((n + 1))
+    if eval "$2"; then echo "ok $n - $1"; else fail=$((fail + 1)); echo "not ok $n - $1"; fi
+}
+for tool in slurmctld slurmd munged sbatch; do
+    command -v $tool >/dev/null 2>&1 || PATH=$PATH:/usr/sbin
+    command -v $tool >/dev/null 2>&1 || { echo "1..0 # SKIP $tool is not installed"; exit 0; }
+done
+[ "$(id -u)" -eq 0 ] || { echo "1..0 # SKIP the test cluster runs its daemons as root"; exit 0; }
+
+T=$(mktemp -d /tmp/dnal-slurm.XXXXXX)
+chmod 755 "$T"
+stop_daemons() {
+    for p in slurmd slurmctld munged; do
+        [ -s "$T/$p.pid" ] && kill "$(cat "$T/$p.pid")" 2>/dev/null
+    done
+    sleep 1
+    rm -rf "$T"
+}
+trap stop_daemons EXIT
+
+# munge with its own key and socket
+dd if=/dev/urandom of="$T/munge.key" bs=1024 count=1 2>/dev/null
+chmod 400 "$T/munge.key"
+munged --force --key-file="$T/munge.key" --socket="$T/munge.sock" --pid-file="$T/munged.pid" \
+    --log-file="$T/munged.log" --seed-file="$T/munge.seed" 2>"$T/munged.err"
+
+cpus=$(nproc)
+mkdir -p "$T/state" "$T/spool"
+cat >"$T/slurm.conf" <<EOF
+ClusterName=dnaltest
+SlurmctldHost=localhost
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+AuthInfo=socket=$T/munge.sock,cred_expire=5
+CredType=cred/munge
+SlurmctldPort=16817
+SlurmdPort=16818
+StateSaveLocation=$T/state
+SlurmdSpoolDir=$T/spool
+SlurmctldPidFile=$T/slurmctld.pid
+SlurmdPidFile=$T/slurmd.pid
+SlurmctldLogFile=$T/slurmctld.log
+SlurmdLogFile=$T/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+MpiDefault=pmix
+ReturnToService=2
+MailProg=/bin/true
+SchedulerParameters=bf_interval=1,sched_interval=1
+NodeName=localhost NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=1000 State=UNKNOWN
+PartitionName=test Nodes=localhost Default=YES MaxTime=INFINITE State=UP
+EOF
+export SLURM_CONF="$T/slurm.conf"
+slurmctld -f "$SLURM_CONF" -c
+slurmd -f "$SLURM_CONF" -N localhost
+i=0
+while [ "$(sinfo -h -o %T 2>/dev/null)" != idle ] && [ $i -lt 100 ]; do sleep 0.2; i=$((i + 1)); done
+check "a one-node SLURM on localhost is up ($(sinfo -h -o '%P %T %c' 2>&1 | head -n 1))" \
+    "[ \"\$(sinfo -h -o %T)\" = idle ]"
+
+# the search: 16 steps per stage, 2 ranks x 1 thread
+cd "$T" || exit 1
+mkdir -p build jobs
+ln -s "$DNAL" build/dnal
+cp "$TOP/jobs/search.sbatch" "$TOP/jobs/sweep.sbatch" jobs/
+cat >short.ini <<EOF
+[data]
+train_limit = 2048
+eval_limit = 256
+batch = 128
+[pretrain]
+epochs = 1
+[search]
+epochs = 1
+[finetune]
+epochs = 1
+[log]
+every = 2
+[checkpoint]
+every = 4
+EOF
+job=$(sbatch --parsable --ntasks-per-node=2 --cpus-per-task=1 jobs/search.sbatch short.ini)
+out="dnal-search-$job.out"
+i=0
+while ! grep -q '^stage=search' "$out" 2>/dev/null && [ $i -lt 600 ]; do sleep 0.2; i=$((i + 1)); done
+scancel --signal=USR1 "$job"
+i=0
+while [ -n "$(squeue -h -j "$job" 2>/dev/null)" ] && [ $i -lt 900 ]; do sleep 0.2; i=$((i + 1)); done
+check "scancel --signal=USR1 in the search: checkpoint, exit 75 ($(grep -m1 '^stopped' "$out"))" \
+    "grep -q '^stopped step=[0-9]* signal' '$out' && grep -q 'requeueing job $job' '$out'"
+check "the job was requeued and its rerun resumed from the run's checkpoints" \
+    "grep -q 'restart 1 ' '$out' && grep -q '^resume from=$T/runs/$job/checkpoints/step-[0-9]*.h5 stages_done=pretrain ' '$out'"
+check "the resumed job finished (summary line)" "grep -q '^summary ' '$out'"
+
+# the same search straight through on 2 ranks
+mpirun -np 2 -x OMP_NUM_THREADS=1 "$DNAL" search -c short.ini --set run.threads=1 \
+    --set checkpoint.dir=straight --set log.path=straight.h5 >straight.out 2>&1
+check "preempted + requeued + resumed = straight through: the same summary" \
+    "[ -n \"\$(grep '^summary' straight.out)\" ] && [ \"\$(grep '^summary' straight.out)\" = \"\$(grep '^summary' '$out')\" ]"
+check "... and bitwise the same final parameters" \
+    "/usr/bin/python3 -c \"import h5py, numpy as np, sys; a, b = (h5py.File(p, 'r')['/net/param'][()] for p in sys.argv[1:]); sys.exit(not np.array_equal(a, b))\" straight/finetune.h5 runs/$job/checkpoints/finetune.h5"
+
+# a 2-task sweep array over lambda
+printf '# lambda sweep\nsearch.lambda=0.005\n\nsearch.lambda=0.05\n' >values.txt
+array=$(sbatch --parsable --array=0-1 --ntasks-per-node=1 --cpus-per-task=1 jobs/sweep.sbatch values.txt short.ini \
+    --set search.epochs=0.5 --set finetune.epochs=0.25 --set pretrain.epochs=0.5)
+i=0
+while [ -n "$(squeue -h -j "$array" 2>/dev/null)" ] && [ $i -lt 900 ]; do sleep 0.2; i=$((i + 1)); done
+f0=$(sed -n 's/^prune flops=\([0-9.]*\) .*/\1/p' "dnal-sweep-${array}_0.out")
+f1=$(sed -n 's/^prune flops=\([0-9.]*\) .*/\1/p' "dnal-sweep-${array}_1.out")
+check "sweep.sbatch: 2 array tasks, one lambda each, fewer FLOPs at the larger lambda ($f0 > $f1)" \
+    "grep -q 'task 0: search.lambda=0.005' dnal-sweep-${array}_0.out && grep -q 'task 1: search.lambda=0.05' dnal-sweep-${array}_1.out && awk 'BEGIN { exit !(\"$f0\" + 0 > \"$f1\" + 0 && \"$f1\" + 0 > 0) }'"
+
+echo "1..$n"
+[ $fail -eq 0 ]
