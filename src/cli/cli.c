@@ -14,11 +14,13 @@ typedef struct subcommand {
 } subcommand;
 
 static const subcommand commands[] = {
-    {"search", "dnal search [-c FILE] [--set section.key=value ...]",
+    {"search", "dnal search [-c FILE | --resume CHECKPOINT_OR_DIR] [--set section.key=value ...]",
      "all stages of run.stages (pretrain, search, prune, finetune); no FILE = the built-in\n"
-     "default run (ResNet-20 on Fashion-MNIST)",
+     "default run (ResNet-20 on Fashion-MNIST). --resume continues a stopped run exactly\n"
+     "from a checkpoint, or from the newest in a folder, with its configuration (--set\n"
+     "may change keys); SIGUSR1 or SIGTERM checkpoints and exits 75",
      dnal_cmd_search},
-    {"train", "dnal train [-c FILE] [--set section.key=value ...]",
+    {"train", "dnal train [-c FILE | --resume CHECKPOINT_OR_DIR] [--set section.key=value ...]",
      "plain training (gates off): the pretrain stage alone, with the search's config keys",
      dnal_cmd_train},
     {"export", "dnal export CHECKPOINT -o MODEL.h5 [--set prune.channel_multiple=N] [--set prune.threshold=T]",
