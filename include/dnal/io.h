@@ -103,8 +103,8 @@ dnal_log_rows dnal_run_resume_from(dnal_run *r, const char *path);
 typedef struct dnal_runlog dnal_runlog;
 
 /* Creates the log of run r at path with every dataset (the layout is in
- * src/io/runlog.c), then switches the file to SWMR writing. Exit 2 if it
- * cannot be written. */
+ * src/io/runlog.c) and closes it again: rows are appended by reopening it.
+ * Exit 2 if it cannot be written. */
 dnal_runlog *dnal_runlog_create(const char *path, const dnal_run *r);
 /* Reopens the log of a resumed run, cut back to `rows` (a checkpoint's). */
 dnal_runlog *dnal_runlog_reopen(const char *path, const dnal_run *r, dnal_log_rows rows);
@@ -118,6 +118,8 @@ void dnal_runlog_eval(dnal_runlog *log, int stage, double epoch, const dnal_eval
 void dnal_runlog_arch(dnal_runlog *log, const dnal_run *r);
 void dnal_runlog_flush(dnal_runlog *log);
 dnal_log_rows dnal_runlog_rows(const dnal_runlog *log);
+/* Marks the run complete: root attribute `finished` (ISO 8601, UTC). */
+void dnal_runlog_finish(dnal_runlog *log);
 void dnal_runlog_close(dnal_runlog *log);
 
 #endif

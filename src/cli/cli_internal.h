@@ -20,7 +20,7 @@ void cli_print_config(const char *cmd, const dnal_config *cfg);
 int cli_mpi_start(void);
 /* resume (a checkpoint, or NULL) or run.init, the stop signals, then on
  * rank 0 the run log, checkpoints and the model file (hooks);
- * cli_run_io_end closes the log. */
+ * cli_run_io_end marks the log finished and closes it. */
 void cli_run_io(dnal_run *r, const char *resume);
 /* --resume DIR_OR_FILE: the file, or the folder's newest checkpoint into
  * out. 0, or an exit code after printing the error. */

@@ -172,6 +172,7 @@ int cli_resume_path(const char *arg, char *out, size_t len)
 
 void cli_run_io_end(dnal_run *r)
 {
+    dnal_runlog_finish(r->hooks.arg); /* only reached when every stage is done */
     dnal_runlog_close(r->hooks.arg);
     r->hooks = (dnal_run_hooks){0};
 }

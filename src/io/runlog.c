@@ -11,7 +11,8 @@
  * file without locking it, so a reader holding it open never stops a run.
  *
  *   / attrs   dnal_version, onednn_version, world_size, threads, seed,
- *             config, created, flops_dense, params_dense
+ *             config, created, flops_dense, params_dense; after a resume
+ *             resumes, world_size_resumed; at the end finished (ISO 8601)
  *   /steps/{step (int64), epoch, stage (int8), loss, reg, lambda, lr, beta,
  *           flops, params, images_per_s (float64)}
  *   /gates/step (int64), /gates/beta (float64), /gates/<layer>/alpha
@@ -341,6 +342,8 @@ dnal_runlog *dnal_runlog_reopen(const char *path, const dnal_run *r, dnal_log_ro
         int64_t one = 1;
         attr_int(root, "resumes", H5T_NATIVE_INT64, &one);
     }
+    if (H5Aexists(root, "finished") > 0) /* a resumed run is running again */
+        H5Adelete(root, "finished");
     if (H5Aexists(root, "world_size_resumed") > 0)
         H5Adelete(root, "world_size_resumed");
     attr_int(root, "world_size_resumed", H5T_NATIVE_INT64, &world);
@@ -467,6 +470,23 @@ void dnal_runlog_flush(dnal_runlog *log)
 dnal_log_rows dnal_runlog_rows(const dnal_runlog *log)
 {
     return log->rows;
+}
+
+void dnal_runlog_finish(dnal_runlog *log)
+{
+    if (!log)
+        return;
+    dnal_runlog_flush(log);
+    char finished[32];
+    time_t now = time(NULL);
+    strftime(finished, sizeof finished, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    open_file(log, 0);
+    hid_t root = H5Gopen2(log->file, "/", H5P_DEFAULT);
+    if (H5Aexists(root, "finished") > 0)
+        H5Adelete(root, "finished");
+    h5_attr_str(root, "finished", finished);
+    H5Gclose(root);
+    close_file(log);
 }
 
 void dnal_runlog_close(dnal_runlog *log)

@@ -112,6 +112,8 @@ check("/arch attributes: FLOPs and parameters before and after as the summary",
       arch.attrs["flops_before"] == float(summary["flops_dense"])
       and arch.attrs["flops_after"] == float(summary["flops_compact"])
       and arch.attrs["params_after"] == float(summary["params_compact"]))
+check("a completed run is marked: finished (%s)" % f.attrs.get("finished"),
+      isinstance(f.attrs.get("finished"), (str, bytes)))
 f.close()
 dump = subprocess.run(["h5dump", "-H", "run.h5"], capture_output=True, text=True)
 check("h5dump reads the log", dump.returncode == 0 and "/steps" not in dump.stderr)
@@ -137,9 +139,11 @@ job.send_signal(signal.SIGKILL)
 job.wait()
 with h5py.File("live.h5", "r") as g:
     after = g["steps/step"][()]
+    killed_finished = "finished" in g.attrs
 check("after kill -9 the log opens and holds every row appended (%d, steps %s...)"
       % (after.size, after[:3]),
       after.size >= live and np.all(after == 2 * np.arange(1, after.size + 1)))
+check("a killed run is not marked finished", not killed_finished)
 
 print("1..%d" % n)
 sys.exit(1 if failed else 0)
