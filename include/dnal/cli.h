@@ -7,6 +7,7 @@ int dnal_cli_main(int argc, char **argv);
 
 /* dnal info: versions, oneDNN ISA, threads, MPI. */
 int dnal_cmd_info(int argc, char **argv);
+int dnal_cmd_prep(int argc, char **argv);
 /* dnal search: all stages. */
 int dnal_cmd_search(int argc, char **argv);
 /* dnal train: the pretrain stage alone. */

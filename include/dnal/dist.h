@@ -64,6 +64,8 @@ void dnal_dist_reset_times(dnal_dist *d);
 int dnal_dist_any(const dnal_dist *d, int flag);
 /* v[0..n) summed over ranks, on every rank. */
 void dnal_dist_sum(const dnal_dist *d, double *v, int n);
+/* Bitwise OR of n bytes over the ranks, in place. */
+void dnal_dist_or_bytes(const dnal_dist *d, uint8_t *v, size_t n);
 /* v[0..n) averaged over ranks, on every rank (BN running statistics). */
 void dnal_dist_average(const dnal_dist *d, float *v, size_t n);
 /* v[0..n) summed over ranks into rank 0's v (others' v unchanged). */

@@ -194,6 +194,12 @@ struct dnal_run {
     int64_t steps_per_epoch;  /* full batches of the train split */
     int64_t *order;           /* this epoch's order of the train split */
     int64_t order_epoch;      /* the epoch `order` belongs to (-1: none) */
+    int64_t *order_next;      /* the next epoch's, for batches decoded ahead */
+    int64_t order_next_epoch;
+    dnal_loader *loader;      /* streamed data with data.workers > 0, else NULL */
+    int64_t loader_next;      /* the stage's next step to hand to the loader */
+    uint8_t *skip_flags;      /* streamed data: the ranks' skipped files, merged */
+    int64_t skipped_printed;
     int32_t *labels;
     int64_t step;             /* steps done in the whole run */
     int64_t stage_step;       /* steps done in the stage running (0 between stages) */

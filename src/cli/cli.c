@@ -34,6 +34,12 @@ static const subcommand commands[] = {
      "step timing breakdown and images/s on synthetic data: of a compact model file, or of\n"
      "a model zoo net (model.name, data.batch, data.image_size, run.threads)",
      dnal_cmd_bench},
+    {"prep", "dnal prep imagenet SRC_DIR OUT_DIR [--size N] [--per-shard K]",
+     "pack ImageNet's JPEG folders (SRC_DIR/train/<class>/, SRC_DIR/val/<class>/) into\n"
+     "shards of RGB bytes for data.dataset=imagenet-shards: shorter side N (default 256),\n"
+     "the longer cut to its central 4/3 N, K images a shard (default 5000); files that\n"
+     "cannot be decoded are skipped and listed; under mpirun the ranks share the shards",
+     dnal_cmd_prep},
     {"info", "dnal info", "versions, oneDNN ISA, threads, MPI", dnal_cmd_info},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };

@@ -81,14 +81,18 @@ dnal_dataset *dnal_dataset_open(const dnal_data_cfg *cfg, dnal_split split)
         open_file_format(d, f, cfg);
     else if (!strcmp(name, "synthetic"))
         data_synthetic_init(d, cfg);
+    else if (!strcmp(name, "imagenet") || !strcmp(name, "imagenet-shards"))
+        data_stream_open(d, cfg, !strcmp(name, "imagenet-shards"));
     else
         dnal_fatal(DNAL_EXIT_USAGE,
-                   "data.dataset = '%s' is not a known dataset (fashion-mnist, cifar10, synthetic)",
+                   "data.dataset = '%s' is not a known dataset (fashion-mnist, cifar10, "
+                   "imagenet, imagenet-shards, synthetic)",
                    name);
 
     if (cfg->limit > 0 && cfg->limit < d->n)
         d->n = cfg->limit;
-    d->augment = cfg->augment && split == DNAL_SPLIT_TRAIN && (d->pad > 0 || d->flip);
+    if (!d->stream)
+        d->augment = cfg->augment && split == DNAL_SPLIT_TRAIN && (d->pad > 0 || d->flip);
     return d;
 }
 
@@ -96,6 +100,7 @@ void dnal_dataset_close(dnal_dataset *d)
 {
     if (!d)
         return;
+    data_stream_close(d);
     free(d->pixels);
     free(d->labels);
     free(d->class_offset);
@@ -105,6 +110,7 @@ void dnal_dataset_close(dnal_dataset *d)
 int64_t dnal_dataset_size(const dnal_dataset *d) { return d->n; }
 int64_t dnal_dataset_classes(const dnal_dataset *d) { return d->classes; }
 const char *dnal_dataset_name(const dnal_dataset *d) { return d->name; }
+int dnal_dataset_streamed(const dnal_dataset *d) { return d->stream != NULL; }
 
 void dnal_dataset_shape(const dnal_dataset *d, int64_t *c, int64_t *h, int64_t *w)
 {
@@ -149,6 +155,12 @@ void dnal_dataset_get(const dnal_dataset *d, int64_t epoch, int64_t i, float *ch
                       int32_t *label)
 {
     DNAL_ASSERT(i >= 0 && i < d->n);
+    if (d->stream) { /* decoding buffers for this one sample */
+        data_scratch s = {0};
+        data_stream_get(d, epoch, i, chw, label, &s);
+        data_scratch_free(&s);
+        return;
+    }
     if (!d->pixels) {
         data_synthetic_get(d, i, chw, label);
         return;
@@ -186,6 +198,19 @@ void dnal_batch_fill(const dnal_dataset *d, const int64_t *order, int64_t epoch,
                      int64_t count, float *images, int32_t *labels)
 {
     const int64_t sample = d->c * d->h * d->w;
+    if (d->stream) { /* decoded here, one set of buffers per thread */
+#pragma omp parallel
+        {
+            data_scratch s = {0};
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t k = 0; k < count; k++) {
+                const int64_t i = order ? order[first + k] : first + k;
+                data_stream_get(d, epoch, i, images + k * sample, labels ? labels + k : NULL, &s);
+            }
+            data_scratch_free(&s);
+        }
+        return;
+    }
 #pragma omp parallel for schedule(static)
     for (int64_t k = 0; k < count; k++) {
         const int64_t i = order ? order[first + k] : first + k;

@@ -36,7 +36,74 @@ struct dnal_dataset {
     /* synthetic */
     float *class_offset; /* classes x c */
     float noise_scale;
+
+    /* imagenet, imagenet-shards: samples decoded on demand (stream.c) */
+    struct data_stream *stream;
 };
+
+/* ---- streamed datasets: JPEG decoding and resampling (jpeg.c) ---- */
+
+/* A box in an image's pixel coordinates (x, y: top left corner). */
+typedef struct data_box {
+    double x, y, w, h;
+} data_box;
+
+/* Decoded pixels: h rows of w pixels, `comps` bytes each (RGB), rows
+ * `stride` bytes apart, and the crop box in these pixels' coordinates. */
+typedef struct data_region {
+    const uint8_t *pix;
+    int64_t w, h, stride, comps;
+    data_box box;
+} data_region;
+
+/* Buffers a decoding thread reuses from sample to sample. */
+typedef struct data_scratch {
+    uint8_t *file, *pix;
+    size_t file_cap, pix_cap;
+    float *tmp;
+    size_t tmp_cap;
+    void *taps;
+    size_t taps_cap;
+} data_scratch;
+void data_scratch_free(data_scratch *s);
+/* p if it holds need bytes, else a fresh buffer of at least need (p freed) */
+void *data_grow(void *p, size_t *cap, size_t need);
+
+/* Chooses the crop box once the image's size is known. */
+typedef void (*data_box_fn)(void *arg, int64_t w, int64_t h, data_box *box);
+
+/* Decodes what the box chosen by `choose` needs for an out_w x out_h output
+ * (DCT downscaling, cropped scanlines); 0, or -1 with the reason in why for
+ * a file that is not a JPEG or whose image data is damaged. */
+int data_jpeg_decode(const uint8_t *buf, size_t len, int64_t out_w, int64_t out_h,
+                     data_box_fn choose, void *arg, data_scratch *s, data_region *out,
+                     char *why, size_t why_len);
+/* The region's box resampled (antialiased bilinear) to out_h x out_w:
+ * normalised floats, C x H x W, mirrored if flip, value*scale[c]+shift[c]. */
+void data_resample_chw(const data_region *r, int64_t out_w, int64_t out_h, int flip,
+                       const float *scale, const float *shift, data_scratch *s, float *chw);
+/* ... or as bytes, H x W x C (dnal prep). */
+void data_resample_hwc8(const data_region *r, int64_t out_w, int64_t out_h, data_scratch *s,
+                        uint8_t *hwc);
+
+/* ---- augmentation boxes (stream.c) ---- */
+
+/* torchvision's RandomResizedCrop(scale 0.08..1, ratio 3/4..4/3) box of a
+ * w x h image and the horizontal flip, from the 64-bit key of a sample */
+void data_random_crop(uint64_t key, int64_t w, int64_t h, data_box *box, int *flip);
+/* evaluation: resize the shorter side to size/0.875, center crop size */
+void data_center_crop(int64_t w, int64_t h, int64_t size, data_box *box);
+
+/* imagenet and imagenet-shards: open, sample, close (stream.c, shards.c) */
+void data_stream_open(dnal_dataset *d, const dnal_data_cfg *cfg, int shards);
+void data_stream_close(dnal_dataset *d);
+void data_stream_get(const dnal_dataset *d, int64_t epoch, int64_t i, float *chw, int32_t *label,
+                     data_scratch *s);
+/* The class folders of PATH/train (sorted) and the files of the split's
+ * class folders in round-robin order: paths relative to *root (PATH/train
+ * or PATH/val), labels; exit 2 naming the folder if it is unusable. */
+char **data_folder_scan(const char *path, dnal_split split, int64_t *n_classes, char ***paths,
+                        int32_t **labels, int64_t *n, char **root);
 
 /* Loaders: fill n, classes, c, h, w, pixels and labels of the whole split,
  * or end the process with exit code 2 naming the file and the problem. */
@@ -72,5 +139,6 @@ static inline uint64_t data_hash3(uint64_t a, uint64_t b, uint64_t c)
 #define DATA_TAG_LABEL 0x6c6162656c303031ULL
 #define DATA_TAG_PIXELS 0x706978656c303031ULL
 #define DATA_TAG_OFFSETS 0x6f66667365743031ULL
+#define DATA_TAG_CROP 0x63726f7030303031ULL
 
 #endif

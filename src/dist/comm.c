@@ -55,6 +55,12 @@ int dnal_dist_any(const dnal_dist *d, int flag)
     return flag != 0;
 }
 
+void dnal_dist_or_bytes(const dnal_dist *d, uint8_t *v, size_t n)
+{
+    if (distributed(d) && n > 0)
+        MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, v, (int)n, MPI_UINT8_T, MPI_BOR, d->comm));
+}
+
 void dnal_dist_sum(const dnal_dist *d, double *v, int n)
 {
     if (distributed(d))

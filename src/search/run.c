@@ -67,7 +67,15 @@ dnal_run *dnal_run_open(const dnal_config *cfg, MPI_Comm comm)
     r->order = malloc(sizeof *r->order * (size_t)dnal_dataset_size(r->train));
     r->labels = malloc(sizeof *r->labels * (size_t)r->local_batch);
     DNAL_ASSERT(r->order && r->labels && r->arch_msg);
-    r->order_epoch = -1;
+    r->order_epoch = r->order_next_epoch = -1;
+    if (dnal_dataset_streamed(r->train)) {
+        int64_t n = dnal_dataset_size(r->train), m = dnal_dataset_size(r->test);
+        r->skip_flags = malloc((size_t)(n > m ? n : m));
+        r->order_next = malloc(sizeof *r->order_next * (size_t)n);
+        DNAL_ASSERT(r->skip_flags && r->order_next);
+        if (cfg->data.workers > 0) /* two batches decoded ahead of the one in use */
+            r->loader = dnal_loader_open(r->train, (int)cfg->data.workers, 3, r->local_batch);
+    }
     /* in place on a terminal; not under a launcher (mpirun hands ranks a pty) */
     r->tty = isatty(STDOUT_FILENO) && !getenv("OMPI_COMM_WORLD_SIZE") && !getenv("PMI_SIZE") &&
              !getenv("PMIX_RANK") && !getenv("SLURM_PROCID");
@@ -117,7 +125,10 @@ void dnal_run_close(dnal_run *r)
     dnal_dataset_close(r->train);
     dnal_dataset_close(r->test);
     dnal_ctx_destroy(r->ctx);
+    dnal_loader_close(r->loader);
     free(r->order);
+    free(r->order_next);
+    free(r->skip_flags);
     free(r->labels);
     free(r->arch_msg);
     free(r->resume_momentum);
@@ -183,14 +194,63 @@ typedef struct stage_plan {
     int nesterov;
 } stage_plan;
 
-static void load_batch(dnal_run *r, int64_t epoch, int64_t s)
+/* the order of `epoch`: this epoch's, or the next one's while the loader
+ * decodes across the boundary */
+static const int64_t *order_of(dnal_run *r, int64_t epoch)
 {
-    if (r->order_epoch != epoch) {
-        dnal_epoch_order(r->cfg.run.seed, epoch, dnal_dataset_size(r->train), r->order);
+    if (r->order_epoch == epoch)
+        return r->order;
+    if (r->order_next && r->order_next_epoch == epoch)
+        return r->order_next;
+    int64_t *slot = r->order;
+    if (r->order_next && r->order_epoch == epoch - 1) { /* keep the current epoch's */
+        slot = r->order_next;
+        r->order_next_epoch = epoch;
+    } else {
         r->order_epoch = epoch;
     }
-    dnal_batch_fill(r->train, r->order, epoch, s * r->batch + r->shard_first, r->local_batch,
-                    dnal_tensor_data(r->net->input), r->labels);
+    dnal_epoch_order(r->cfg.run.seed, epoch, dnal_dataset_size(r->train), slot);
+    return slot;
+}
+
+/* step s of a stage of `total` steps into the network's input */
+static void load_batch(dnal_run *r, int64_t s, int64_t total)
+{
+    const int64_t spe = r->steps_per_epoch, slice = r->shard_first;
+    float *images = dnal_tensor_data(r->net->input);
+    if (!r->loader) {
+        dnal_batch_fill(r->train, order_of(r, s / spe), s / spe, (s % spe) * r->batch + slice,
+                        r->local_batch, images, r->labels);
+        return;
+    }
+    if (r->loader_next < s) /* a new stage, or a resumed one */
+        r->loader_next = s;
+    for (; r->loader_next < total && r->loader_next <= s + 2; r->loader_next++) {
+        int64_t e = r->loader_next / spe, in_epoch = r->loader_next % spe;
+        dnal_loader_push(r->loader, e, order_of(r, e) + in_epoch * r->batch + slice,
+                         r->local_batch);
+    }
+    dnal_loader_pop(r->loader, images, r->labels);
+}
+
+/* streamed data: every rank learns the files any rank found unusable (so
+ * all skip them) and rank 0 reports the count when it grows */
+static void merge_skipped(dnal_run *r)
+{
+    if (!r->skip_flags)
+        return;
+    dnal_dataset *split[2] = {r->train, r->test};
+    int64_t total[2];
+    for (int k = 0; k < 2; k++) {
+        dnal_dataset_skip_flags(split[k], r->skip_flags);
+        dnal_dist_or_bytes(&r->dist, r->skip_flags, (size_t)dnal_dataset_size(split[k]));
+        dnal_dataset_merge_skip_flags(split[k], r->skip_flags);
+        total[k] = dnal_dataset_skipped(split[k]);
+    }
+    if (total[0] + total[1] > r->skipped_printed)
+        printf("data skipped train=%lld test=%lld (unreadable image files, named on stderr)\n",
+               (long long)total[0], (long long)total[1]);
+    r->skipped_printed = total[0] + total[1];
 }
 
 /* dist.check_sync: every rank holds the same alpha, masks, beta, lambda */
@@ -388,7 +448,7 @@ static dnal_eval run_stage(dnal_run *r, const stage_plan *sp)
         }
         if (sp->search && s == 0)
             log_gates(r); /* where the search starts */
-        load_batch(r, epoch, in_epoch);
+        load_batch(r, s, total);
         dnal_net_forward(net, &train);
         double loss = dnal_softmax_ce_result(net->loss).loss;
         dnal_net_backward(net, &train, dnal_dist_grad_ready, &r->dist);
@@ -421,6 +481,7 @@ static dnal_eval run_stage(dnal_run *r, const stage_plan *sp)
         if (end_of_epoch) {
             last = dnal_run_evaluate(r, &eval);
             log_eval(r, sp->stage, (double)(s + 1) / (double)r->steps_per_epoch, &last);
+            merge_skipped(r);
             t_last = omp_get_wtime(); /* evaluation time is not training throughput */
         }
         r->stage_step = s + 1;
