@@ -1,5 +1,7 @@
 /* dnal bench: times forward, backward and update of a model on synthetic
- * data; prints each layer kind's share of the step and the bench line.
+ * data; prints each layer kind's share of the step and the bench line;
+ * with data.dataset imagenet or imagenet-shards also the decoding rate
+ * (bench_data line).
  * Under mpirun the global batch (data.batch) is split over the ranks and
  * the gradients averaged as in training (dist.allreduce, dist.bucket_kb);
  * the line then also gives the communication: allreduce_ms, the time one
@@ -15,6 +17,7 @@
 
 #include "cli_internal.h"
 #include "dnal/cli.h"
+#include "dnal/data.h"
 #include "dnal/dist.h"
 #include "dnal/models.h"
 #include "dnal/optim.h"
@@ -23,6 +26,55 @@ static int imagenet_model(const char *name)
 {
     return strstr(name, "imagenet") || !strcmp(name, "resnet18") || !strcmp(name, "resnet34") ||
            !strcmp(name, "resnet50");
+}
+
+/* With a streamed dataset (imagenet, imagenet-shards): how fast this rank's
+ * data.workers threads decode its slices of `batches` global batches
+ * through the loader, against the training step's pace, so a user sees
+ * whether loading keeps up. per_worker: images per second of a worker's
+ * decoding time. */
+static void bench_data(const dnal_config *cfg, const dnal_dist *dist, int64_t first, int64_t local,
+                       long batches, double train_ips)
+{
+    dnal_data_cfg dc = {.name = cfg->data.dataset, .path = cfg->data.path,
+                        .image_size = cfg->data.image_size, .augment = cfg->data.augment,
+                        .limit = cfg->data.train_limit, .seed = cfg->run.seed};
+    dnal_dataset *d = dnal_dataset_open(&dc, DNAL_SPLIT_TRAIN);
+    int workers = cfg->data.workers > 0 ? (int)cfg->data.workers : 1;
+    int64_t n = dnal_dataset_size(d), *order = malloc(sizeof *order * (size_t)n);
+    int64_t *index = malloc(sizeof *index * (size_t)local), c, h, w;
+    dnal_dataset_shape(d, &c, &h, &w);
+    float *images = malloc(sizeof *images * (size_t)(local * c * h * w));
+    int32_t *labels = malloc(sizeof *labels * (size_t)local);
+    DNAL_ASSERT(order && index && images && labels);
+    dnal_epoch_order(cfg->run.seed, 0, n, order);
+    dnal_loader *l = dnal_loader_open(d, workers, 3, local);
+    double t0 = 0;
+    for (long b = 0, pushed = 0; b <= batches; b++) { /* batch 0 warms up */
+        for (; pushed <= b + 2 && pushed <= batches; pushed++) {
+            for (int64_t k = 0; k < local; k++)
+                index[k] = order[(pushed * cfg->data.batch + first + k) % n];
+            dnal_loader_push(l, 0, index, local);
+        }
+        dnal_loader_pop(l, images, labels);
+        if (b == 0)
+            t0 = omp_get_wtime();
+    }
+    double wall = omp_get_wtime() - t0, images_done = (double)(batches * local);
+    double busy = dnal_loader_busy_seconds(l);
+    dnal_loader_close(l);
+    double sums[2] = {images_done / wall, 0};
+    dnal_dist_sum(dist, sums, 1); /* every rank decodes its own slice */
+    printf("bench_data dataset=%s workers=%d ranks=%d image_size=%lld images_per_s=%.1f "
+           "per_worker=%.1f train_images_per_s=%.1f keeps_up=%s skipped=%lld\n",
+           cfg->data.dataset, workers, dist->size, (long long)h, sums[0],
+           (double)((batches + 1) * local) / busy, /* every batch pushed, warm-up included */
+           train_ips, sums[0] >= train_ips ? "yes" : "no", (long long)dnal_dataset_skipped(d));
+    free(order);
+    free(index);
+    free(images);
+    free(labels);
+    dnal_dataset_close(d);
 }
 
 /* takes --steps N and --warmup N out of argv */
@@ -145,6 +197,8 @@ int dnal_cmd_bench(int argc, char **argv)
            (double)(cfg.data.batch * steps) / t_total, t_total * per, fwd * per, bwd * per,
            t_update * per, (t_total - exposed) * per, allreduce * per, exposed * per, cost.flops,
            cost.params, dnal_isa_name(), nfile ? " file=" : "", nfile ? file[0] : "");
+    if (!strcmp(cfg.data.dataset, "imagenet") || !strcmp(cfg.data.dataset, "imagenet-shards"))
+        bench_data(&cfg, &dist, first, local, steps, (double)(cfg.data.batch * steps) / t_total);
     dnal_sgd_free(&opt);
     dnal_dist_free(&dist);
     free(labels);
