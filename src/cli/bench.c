@@ -29,10 +29,10 @@ static int imagenet_model(const char *name)
 }
 
 /* With a streamed dataset (imagenet, imagenet-shards): how fast this rank's
- * data.workers threads decode its slices of `batches` global batches
- * through the loader, against the training step's pace, so a user sees
- * whether loading keeps up. per_worker: images per second of a worker's
- * decoding time. */
+ * data.workers threads decode its slices of `batches` global batches (at
+ * least 512 images) through the loader, against the training step's pace,
+ * so a user sees whether loading keeps up. per_worker: images per second
+ * of a worker's decoding time. */
 static void bench_data(const dnal_config *cfg, const dnal_dist *dist, int64_t first, int64_t local,
                        long batches, double train_ips)
 {
@@ -48,17 +48,17 @@ static void bench_data(const dnal_config *cfg, const dnal_dist *dist, int64_t fi
     int32_t *labels = malloc(sizeof *labels * (size_t)local);
     DNAL_ASSERT(order && index && images && labels);
     dnal_epoch_order(cfg->run.seed, 0, n, order);
+    if (batches * local < 512) /* enough images for a stable rate */
+        batches = (512 + local - 1) / local;
     dnal_loader *l = dnal_loader_open(d, workers, 3, local);
-    double t0 = 0;
-    for (long b = 0, pushed = 0; b <= batches; b++) { /* batch 0 warms up */
-        for (; pushed <= b + 2 && pushed <= batches; pushed++) {
+    double t0 = omp_get_wtime();
+    for (long b = 0, pushed = 0; b < batches; b++) {
+        for (; pushed <= b + 2 && pushed < batches; pushed++) {
             for (int64_t k = 0; k < local; k++)
                 index[k] = order[(pushed * cfg->data.batch + first + k) % n];
             dnal_loader_push(l, 0, index, local);
         }
         dnal_loader_pop(l, images, labels);
-        if (b == 0)
-            t0 = omp_get_wtime();
     }
     double wall = omp_get_wtime() - t0, images_done = (double)(batches * local);
     double busy = dnal_loader_busy_seconds(l);
@@ -68,7 +68,7 @@ static void bench_data(const dnal_config *cfg, const dnal_dist *dist, int64_t fi
     printf("bench_data dataset=%s workers=%d ranks=%d image_size=%lld images_per_s=%.1f "
            "per_worker=%.1f train_images_per_s=%.1f keeps_up=%s skipped=%lld\n",
            cfg->data.dataset, workers, dist->size, (long long)h, sums[0],
-           (double)((batches + 1) * local) / busy, /* every batch pushed, warm-up included */
+           images_done / busy,
            train_ips, sums[0] >= train_ips ? "yes" : "no", (long long)dnal_dataset_skipped(d));
     free(order);
     free(index);

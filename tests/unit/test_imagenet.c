@@ -6,8 +6,9 @@
  * and counted), the loader against dnal_batch_fill, dnal prep and the
  * imagenet-shards dataset, and bad shards (exit 2 naming the file).
  *
- *   test_imagenet              the checks (TAP)
- *   test_imagenet --make-tree DIR   only write the tree (for the shell tests) */
+ *   test_imagenet                          the checks (TAP)
+ *   test_imagenet --make-tree DIR          only write the tree (for the shell tests)
+ *   test_imagenet --make-bench-tree DIR N  N photo-sized JPEGs (decoding speed) */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include <ftw.h>
 #include <math.h>
@@ -457,10 +458,41 @@ static void datasets(const char *tmp)
     free(order);
 }
 
+/* n photo-sized pictures (500x375, textured like a photograph, quality 90,
+ * ImageNet's typical size and file size) in DIR/train/<class>/, for timing
+ * the decoding (jobs/bench/decode-speed.sh) */
+static void make_bench_tree(const char *dir, int n)
+{
+    char p[PATH_LEN];
+    const int w = 500, h = 375;
+    uint8_t *rgb = malloc((size_t)(w * h * 3));
+    make_dir(dir);
+    snprintf(p, sizeof p, "%s/train", dir);
+    make_dir(p);
+    for (int cls = 0; cls < CLASSES; cls++) {
+        snprintf(p, sizeof p, "%s/train/n%08d", dir, cls);
+        make_dir(p);
+    }
+    for (int k = 0; k < n; k++) {
+        paint(rgb, w, h, k % CLASSES, k);
+        for (int q = 0; q < w * h * 3; q++) { /* fine texture: what makes photos costly */
+            int v = rgb[q] + (int)(data_hash3(11, (uint64_t)k, (uint64_t)q) % 61) - 30;
+            rgb[q] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+        }
+        snprintf(p, sizeof p, "%s/train/n%08d/photo_%d.JPEG", dir, k % CLASSES, k);
+        write_jpeg(p, rgb, w, h, 0, 90);
+    }
+    free(rgb);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && !strcmp(argv[1], "--make-tree")) {
         make_tree(argv[2]);
+        return 0;
+    }
+    if (argc == 4 && !strcmp(argv[1], "--make-bench-tree")) {
+        make_bench_tree(argv[2], atoi(argv[3]));
         return 0;
     }
     char tmp[] = "/tmp/dnal-test-imagenet-XXXXXX";
