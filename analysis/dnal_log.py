@@ -185,11 +185,26 @@ def _require(group, names, where, kind):
             raise NotALog("missing %s %s" % (kind, where.rstrip("/") + "/" + name if where else name))
 
 
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def looks_like_hdf5(path):
+    """The HDF5 signature sits at byte 0, 512, 1024, ... (after a user block).
+    An empty file may be one being created: give it the benefit of the doubt."""
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    if not head:
+        return True
+    return any(head[o:o + 8] == HDF5_SIGNATURE for o in (0, 512, 1024, 2048))
+
+
 def read_file(path):
     """One attempt: read the whole log and close it. Raises NotALog,
     Transient (retry) or FileNotFoundError."""
     if not os.path.exists(path):
         raise FileNotFoundError(path)
+    if not looks_like_hdf5(path):
+        raise NotALog("not an HDF5 file: not a dnal run log")
     try:
         f = h5py.File(path, "r", locking=False)
     except OSError as e:
