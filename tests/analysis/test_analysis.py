@@ -24,9 +24,9 @@ TOP = os.environ.get("TOP") or os.path.dirname(os.path.dirname(HERE))
 ANALYSIS = os.path.join(TOP, "analysis")
 DNAL = os.environ.get("DNAL") or os.path.join(TOP, "build", "dnal")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-SHORT = ["--set", "data.train_limit=1024", "--set", "data.eval_limit=256", "--set", "data.batch=64",
+SHORT = ["--set", "data.train_limit=512", "--set", "data.eval_limit=128", "--set", "data.batch=64",
          "--set", "pretrain.epochs=1", "--set", "search.epochs=1", "--set", "finetune.epochs=1",
-         "--set", "log.every=4", "--set", "log.gate_every=4"]
+         "--set", "log.every=2", "--set", "log.gate_every=2"]
 ENV = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2"),
            PYTHONDONTWRITEBYTECODE="1")
 
@@ -86,8 +86,8 @@ def expected_numbers(path):
         search = stage_rows(f, "steps", 1)
         beta = f["gates/beta"][:]
         layers = list(f["arch"])
-        g = np.concatenate([1 / (1 + np.exp(-beta[:, None] * f["gates/%s/alpha" % l][:]
-                                            .astype(np.float64))) for l in layers], axis=1)
+        g = np.concatenate([0.5 + 0.5 * np.tanh(0.5 * beta[:, None] * f["gates/%s/alpha" % l][:]
+                                                  .astype(np.float64)) for l in layers], axis=1)
         gap = np.minimum(g, 1 - g)[-1] if len(beta) else np.array([math.nan])
         return {
             "flops_dense": fd, "params_dense": pd, "flops_compact": fa, "params_compact": pa,
