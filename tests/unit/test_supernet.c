@@ -4,7 +4,8 @@
  * after dnal_prune, removed candidates vanish from the compact network,
  * whose logits equal the masked supernet's (pruned gates, inference BN) and
  * whose real cost equals the masked cost; the exported model file reloads to
- * the same logits; the compact network trains (forward and backward). */
+ * the same logits; the compact network trains (forward and backward); every
+ * primitive is a JIT kernel. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,6 +148,15 @@ static void check_structure(const dnal_ctx *ctx, int64_t size, double width)
     tap_ok(sums == EDGES * (CANDS - 1) && gates == 2 + 2 * EDGES * CANDS + 1,
            "%lldx%lld width %g: each edge sums its 6 candidates (%d sums), %d gates, %d identity shortcuts",
            (long long)size, (long long)size, width, sums, gates, shortcuts);
+    int prims = 0, ref = 0;
+    for (int i = 0; i < net->n_layers; i++) {
+        const char *impl[4];
+        int k = dnal_layer_impls(net->layers[i], impl, 4);
+        for (int j = 0; j < k; j++, prims++)
+            ref += strstr(impl[j], "ref") != NULL;
+    }
+    tap_ok(ref == 0 && prims > 0, "%lldx%lld width %g: %d primitives, %d reference kernels",
+           (long long)size, (long long)size, width, prims, ref);
     dnal_net_destroy(net);
 }
 
