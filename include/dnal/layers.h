@@ -143,6 +143,13 @@ struct dnal_layer {
 
     /* geometry, for counting FLOPs */
     int64_t kernel, stride, pad, groups;
+
+    /* removable branches (gate layers; set by a model builder, 0: none):
+     * the gates of one branch (a supernet candidate) share branch > 0, and
+     * pruning removes the branch when the gate nearest its output closes
+     * every channel; branch_set > 0 names a set of branches (an edge
+     * without shortcut) of which pruning keeps at least one */
+    int branch, branch_set;
 };
 
 /* Configuration of a convolution. */

@@ -7,10 +7,16 @@
  *   resnet18/34/50       ImageNet ResNets (projection shortcuts)
  *   vgg16-imagenet       VGG16 with BN, classifier 4096-4096-K
  *   mobilenetv2-imagenet MobileNetV2 1.0
+ *   proxyless-supernet   ProxylessNAS mobile-space supernet: 21 edges, each the
+ *                        sum of six MBConv candidates {k3,5,7} x {expand 3,6}
+ *                        (CIFAR variant below 64 pixels: stride-1 stem and
+ *                        first stage)
  *
  * Gates: VGG16 after every conv's BN; ResNets after every BN inside a
  * residual branch (not the stem, not the shortcut); MobileNetV2 after the
- * depthwise BN, after the projection BN and after the final 1x1 conv's BN. */
+ * depthwise BN, after the projection BN and after the final 1x1 conv's BN;
+ * the supernet likewise in every candidate (its two gates form a removable
+ * branch: layer->branch, branch_set) and the fixed first block. */
 #ifndef DNAL_MODELS_H
 #define DNAL_MODELS_H
 

@@ -105,7 +105,10 @@ void dnal_net_gate_values(const dnal_net *net, const dnal_pass *p, float *g);
  * inputs that keep different channels becomes a scatter-add at their
  * indices (a compact residual branch adds its kept channels into the
  * shortcut). Weights, biases, BN parameters and statistics are copied; layer
- * names are kept. Finalized for `batch`. Exits if a tensor keeps no channel. */
+ * names are kept. Finalized for `batch`. A dead branch (a layer whose output
+ * keeps no channel, e.g. a removed supernet candidate) vanishes and a sum
+ * with such an input becomes its other input; exits if any other layer reads
+ * a tensor that keeps no channel, or a kept tensor feeds only vanished layers. */
 dnal_net *dnal_net_compact(dnal_net *dense, int64_t batch);
 
 /* A layer's parameter i (plain layout) and its gradient. */

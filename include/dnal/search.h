@@ -128,8 +128,15 @@ double dnal_arch_undecided(const dnal_arch *a, const dnal_net *net);
 double dnal_arch_binary_gap(const dnal_arch *a, const dnal_net *net);
 
 /* Masks from the gates: m_c &= sigmoid(beta*alpha_c) > threshold, at least
- * one channel per gated layer, kept counts rounded up to `multiple`. */
+ * one channel per gated layer, kept counts rounded up to `multiple`; except
+ * that a removable branch (layer->branch, a supernet candidate) whose last
+ * gate closes every channel is removed (all its gates masked off), while a
+ * branch set (layer->branch_set) keeps at least its best branch. */
 void dnal_prune(dnal_net *net, double beta, double threshold, int64_t multiple);
+/* Removable branches whose last gate keeps no channel under the masks; the
+ * number of branches in *total, the removed ones' last gate layers in
+ * last_gates (room for *total; may be NULL). */
+int dnal_removed_branches(const dnal_net *net, int *total, int *last_gates);
 int64_t dnal_kept_channels(const dnal_net *net, const dnal_layer *gate);
 
 /* ---- a run ---- */

@@ -27,5 +27,6 @@ void resnet_imagenet(mb *b, const dnal_model_cfg *cfg, int depth);
 void vgg16(mb *b, const dnal_model_cfg *cfg, int imagenet);
 void mobilenetv2(mb *b, const dnal_model_cfg *cfg, int imagenet);
 void convnet(mb *b, const dnal_model_cfg *cfg);
+void proxyless_supernet(mb *b, const dnal_model_cfg *cfg);
 
 #endif

@@ -13,7 +13,8 @@
 static const char *const names[] = {"vgg16",    "resnet20",       "resnet56",
                                      "resnet110", "mobilenetv2",   "resnet18",
                                      "resnet34", "resnet50",       "vgg16-imagenet",
-                                     "mobilenetv2-imagenet", "convnet", NULL};
+                                     "mobilenetv2-imagenet", "convnet", "proxyless-supernet",
+                                     NULL};
 
 const char *const *dnal_model_names(void)
 {
@@ -85,6 +86,8 @@ dnal_net *dnal_model_build(const dnal_ctx *ctx, const dnal_model_cfg *cfg)
         mobilenetv2(&b, cfg, !strcmp(n, "mobilenetv2-imagenet"));
     else if (!strcmp(n, "convnet"))
         convnet(&b, cfg);
+    else if (!strcmp(n, "proxyless-supernet"))
+        proxyless_supernet(&b, cfg);
     else if (!strcmp(n, "resnet20") || !strcmp(n, "resnet56") || !strcmp(n, "resnet110"))
         resnet_cifar(&b, cfg, atoi(n + strlen("resnet")));
     else

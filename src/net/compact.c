@@ -6,7 +6,13 @@
  * gate is 1), and a sum whose inputs keep different channels becomes a
  * scatter-add at their indices within the kept channels of the sum, so a
  * compact residual branch adds its surviving channels into the shortcut.
- * Weights, biases, BN parameters and running statistics are copied. */
+ * Weights, biases, BN parameters and running statistics are copied.
+ *
+ * Dead branches: a layer whose output keeps no channel vanishes (a removed
+ * supernet candidate: every gate of it closed, so it only ever added zeros),
+ * and a sum with such an input becomes its other input. Any other layer
+ * reading a tensor that keeps no channel, or a kept tensor left feeding only
+ * vanished layers, has no exact compact form: that is an error. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +33,8 @@ typedef struct copy_job { /* weights to copy once the compact net is finalized *
 typedef struct compactor {
     dnal_net *dense, *net;
     chans *kept;        /* per dense tensor */
+    int *used;          /* per dense tensor: layers of the dense / compact net reading it */
+    int *used_compact;
     dnal_tensor **map;  /* per dense tensor: its compact tensor */
     copy_job *jobs;
     int n_jobs;
@@ -75,8 +83,32 @@ static void job(compactor *c, const dnal_layer *from, const chans *in, const cha
     c->jobs[c->n_jobs++] = (copy_job){c->net->layers[c->net->n_layers - 1], from, in, out};
 }
 
+static const char *producer_name(const compactor *c, const dnal_tensor *t)
+{
+    return t->producer >= 0 ? c->dense->layers[t->producer]->name : "the input";
+}
+
 static void compact_layer(compactor *c, const dnal_layer *l)
 {
+    if (l->out && c->kept[l->out->id].n == 0) { /* a dead branch: the layer vanishes */
+        c->map[l->out->id] = NULL;
+        return;
+    }
+    for (int k = 0; k < l->n_in; k++) {
+        if (c->kept[l->in[k]->id].n > 0)
+            continue;
+        if (l->kind != DNAL_ADD)
+            dnal_fatal(DNAL_EXIT_USAGE, "compact: %s keeps channels but its input (%s's output) keeps none",
+                       l->name, producer_name(c, l->in[k]));
+        /* a sum with a dead input is its other input (same channels) */
+        const dnal_tensor *other = l->in[1 - k];
+        DNAL_ASSERT(same(&c->kept[other->id], &c->kept[l->out->id]));
+        c->map[l->out->id] = c->map[other->id];
+        c->used_compact[other->id]++;
+        return;
+    }
+    for (int k = 0; k < l->n_in; k++)
+        c->used_compact[l->in[k]->id]++;
     const dnal_tensor *x = l->in[0];
     dnal_tensor *cx = c->map[x->id];
     const chans *kin = &c->kept[x->id], *kout = l->out ? &c->kept[l->out->id] : NULL;
@@ -215,20 +247,32 @@ dnal_net *dnal_net_compact(dnal_net *dense, int64_t batch)
         for (int64_t ch = 0; ch < x->c; ch++)
             if (live[ch] > 0.5f)
                 k->idx[k->n++] = ch;
-        if (k->n == 0)
-            dnal_fatal(DNAL_EXIT_USAGE, "compact: no channel of %s's output is kept",
-                       x->producer >= 0 ? dense->layers[x->producer]->name : "the input");
     }
+    c.used = calloc((size_t)dense->n_tensors, sizeof *c.used);
+    c.used_compact = calloc((size_t)dense->n_tensors, sizeof *c.used_compact);
+    DNAL_ASSERT(c.used && c.used_compact);
+    for (int i = 0; i < dense->n_layers; i++)
+        for (int k = 0; k < dense->layers[i]->n_in; k++)
+            c.used[dense->layers[i]->in[k]->id]++;
+    if (c.kept[dense->input->id].n == 0)
+        dnal_fatal(DNAL_EXIT_USAGE, "compact: no channel of the input is kept");
     c.net = dnal_net_create(dense->ctx, batch, dense->input->c, dense->input->h, dense->input->w);
     c.map[dense->input->id] = c.net->input;
     for (int i = 0; i < dense->n_layers; i++)
         compact_layer(&c, dense->layers[i]);
+    for (int t = 0; t < dense->n_tensors; t++)
+        if (c.kept[t].n > 0 && c.used[t] > 0 && c.used_compact[t] == 0)
+            dnal_fatal(DNAL_EXIT_USAGE, "compact: %s keeps channels that only removed layers read",
+                       producer_name(&c, dense->tensors[t]));
+    DNAL_ASSERT(c.net->loss);
     dnal_net_finalize(c.net);
     for (int j = 0; j < c.n_jobs; j++)
         copy_weights(dense, c.net, &c.jobs[j]);
     for (int t = 0; t < dense->n_tensors; t++)
         free(c.kept[t].idx);
     free(c.kept);
+    free(c.used);
+    free(c.used_compact);
     free(c.map);
     free(c.jobs);
     return c.net;

@@ -576,6 +576,19 @@ dnal_eval dnal_run_prune(dnal_run *r)
     dnal_dist_bcast(&r->dist, r->net->mask, sizeof(float) * r->net->n_gates);
     if (r->cfg.dist.check_sync)
         check_replicas(r);
+    /* removable branches (supernet candidates) whose gates all closed */
+    int branches = 0;
+    int *gone = malloc(sizeof *gone * ((size_t)r->net->n_layers + 1));
+    DNAL_ASSERT(gone);
+    int removed = dnal_removed_branches(r->net, &branches, gone);
+    if (branches > 0) {
+        printf("prune removed_candidates=%d of %d\n", removed, branches);
+        for (int k = 0; k < removed; k++) {
+            const char *name = r->net->layers[gone[k]]->name, *dot = strrchr(name, '.');
+            printf("prune removed %.*s\n", dot ? (int)(dot - name) : (int)strlen(name), name);
+        }
+    }
+    free(gone);
     dnal_run_compact(r);
     dnal_pass eval = {.training = 0, .gate_mode = DNAL_GATE_OFF, .beta = 1};
     dnal_eval e = dnal_run_evaluate(r, &eval);
