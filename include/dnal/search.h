@@ -131,8 +131,12 @@ double dnal_arch_binary_gap(const dnal_arch *a, const dnal_net *net);
  * one channel per gated layer, kept counts rounded up to `multiple`; except
  * that a removable branch (layer->branch, a supernet candidate) whose last
  * gate closes every channel is removed (all its gates masked off), while a
- * branch set (layer->branch_set) keeps at least its best branch. */
-void dnal_prune(dnal_net *net, double beta, double threshold, int64_t multiple);
+ * branch set (layer->branch_set) keeps at least its best branch. With
+ * flops_target > 0 (a fraction of the dense FLOPs): the masks then move to
+ * the largest network not above it, closing the open channels with the
+ * smallest alpha or opening the closed ones with the largest. */
+void dnal_prune(dnal_net *net, double beta, double threshold, int64_t multiple,
+                double flops_target);
 /* Removable branches whose last gate keeps no channel under the masks; the
  * number of branches in *total, the removed ones' last gate layers in
  * last_gates (room for *total; may be NULL). */

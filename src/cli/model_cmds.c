@@ -51,7 +51,8 @@ int dnal_cmd_export(int argc, char **argv)
                 return DNAL_EXIT_USAGE;
             }
         if (strstr(done, ",search,"))
-            dnal_prune(net, info.beta, cfg.prune.threshold, cfg.prune.channel_multiple);
+            dnal_prune(net, info.beta, cfg.prune.threshold, cfg.prune.channel_multiple,
+                       cfg.search.flops_target);
         dnal_arch_record_of(&rec, net);
         compact = dnal_net_cost(net, net->mask);
         dnal_net *small = dnal_net_compact(net, 1);

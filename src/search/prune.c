@@ -10,9 +10,13 @@
  * in pruned mode, so the compact network simply leaves it out. A set of
  * branches (layer->branch_set: an edge without shortcut) keeps at least one:
  * if all would go, the one whose last gate has the largest alpha stays. A
- * branch that stays follows the usual rule in each of its gates. */
+ * branch that stays follows the usual rule in each of its gates.
+ *
+ * With search.flops_target the masks are then moved to the budget along the
+ * alpha ranking (fit_budget). */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "dnal/search.h"
 
@@ -73,7 +77,114 @@ static void free_branches(branches *br)
     free(br->removed);
 }
 
-void dnal_prune(dnal_net *net, double beta, double threshold, int64_t multiple)
+/* the per-layer rules once the masks are set: a removed branch has every
+ * gate off; any other gated layer keeps at least one channel, rounded up
+ * to a multiple, adding the closed channels with the largest alpha */
+static void finish_layers(dnal_net *net, const branches *br, int64_t multiple)
+{
+    for (int i = 0; i < net->n_layers; i++) {
+        const dnal_layer *l = net->layers[i];
+        if (l->kind != DNAL_GATE)
+            continue;
+        size_t first = l->gate_off, n = l->n_gates;
+        if (l->branch > 0 && br->removed[l->branch]) {
+            for (size_t c = 0; c < n; c++)
+                net->mask[first + c] = 0.0f;
+            continue;
+        }
+        int64_t kept = open_channels(net, l);
+        int64_t want = kept < 1 ? 1 : kept;
+        if (multiple > 1)
+            want = (want + multiple - 1) / multiple * multiple;
+        if (want > (int64_t)n)
+            want = (int64_t)n;
+        for (; kept < want; kept++)
+            net->mask[first + (size_t)best_closed(net, first, n)] = 1.0f;
+    }
+}
+
+/* ---- the FLOPs budget (search.flops_target) ---- */
+
+typedef struct budget_fit {
+    dnal_net *net;
+    const branches *br;
+    int64_t multiple;
+    const float *base;  /* masks after the threshold */
+    size_t *flip;       /* gated channels in the order they flip */
+    size_t n_flip;
+    double dense;
+} budget_fit;
+
+static const float *sort_alpha;
+static int by_alpha_up(const void *a, const void *b)
+{
+    float x = sort_alpha[*(const size_t *)a], y = sort_alpha[*(const size_t *)b];
+    return x < y ? -1 : x > y;
+}
+
+/* FLOPs (fraction of dense) with the first k flips applied and the layer
+ * rules after them; leaves those masks in net->mask */
+static double flops_after(const budget_fit *f, size_t k)
+{
+    memcpy(f->net->mask, f->base, sizeof(float) * f->net->n_gates);
+    for (size_t q = 0; q < k; q++)
+        f->net->mask[f->flip[q]] = 1.0f - f->net->mask[f->flip[q]];
+    finish_layers(f->net, f->br, f->multiple);
+    return dnal_net_cost(f->net, f->net->mask).flops / f->dense;
+}
+
+/* The lambda controller steers the expected FLOPs during the search, but
+ * the masks follow sign(alpha), which the soft expectation does not see
+ * (README, "Budget targeting"). So the masks are moved to the target along
+ * the alpha ranking the search learned: above it, the open channels with
+ * the smallest alpha close; below it, the closed ones with the largest
+ * alpha open; the result is the largest network not above the target.
+ * FLOPs fall monotonically as channels close, so the number of flips is
+ * found by bisection (a few dozen cost evaluations, even for ResNet-50's
+ * 26k gated channels). Gates of removable branches are left as they are. */
+static void fit_budget(dnal_net *net, const branches *br, int64_t multiple, double target)
+{
+    budget_fit f = {net, br, multiple, NULL, NULL, 0, dnal_net_cost(net, NULL).flops};
+    float *base = malloc(sizeof(float) * net->n_gates);
+    f.flip = malloc(sizeof(size_t) * (net->n_gates ? net->n_gates : 1));
+    DNAL_ASSERT(base && f.flip);
+    memcpy(base, net->mask, sizeof(float) * net->n_gates);
+    f.base = base;
+    double now = flops_after(&f, 0);
+    int closing = now > target;
+    for (int i = 0; i < net->n_layers; i++) {
+        const dnal_layer *l = net->layers[i];
+        if (l->kind != DNAL_GATE || l->branch > 0)
+            continue;
+        for (size_t c = 0; c < l->n_gates; c++)
+            if ((base[l->gate_off + c] != 0.0f) == closing)
+                f.flip[f.n_flip++] = l->gate_off + c;
+    }
+    sort_alpha = net->alpha;
+    qsort(f.flip, f.n_flip, sizeof *f.flip, by_alpha_up);
+    if (!closing) /* open the largest alphas first */
+        for (size_t q = 0; q < f.n_flip / 2; q++) {
+            size_t t = f.flip[q];
+            f.flip[q] = f.flip[f.n_flip - 1 - q];
+            f.flip[f.n_flip - 1 - q] = t;
+        }
+    /* closing: the fewest flips with FLOPs <= target; opening: the most */
+    size_t lo = 0, hi = f.n_flip;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo + (closing ? 0 : 1)) / 2;
+        int under = flops_after(&f, mid) <= target;
+        if (closing)
+            under ? (hi = mid) : (lo = mid + 1);
+        else
+            under ? (lo = mid) : (hi = mid - 1);
+    }
+    flops_after(&f, lo);
+    free(base);
+    free(f.flip);
+}
+
+void dnal_prune(dnal_net *net, double beta, double threshold, int64_t multiple,
+                double flops_target)
 {
     for (int i = 0; i < net->n_layers; i++) {
         const dnal_layer *l = net->layers[i];
@@ -106,25 +217,10 @@ void dnal_prune(dnal_net *net, double beta, double threshold, int64_t multiple)
         if (all && best > 0)
             br.removed[best] = 0;
     }
-    for (int i = 0; i < net->n_layers; i++) {
-        const dnal_layer *l = net->layers[i];
-        if (l->kind != DNAL_GATE)
-            continue;
-        size_t first = l->gate_off, n = l->n_gates;
-        if (l->branch > 0 && br.removed[l->branch]) {
-            for (size_t c = 0; c < n; c++)
-                net->mask[first + c] = 0.0f;
-            continue;
-        }
-        int64_t kept = open_channels(net, l);
-        int64_t want = kept < 1 ? 1 : kept;
-        if (multiple > 1)
-            want = (want + multiple - 1) / multiple * multiple;
-        if (want > (int64_t)n)
-            want = (int64_t)n;
-        for (; kept < want; kept++)
-            net->mask[first + (size_t)best_closed(net, first, n)] = 1.0f;
-    }
+    if (flops_target > 0)
+        fit_budget(net, &br, multiple, flops_target);
+    else
+        finish_layers(net, &br, multiple);
     free_branches(&br);
 }
 

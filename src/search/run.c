@@ -572,7 +572,8 @@ dnal_eval dnal_run_prune(dnal_run *r)
     DNAL_ASSERT(!r->compact);
     /* decided on rank 0, the masks broadcast: every rank builds the same network */
     if (r->dist.rank == 0)
-        dnal_prune(r->net, r->arch.beta, r->cfg.prune.threshold, r->cfg.prune.channel_multiple);
+        dnal_prune(r->net, r->arch.beta, r->cfg.prune.threshold, r->cfg.prune.channel_multiple,
+                   r->cfg.search.flops_target);
     dnal_dist_bcast(&r->dist, r->net->mask, sizeof(float) * r->net->n_gates);
     if (r->cfg.dist.check_sync)
         check_replicas(r);

@@ -81,11 +81,10 @@ mid="--set data.train_limit=4096 --set data.eval_limit=256 --set data.batch=128"
 "$DNAL" search $mid --set run.stages=search,prune --set run.init=ck4k/pretrain.h5 \
     --set search.flops_target=0.5 --set search.epochs=4 --set checkpoint.dir=ck3 >budget.out 2>&1
 ratio=$(sed -n 's/^prune flops=\([0-9.]*\) .*/\1/p' budget.out)
-# Known limit (README "Budget targeting", issue 4 open): the controller lands
-# within about 0.1 of the target, not the 0.02 the issue asks for, so this
-# checks only that it steers (without a target this run ends near 0.34).
-check "search.flops_target=0.5 moves the compact FLOPs towards the target ($ratio in 0.40..0.60)" \
-    "awk 'BEGIN { exit !(\"$ratio\" + 0 >= 0.40 && \"$ratio\" + 0 <= 0.60) }'"
+# lambda steers the search towards the target, prune fits the masks to it
+# (without a target this run ends near 0.34)
+check "search.flops_target=0.5 ends with the compact FLOPs at the target ($ratio in 0.48..0.52)" \
+    "awk 'BEGIN { exit !(\"$ratio\" + 0 >= 0.48 && \"$ratio\" + 0 <= 0.52) }'"
 "$DNAL" export ck4k/pretrain.h5 -o dense.h5 >export_dense.out 2>&1
 check "a checkpoint never searched exports dense" \
     "grep -q '^export model=resnet20 flops_dense=\\([0-9]*\\) flops=\\1 ' export_dense.out"

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "dnal/io.h"
+#include "dnal/models.h"
 #include "dnal/search.h"
 #include "tap.h"
 
@@ -135,7 +136,7 @@ static void check_prune(const dnal_ctx *ctx)
     for (size_t c = 12; c < 32; c++)
         net->alpha[c] = -1e-3f * (float)(c - 11);
     net->mask[11] = 0.0f; /* an earlier decision stays */
-    dnal_prune(net, 1e4, 0.9, 1);
+    dnal_prune(net, 1e4, 0.9, 1, 0);
     const dnal_layer *g1 = dnal_net_find(net, "gate1"), *g2 = dnal_net_find(net, "gate2");
     int ok = 1;
     for (size_t c = 0; c < 12; c++) /* sigmoid(1e4*(c-6)e-3) > 0.9 for c >= 7, but 11 was masked */
@@ -146,11 +147,63 @@ static void check_prune(const dnal_ctx *ctx)
            "prune: a layer whose gates all closed keeps its largest alpha");
     for (size_t c = 0; c < 32; c++)
         net->mask[c] = 1.0f;
-    dnal_prune(net, 1e4, 0.9, 8);
+    dnal_prune(net, 1e4, 0.9, 8, 0);
     int64_t k1 = dnal_kept_channels(net, g1), k2 = dnal_kept_channels(net, g2);
     tap_ok(k1 == 8 && k2 == 8 && net->mask[4] == 1.0f && net->mask[3] == 0.0f,
            "prune.channel_multiple=8: 5 kept -> 8 (the next largest alphas), 0 -> 8 (kept %lld, %lld)",
            (long long)k1, (long long)k2);
+    dnal_net_destroy(net);
+}
+
+/* search.flops_target: the masks end at the largest network not above the
+ * target, kept channels ranked by alpha */
+static void check_budget(const dnal_ctx *ctx)
+{
+    dnal_model_cfg mc = {.name = "resnet20", .batch = 2, .in_channels = 1, .image_size = 28,
+                         .classes = 10, .width = 1.0};
+    dnal_net *net = dnal_model_build(ctx, &mc);
+    const double dense = dnal_net_cost(net, NULL).flops;
+    static const double targets[3] = {0.5, 0.3, 0.9};
+    for (int t = 0; t < 3; t++) {
+        for (size_t c = 0; c < net->n_gates; c++) { /* a spread of alphas, a third closed */
+            net->alpha[c] = (float)((double)((c * 2654435761u) % 1000) / 1000.0 - 0.33) * 1e-3f;
+            net->mask[c] = 1.0f;
+        }
+        dnal_prune(net, 1e4, 0.9, 1, 0);
+        double free_f = dnal_net_cost(net, net->mask).flops / dense;
+        for (size_t c = 0; c < net->n_gates; c++)
+            net->mask[c] = 1.0f;
+        dnal_prune(net, 1e4, 0.9, 1, targets[t]);
+        double f = dnal_net_cost(net, net->mask).flops / dense;
+        /* ranked: no closed channel has a larger alpha than an open one (but
+         * the one a layer keeps when all its others closed) */
+        float min_open = INFINITY, max_closed = -INFINITY;
+        for (int i = 0; i < net->n_layers; i++) {
+            const dnal_layer *l = net->layers[i];
+            if (l->kind != DNAL_GATE || dnal_kept_channels(net, l) < 2)
+                continue;
+            for (size_t c = 0; c < l->n_gates; c++) {
+                float a = net->alpha[l->gate_off + c];
+                if (net->mask[l->gate_off + c] != 0.0f)
+                    min_open = fminf(min_open, a);
+                else
+                    max_closed = fmaxf(max_closed, a);
+            }
+        }
+        tap_ok(f <= targets[t] && f > targets[t] - 0.01 && min_open >= max_closed,
+               "flops_target=%.1f: the threshold alone gives %.3f, the budget %.4f; kept channels "
+               "ranked by alpha", targets[t], free_f, f);
+    }
+    for (size_t c = 0; c < net->n_gates; c++)
+        net->mask[c] = 1.0f;
+    dnal_prune(net, 1e4, 0.9, 8, 0.5);
+    double f = dnal_net_cost(net, net->mask).flops / dense;
+    int multiples = 1;
+    for (int i = 0; i < net->n_layers; i++)
+        if (net->layers[i]->kind == DNAL_GATE)
+            multiples &= dnal_kept_channels(net, net->layers[i]) % 8 == 0;
+    tap_ok(f <= 0.5 && f > 0.45 && multiples,
+           "flops_target=0.5 with channel_multiple=8: %.4f, every layer a multiple of 8", f);
     dnal_net_destroy(net);
 }
 
@@ -164,6 +217,7 @@ int main(void)
     check_alpha_gradient(ctx, "count");
     held = 0;
     check_prune(ctx);
+    check_budget(ctx);
     dnal_ctx_destroy(ctx);
     return tap_done();
 }
