@@ -104,6 +104,8 @@ typedef dnnl_memory_desc_t dnal_md;
 
 /* nchw / nc / oihw / goihw / x: plain row-major f32, ndims 1..5 */
 dnal_md dnal_md_plain(int ndims, const int64_t *dims);
+/* 4-D, channels last (NHWC) */
+dnal_md dnal_md_channels_last(const int64_t *dims);
 /* format_tag any: the primitive picks the layout */
 dnal_md dnal_md_any(int ndims, const int64_t *dims);
 /* a specific 4-D activation layout, for tests: "nchw", "nhwc", "nChw8c", "nChw16c" */

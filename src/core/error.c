@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <hdf5.h>
 #include <mpi.h>
@@ -35,6 +36,7 @@ static _Noreturn void end_process(int code)
         if (size > 1) {
             fflush(stdout);
             fflush(stderr);
+            usleep(200000); /* let the launcher forward the message first */
             MPI_Abort(MPI_COMM_WORLD, code);
         }
         MPI_Finalize();
@@ -42,15 +44,18 @@ static _Noreturn void end_process(int code)
     exit(code);
 }
 
+/* One write for the whole line: under mpirun a rank's output travels through
+ * a pipe that MPI_Abort may close between two writes. */
 static void vreport(const char *file, int line, const char *fmt, va_list ap)
 {
+    char msg[4096];
+    int n = file ? snprintf(msg, sizeof msg, "dnal: error: %s:%d: ", file, line)
+                 : snprintf(msg, sizeof msg, "dnal: error: ");
+    vsnprintf(msg + n, sizeof msg - (size_t)n - 1, fmt, ap);
+    size_t len = strlen(msg);
+    msg[len] = '\n';
     fflush(stdout);
-    if (file)
-        fprintf(stderr, "dnal: error: %s:%d: ", file, line);
-    else
-        fprintf(stderr, "dnal: error: ");
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    fwrite(msg, 1, len + 1, stderr);
     fflush(stderr);
 }
 

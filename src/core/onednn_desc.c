@@ -38,6 +38,11 @@ dnal_md dnal_md_plain(int ndims, const int64_t *dims)
     return md_by_tag(ndims, dims, plain_tag(ndims));
 }
 
+dnal_md dnal_md_channels_last(const int64_t *dims)
+{
+    return md_by_tag(4, dims, dnnl_acdb);
+}
+
 dnal_md dnal_md_any(int ndims, const int64_t *dims)
 {
     return md_by_tag(ndims, dims, dnnl_format_tag_any);

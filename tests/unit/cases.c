@@ -13,6 +13,8 @@ static dnal_tensor *b_conv3x3(dnal_net *net, dnal_tensor *x) { return conv(net, 
 static dnal_tensor *b_conv_s2(dnal_net *net, dnal_tensor *x) { return conv(net, x, 16, 3, 2, 1, 1, 0); }
 static dnal_tensor *b_conv1x1(dnal_net *net, dnal_tensor *x) { return conv(net, x, 40, 1, 1, 0, 1, 0); }
 static dnal_tensor *b_conv_dw(dnal_net *net, dnal_tensor *x) { return conv(net, x, x->c, 3, 1, 1, x->c, 0); }
+/* 7x7 depthwise: oneDNN 2.6 on AVX2 computes its weight gradient in NHWC */
+static dnal_tensor *b_conv_dw7(dnal_net *net, dnal_tensor *x) { return conv(net, x, x->c, 7, 1, 3, x->c, 0); }
 static dnal_tensor *b_conv_group(dnal_net *net, dnal_tensor *x) { return conv(net, x, 32, 3, 2, 1, 2, 1); }
 static dnal_tensor *b_bn(dnal_net *net, dnal_tensor *x) { return dnal_net_bn(net, "bn", x); }
 static dnal_tensor *b_relu(dnal_net *net, dnal_tensor *x) { return dnal_net_relu(net, "relu", x, 0); }
@@ -103,6 +105,7 @@ const layer_case layer_cases[] = {
     {"conv_s2_nchw", 4, 2, 3, 7, 7, "nchw", b_conv_s2, 1},
     {"conv1x1", 4, 2, 24, 5, 5, "native", b_conv1x1, 1},
     {"conv_dw", 4, 2, 32, 6, 6, "native", b_conv_dw, 1},
+    {"conv_dw7", 4, 2, 16, 8, 8, "native", b_conv_dw7, 0},
     {"conv_group", 4, 2, 16, 7, 7, "native", b_conv_group, 1},
     {"bn_train", 4, 3, 20, 4, 4, "native", b_bn, 1},
     {"bn_infer", 4, 2, 20, 4, 4, "native", b_bn, 1},

@@ -135,6 +135,7 @@ int main(void)
         {"conv3x3 s2 nchw", "conv_s2_nchw", NULL, FILL_UNIFORM, train, 0, 0},
         {"conv1x1 24->40", "conv1x1", NULL, FILL_UNIFORM, train, 0, 0},
         {"conv depthwise", "conv_dw", NULL, FILL_UNIFORM, train, 0, 0},
+        {"conv depthwise 7x7 (weight gradient in NHWC)", "conv_dw7", NULL, FILL_UNIFORM, train, 0, 0},
         {"conv groups=2 s2", "conv_group", NULL, FILL_UNIFORM, train, 0, 0},
         {"bn train C=20", "bn_train", NULL, FILL_UNIFORM, train, 0, 0},
         {"bn train C=20 nChw16c", "bn_train", "nChw16c", FILL_UNIFORM, train, 0, 0},
