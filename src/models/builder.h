@@ -19,6 +19,9 @@ dnal_tensor *mb_unit(mb *b, const char *prefix, const char *suffix, dnal_tensor 
 /* Global average pooling, the classifier and the loss. */
 void mb_head(mb *b, dnal_tensor *x, int64_t classes);
 const char *mb_name(mb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* torchvision's _make_divisible: v rounded to a multiple of 8, never below
+ * 90% of v (MobileNetV2 and the supernet) */
+int64_t mb_divisible8(double v);
 /* round(c * width), at least 1 */
 int64_t mb_scale(int64_t c, double width);
 

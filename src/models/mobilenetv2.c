@@ -12,17 +12,6 @@
 
 #include "builder.h"
 
-/* torchvision's _make_divisible: round to a multiple of 8, never below 90% */
-static int64_t divisible8(double v)
-{
-    int64_t r = (int64_t)(v + 4) / 8 * 8;
-    if (r < 8)
-        r = 8;
-    if ((double)r < 0.9 * v)
-        r += 8;
-    return r;
-}
-
 void mobilenetv2(mb *b, const dnal_model_cfg *cfg, int imagenet)
 {
     static const int plan[7][4] = {/* t, c, n, s */
@@ -30,11 +19,11 @@ void mobilenetv2(mb *b, const dnal_model_cfg *cfg, int imagenet)
                                    {6, 96, 3, 1},  {6, 160, 3, 2}, {6, 320, 1, 1}};
     double w = cfg->width;
     char prefix[32];
-    dnal_tensor *x = mb_unit(b, "stem", "", b->net->input, divisible8(32 * w), 3, imagenet ? 2 : 1,
+    dnal_tensor *x = mb_unit(b, "stem", "", b->net->input, mb_divisible8(32 * w), 3, imagenet ? 2 : 1,
                              1, 0, ACT_RELU6);
     int block = 0;
     for (int s = 0; s < 7; s++) {
-        int64_t t = plan[s][0], c = divisible8(plan[s][1] * w);
+        int64_t t = plan[s][0], c = mb_divisible8(plan[s][1] * w);
         int stride0 = (!imagenet && s == 1) ? 1 : plan[s][3];
         for (int i = 0; i < plan[s][2]; i++) {
             int64_t stride = i == 0 ? stride0 : 1, in_c = x->c;
@@ -50,7 +39,7 @@ void mobilenetv2(mb *b, const dnal_model_cfg *cfg, int imagenet)
             x = y;
         }
     }
-    int64_t last = divisible8(1280 * (w > 1.0 ? w : 1.0));
+    int64_t last = mb_divisible8(1280 * (w > 1.0 ? w : 1.0));
     x = mb_unit(b, "features.last", "", x, last, 1, 1, 1, 1, ACT_RELU6);
     mb_head(b, x, cfg->classes);
 }

@@ -23,17 +23,6 @@
 
 #include "builder.h"
 
-/* torchvision's _make_divisible, as mobilenetv2.c */
-static int64_t divisible8(double v)
-{
-    int64_t r = (int64_t)(v + 4) / 8 * 8;
-    if (r < 8)
-        r = 8;
-    if ((double)r < 0.9 * v)
-        r += 8;
-    return r;
-}
-
 static void mark(dnal_net *net, dnal_tensor *t, int branch, int set)
 {
     dnal_layer *g = net->layers[t->gate];
@@ -52,14 +41,14 @@ void proxyless_supernet(mb *b, const dnal_model_cfg *cfg)
     double w = cfg->width;
     char prefix[48];
     dnal_net *net = b->net;
-    dnal_tensor *x = mb_unit(b, "stem", "", net->input, divisible8(32 * w), 3, imagenet ? 2 : 1, 1,
+    dnal_tensor *x = mb_unit(b, "stem", "", net->input, mb_divisible8(32 * w), 3, imagenet ? 2 : 1, 1,
                              0, ACT_RELU6);
     /* the fixed first block: depthwise 3x3 and projection to 16, both gated */
     x = mb_unit(b, "first", "_dw", x, x->c, 3, 1, x->c, 1, ACT_RELU6);
-    x = mb_unit(b, "first", "_project", x, divisible8(16 * w), 1, 1, 1, 1, ACT_NONE);
+    x = mb_unit(b, "first", "_project", x, mb_divisible8(16 * w), 1, 1, 1, 1, ACT_NONE);
     int edge = 0, branch = 0;
     for (int s = 0; s < 6; s++) {
-        int64_t c = divisible8(plan[s][0] * w);
+        int64_t c = mb_divisible8(plan[s][0] * w);
         int stride0 = (!imagenet && s == 0) ? 1 : plan[s][2];
         for (int i = 0; i < plan[s][1]; i++) {
             int64_t stride = i == 0 ? stride0 : 1, in_c = x->c;
@@ -88,7 +77,7 @@ void proxyless_supernet(mb *b, const dnal_model_cfg *cfg)
             x = sum;
         }
     }
-    int64_t last = divisible8(1280 * (w > 1.0 ? w : 1.0));
+    int64_t last = mb_divisible8(1280 * (w > 1.0 ? w : 1.0));
     x = mb_unit(b, "last", "", x, last, 1, 1, 1, 1, ACT_RELU6);
     mb_head(b, x, cfg->classes);
 }

@@ -38,6 +38,16 @@ const char *mb_name(mb *b, const char *fmt, ...)
     return b->name;
 }
 
+int64_t mb_divisible8(double v)
+{
+    int64_t r = (int64_t)(v + 4) / 8 * 8;
+    if (r < 8)
+        r = 8;
+    if ((double)r < 0.9 * v)
+        r += 8;
+    return r;
+}
+
 int64_t mb_scale(int64_t c, double width)
 {
     int64_t s = (int64_t)llround((double)c * width);

@@ -5,12 +5,7 @@
 # run.init, budget targeting, and bad checkpoints (exit 2 naming the file).
 # Speaks TAP. $DNAL is the binary under test.
 DNAL=${DNAL:-./dnal}
-n=0
-fail=0
-check() {
-    n=$((n + 1))
-    if eval "$2"; then echo "ok $n - $1"; else fail=$((fail + 1)); echo "not ok $n - $1"; fi
-}
+. "$(dirname "$0")/../tap.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1

@@ -9,12 +9,7 @@
 DNAL=${DNAL:-./dnal}
 MAKE_TREE=${IMAGENET_TEST:-./tests/unit/test_imagenet}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-n=0
-fail=0
-check() {
-    n=$((n + 1))
-    if eval "$2"; then echo "ok $n - $1"; else fail=$((fail + 1)); echo "not ok $n - $1"; fi
-}
+. "$(dirname "$0")/../tap.sh"
 two() { mpirun -np 2 --oversubscribe -x OMP_NUM_THREADS=1 "$DNAL" "$@"; }
 MAKE_TREE=$(cd "$(dirname "$MAKE_TREE")" && pwd)/$(basename "$MAKE_TREE")
 tmp=$(mktemp -d)

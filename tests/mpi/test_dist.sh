@@ -6,12 +6,7 @@
 # rank 0 prints, and dnal bench reports the communication. Speaks TAP.
 DNAL=${DNAL:-./dnal}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-n=0
-fail=0
-check() {
-    n=$((n + 1))
-    if eval "$2"; then echo "ok $n - $1"; else fail=$((fail + 1)); echo "not ok $n - $1"; fi
-}
+. "$(dirname "$0")/../tap.sh"
 one() { mpirun -np 1 --bind-to none -x OMP_NUM_THREADS=2 "$DNAL" "$@"; }
 two() { mpirun -np 2 --oversubscribe -x OMP_NUM_THREADS=1 "$DNAL" "$@"; }
 # max |a - b| / max |a| of a dataset in two HDF5 files

@@ -10,12 +10,7 @@
 DNAL=${DNAL:-./dnal}
 TOP=${TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-n=0
-fail=0
-check() {
-    n=$((n + 1))
-    if eval "$2"; then echo "ok $n - $1"; else fail=$((fail + 1)); echo "not ok $n - $1"; fi
-}
+. "$(dirname "$0")/../tap.sh"
 for tool in slurmctld slurmd munged sbatch; do
     command -v $tool >/dev/null 2>&1 || PATH=$PATH:/usr/sbin
     command -v $tool >/dev/null 2>&1 || { echo "1..0 # SKIP $tool is not installed"; exit 0; }
