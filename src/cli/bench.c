@@ -63,13 +63,12 @@ static void bench_data(const dnal_config *cfg, const dnal_dist *dist, int64_t fi
     double wall = omp_get_wtime() - t0, images_done = (double)(batches * local);
     double busy = dnal_loader_busy_seconds(l);
     dnal_loader_close(l);
-    double sums[2] = {images_done / wall, 0};
-    dnal_dist_sum(dist, sums, 1); /* every rank decodes its own slice */
+    double rate = images_done / wall;
+    dnal_dist_sum(dist, &rate, 1); /* every rank decodes its own slice */
     printf("bench_data dataset=%s workers=%d ranks=%d image_size=%lld images_per_s=%.1f "
            "per_worker=%.1f train_images_per_s=%.1f keeps_up=%s skipped=%lld\n",
-           cfg->data.dataset, workers, dist->size, (long long)h, sums[0],
-           images_done / busy,
-           train_ips, sums[0] >= train_ips ? "yes" : "no", (long long)dnal_dataset_skipped(d));
+           cfg->data.dataset, workers, dist->size, (long long)h, rate, images_done / busy,
+           train_ips, rate >= train_ips ? "yes" : "no", (long long)dnal_dataset_skipped(d));
     free(order);
     free(index);
     free(images);

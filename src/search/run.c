@@ -223,8 +223,6 @@ static void load_batch(dnal_run *r, int64_t s, int64_t total)
                         r->local_batch, images, r->labels);
         return;
     }
-    if (r->loader_next < s) /* a new stage, or a resumed one */
-        r->loader_next = s;
     for (; r->loader_next < total && r->loader_next <= s + 2; r->loader_next++) {
         int64_t e = r->loader_next / spe, in_epoch = r->loader_next % spe;
         dnal_loader_push(r->loader, e, order_of(r, e) + in_epoch * r->batch + slice,
@@ -437,6 +435,7 @@ static dnal_eval run_stage(dnal_run *r, const stage_plan *sp)
     double loss_sum = start > 0 ? r->log_loss_sum : 0;
     int64_t every = cfg->log.every, since = start > 0 ? r->log_since : 0;
     dnal_dist_plan(&r->dist, net); /* buckets over the layers this stage trains */
+    r->loader_next = start;        /* the loader starts with this stage's first step */
     if (start >= total && total > 0) /* resumed after the stage's last step */
         last = dnal_run_evaluate(r, &eval);
     for (int64_t s = start; s < total; s++) {

@@ -5,7 +5,8 @@
 # and names the bad files; resnet18 trains for a few steps on 2 ranks from
 # the folders and from the shards, the bad files skipped, named and counted;
 # decoding ahead (data.workers=2) trains exactly as decoding in the step
-# (data.workers=0); dnal bench reports the decoding rate. Speaks TAP.
+# (data.workers=0), also across the stages of a search; dnal bench reports
+# the decoding rate. Speaks TAP.
 DNAL=${DNAL:-./dnal}
 MAKE_TREE=${IMAGENET_TEST:-./tests/unit/test_imagenet}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
@@ -44,6 +45,15 @@ two $run --set data.dataset=imagenet-shards --set data.path=shards --set data.wo
 check "resnet18 on 2 ranks from the shards: exit 0, $(grep -c '^eval' shards.out) eval lines, nothing skipped" \
     "[ $rc -eq 0 ] && [ \$(grep -c '^eval stage=pretrain' shards.out) -eq 2 ] \
      && ! grep -q '^data skipped' shards.out"
+
+# every stage through the loader: each starts it at its own first step
+two search --set model.name=resnet18 --set data.image_size=32 --set data.batch=8 \
+    --set data.dataset=imagenet-shards --set data.path=shards --set data.workers=2 \
+    --set pretrain.epochs=1 --set search.epochs=1 --set finetune.epochs=1 \
+    --set search.beta_update=step --set log.path=search.h5 --set checkpoint.dir=ck3 \
+    >search.out 2>&1; rc=$?
+check "a search from the shards with data.workers=2: every stage runs, exit 0" \
+    "[ $rc -eq 0 ] && grep -q '^eval stage=search' search.out && grep -q '^summary ' search.out"
 
 "$DNAL" bench --set model.name=resnet18 --set data.dataset=imagenet-shards --set data.path=shards \
     --set data.image_size=32 --set data.batch=8 --set data.workers=2 --steps 2 --warmup 1 >bench.out 2>&1
