@@ -9,21 +9,23 @@
 #include <stdint.h>
 #include <oneapi/dnnl/dnnl.h>
 
-/* ---- exit codes (DESIGN.md section 5) ---- */
+/* ---- exit codes (docs/design.md, "Exit codes") ---- */
 enum {
     DNAL_EXIT_OK = 0,
-    DNAL_EXIT_USAGE = 1,        /* usage or config error */
-    DNAL_EXIT_DATA = 2,         /* missing or corrupt input */
+    DNAL_EXIT_USAGE = 1,        /* usage or config error: nothing was started */
+    DNAL_EXIT_DATA = 2,         /* an input is missing, corrupt or out of range (named) */
     DNAL_EXIT_NUMERIC = 3,      /* non-finite loss or gradient */
-    DNAL_EXIT_CHECKPOINTED = 75 /* checkpointed on a signal; requeue */
+    DNAL_EXIT_SOFTWARE = 70,    /* internal: a failed assertion, a oneDNN or MPI failure,
+                                   memory exhausted (sysexits' EX_SOFTWARE) */
+    DNAL_EXIT_CHECKPOINTED = 75 /* checkpointed on a signal; requeue (EX_TEMPFAIL) */
 };
 
-/* Prints "dnal: error: MESSAGE" on stderr and ends the process with CODE.
- * Inside a multi-rank MPI run it calls MPI_Abort so that no rank is left
- * waiting in a collective; otherwise exit(). */
 /* Ends the process with code, on every rank together (MPI_Finalize, not
  * MPI_Abort): for an orderly stop that all ranks agreed on. */
 _Noreturn void dnal_exit_all(int code);
+/* Prints "dnal: error: MESSAGE" on stderr and ends the process with CODE.
+ * Inside a multi-rank MPI run it calls MPI_Abort so that no rank is left
+ * waiting in a collective; otherwise exit(). */
 _Noreturn void dnal_fatal(int code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Same, prefixed with the source location (for internal failures). */
@@ -60,7 +62,7 @@ const char *dnal_dnnl_status_str(int status);
 #define DNAL_ASSERT(cond)                                                       \
     do {                                                                        \
         if (!(cond))                                                            \
-            dnal_fatal_at(DNAL_EXIT_USAGE, __FILE__, __LINE__,                  \
+            dnal_fatal_at(DNAL_EXIT_SOFTWARE, __FILE__, __LINE__,               \
                           "internal error: %s", #cond);                         \
     } while (0)
 
@@ -69,10 +71,25 @@ void dnal_h5_quiet(void);
 
 /* ---- memory ---- */
 
-/* 64-byte aligned allocation that dies on failure (never in the step loop). */
-void *dnal_alloc(size_t bytes);
-void *dnal_calloc(size_t bytes);
+/* Every allocation of dnal goes through these (never in the step loop):
+ * 64-byte aligned, zeroed (calloc), resized (realloc: not aligned), copied
+ * (strdup). On failure they end the process with exit 70 naming the size
+ * and the calling file and line. Free with dnal_free (or free). */
+#define dnal_alloc(bytes) dnal_alloc_at((bytes), __FILE__, __LINE__)
+#define dnal_calloc(bytes) dnal_calloc_at((bytes), __FILE__, __LINE__)
+#define dnal_realloc(p, bytes) dnal_realloc_at((p), (bytes), __FILE__, __LINE__)
+#define dnal_strdup(s) dnal_strdup_at((s), __FILE__, __LINE__)
+void *dnal_alloc_at(size_t bytes, const char *file, int line);
+void *dnal_calloc_at(size_t bytes, const char *file, int line);
+void *dnal_realloc_at(void *p, size_t bytes, const char *file, int line);
+char *dnal_strdup_at(const char *s, const char *file, int line);
 void dnal_free(void *p);
+/* An allocation sized by what an input file says: `count` elements of
+ * `size` bytes, zeroed. A size that overflows, exceeds `limit` bytes (0: no
+ * limit) or cannot be allocated is the input's fault: exit 2 naming
+ * `origin` (the file) and `what`. */
+void *dnal_alloc_input(size_t count, size_t size, size_t limit, const char *origin,
+                       const char *what);
 
 /* A flat arena: regions are reserved first (offsets only), then one zeroed,
  * aligned block is committed. Parameters, gradients, optimizer state, alpha
@@ -94,6 +111,9 @@ typedef struct dnal_ctx {
 } dnal_ctx;
 
 dnal_ctx *dnal_ctx_create(void);
+/* The threads oneDNN and dnal's own loops use (run.threads; 0 keeps
+ * OpenMP's default, OMP_NUM_THREADS). */
+void dnal_set_threads(int64_t threads);
 void dnal_ctx_destroy(dnal_ctx *ctx);
 /* Runs a primitive on the context's stream (checked). */
 void dnal_exec(const dnal_ctx *ctx, dnnl_primitive_t p, int nargs, const dnnl_exec_arg_t *args);

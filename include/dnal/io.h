@@ -1,35 +1,17 @@
-/* dnal io: the run configuration's INI form, and later the HDF5 run log and
- * checkpoints. The configuration struct itself (dnal_config) belongs to the
- * run (include/dnal/search.h); io reads and writes its text.
- *
- * Configuration (DESIGN.md section 5): every key has a default; a file and
- * any number of `--set section.key=value` overrides are applied in order; an
- * unknown section or key, or a value that does not parse or is out of range,
- * is an error naming the key and where it came from (FILE:LINE or --set),
- * with exit code 1, before any work starts. */
+/* dnal io: the files dnal reads and writes besides the datasets: the
+ * compact model file, checkpoints and the HDF5 run log (layouts in
+ * docs/design.md). io knows networks and models, not the method: what a
+ * run puts in a checkpoint or a log row it hands over as plain values.
+ * Files are written to PATH.tmp and renamed when complete; a missing,
+ * truncated or foreign file is exit 2 naming it. */
 #ifndef DNAL_IO_H
 #define DNAL_IO_H
 
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 
-#include "dnal/search.h"
-
-/* The built-in defaults (the default run of `dnal search`). */
-void dnal_config_defaults(dnal_config *cfg);
-/* Applies an INI file. Returns 0, or prints "dnal: error: FILE:LINE: ..." and returns 1. */
-int dnal_config_load(dnal_config *cfg, const char *path);
-/* Applies INI text (e.g. a checkpoint's stored configuration); origin names it. */
-int dnal_config_load_text(dnal_config *cfg, const char *text, const char *origin);
-/* Applies one "section.key=value". Returns 0, or prints the error and returns 1. */
-int dnal_config_set(dnal_config *cfg, const char *assignment);
-/* Checks the values together (e.g. a stage list of known names). 0 or 1 as above. */
-int dnal_config_validate(const dnal_config *cfg);
-/* The resolved configuration as INI text, every key, sections in DESIGN order. */
-void dnal_config_write(const dnal_config *cfg, FILE *out);
-/* The same into a newly allocated string (for the run log); free() it. */
-char *dnal_config_text(const dnal_config *cfg);
+#include "dnal/config.h"
+#include "dnal/models.h"
 
 /* ---- the compact model file (dnal export / eval / bench) ---- */
 
@@ -39,83 +21,107 @@ typedef struct dnal_model_info {
     dnal_cost dense, compact;
 } dnal_model_info;
 
-/* Writes the compact network `net` with the masks that made it. Written to
- * PATH.tmp and renamed when complete. */
+/* Writes the compact network `net` with the masks that made it. */
 void dnal_model_save(const char *path, const dnal_model_cfg *m, const dnal_arch_record *rec,
                      const dnal_net *net, dnal_cost dense, dnal_cost compact);
-/* Rebuilds the compact network of a model file for `batch` (exit 2 on a
- * missing, truncated or foreign file). */
+/* Rebuilds the compact network of a model file for `batch`. */
 dnal_net *dnal_model_load(const dnal_ctx *ctx, const char *path, int64_t batch,
                           dnal_model_info *info);
 
 /* ---- checkpoints (stage ends, every checkpoint.every steps, signals) ---- */
 
+/* Rows of the run log when a checkpoint was written (a resume cuts back to them). */
 typedef struct dnal_log_rows {
     int64_t steps, gates, eval;
 } dnal_log_rows;
 
+/* Everything a checkpoint holds besides the network's flat buffers. Saving
+ * reads it (pointers stay the caller's); loading fills it (free with
+ * dnal_checkpoint_info_free). */
 typedef struct dnal_checkpoint_info {
     dnal_model_info model;
-    int compact;
+    int compact;            /* the network is the compact one (masks in the record) */
     double beta, lambda;
-    int64_t step;
-    char *done;            /* stages done, comma-separated */
-    char *config;          /* the run's resolved configuration (INI text) */
-    float *alpha_momentum; /* dense gated channels (zeros for a compact checkpoint) */
-    /* mid-stage state (version 2; zeros and NULL in a stage-end checkpoint) */
-    int64_t stage_step, log_since;
-    double log_loss_sum;
-    int held;
-    float *weight_momentum; /* n_param of the network, or NULL */
+    int held;               /* beta was held at the last architecture update */
+    int64_t step;           /* steps done in the whole run */
+    int64_t stage_step;     /* steps done in the stage running (0: at a stage end) */
+    int64_t log_since;      /* steps since the last progress line ... */
+    double log_loss_sum;    /* ... and their loss sum */
+    char *done;             /* stages done, comma-separated */
+    char *config;           /* the run's resolved configuration (INI text) */
+    float *alpha_momentum;  /* dense gated channels (zeros for a compact checkpoint) */
+    float *weight_momentum; /* n_param of the network, or NULL (at a stage end) */
     double top1_search, top1_pruned;
     int world_size;
-    dnal_log_rows log_rows; /* rows of the run log when it was written */
+    dnal_log_rows log_rows;
 } dnal_checkpoint_info;
 
-/* Writes a run's state: after the stages `done`, and inside the stage
- * running if r->stage_step > 0; rows: the run log's (NULL: none). Written
- * to PATH.tmp and renamed when complete. */
-void dnal_checkpoint_save(const char *path, const dnal_run *r, const char *done,
-                          const dnal_log_rows *rows);
-/* The network of a checkpoint (dense with alpha and masks, or compact) for
- * `batch`; rec (may be NULL) receives the masks of a compact one. Exit 2 on
- * a missing, truncated or foreign file. */
+/* Writes `net` (dense with alpha and masks, or compact with rec's masks)
+ * and info. */
+void dnal_checkpoint_save(const char *path, const dnal_checkpoint_info *info,
+                          const dnal_net *net, const dnal_arch_record *rec);
+/* The network of a checkpoint for `batch`; rec (may be NULL) receives the
+ * masks of a compact one. */
 dnal_net *dnal_checkpoint_load(const dnal_ctx *ctx, const char *path, int64_t batch,
                                dnal_checkpoint_info *info, dnal_arch_record *rec);
 void dnal_checkpoint_info_free(dnal_checkpoint_info *info);
-/* A checkpoint's stored configuration (INI text; free() it); exit 2 if the
- * file is not a readable checkpoint. */
+/* A checkpoint's stored configuration (INI text; free() it). */
 char *dnal_checkpoint_config(const char *path);
-/* 1 and its step and count of stages done if path is a readable dnal
- * checkpoint, else 0 (quietly: for picking the newest of a folder). */
-int dnal_checkpoint_peek(const char *path, double *step, int *stages_done);
-/* Starts an opened run from a checkpoint (run.init): its network, masks,
- * beta, lambda and step; exit 2 if the checkpoint is of another model. */
-void dnal_run_init_from(dnal_run *r, const char *path);
-/* Continues an opened run where a checkpoint left it (dnal search
- * --resume): run.init's state plus the stages done, the position inside
- * the stage, both momenta and the summary's accuracies. Returns the log
- * rows to keep. */
-dnal_log_rows dnal_run_resume_from(dnal_run *r, const char *path);
+/* `arg` if it is a file, else the newest dnal checkpoint in the folder
+ * `arg` (most steps, then most stages done; model.h5 is not one), into
+ * out. 0, or exit code 2 after printing what is missing. */
+int dnal_checkpoint_find(const char *arg, char *out, size_t len);
+/* The name of the step checkpoint of `step` in dir. */
+void dnal_checkpoint_step_path(char *out, size_t len, const char *dir, int64_t step);
+/* Removes all but the newest `keep` step checkpoints of dir. */
+void dnal_checkpoint_keep_newest(const char *dir, int64_t keep);
 
-/* ---- the HDF5 run log (DESIGN.md section 6; rank 0 writes it) ---- */
+/* ---- the HDF5 run log (rank 0 writes it) ---- */
 
 typedef struct dnal_runlog dnal_runlog;
 
-/* Creates the log of run r at path with every dataset (the layout is in
- * src/io/runlog.c) and closes it again: rows are appended by reopening it.
- * Exit 2 if it cannot be written. */
-dnal_runlog *dnal_runlog_create(const char *path, const dnal_run *r);
-/* Reopens the log of a resumed run, cut back to `rows` (a checkpoint's). */
-dnal_runlog *dnal_runlog_reopen(const char *path, const dnal_run *r, dnal_log_rows rows);
+/* What the log records once, at its creation or a resume. */
+typedef struct dnal_runlog_info {
+    const char *config;          /* resolved INI text */
+    int64_t world_size, threads;
+    uint64_t seed;
+    dnal_cost dense;             /* the dense network's cost */
+    dnal_cost compact;           /* after pruning; NaN before */
+    const dnal_arch_record *gates; /* the gated layers and their masks */
+} dnal_runlog_info;
+
+/* One row of /steps: the means over the last log interval. */
+typedef struct dnal_log_step {
+    int64_t step;              /* steps done in the whole run */
+    double epoch;              /* of the stage, fractional */
+    int stage;                 /* 0 pretrain, 1 search, 2 finetune */
+    double loss, reg, lambda, lr, beta;
+    double flops, params;      /* expected under the current gates (absolute) */
+    double images_per_s;
+} dnal_log_step;
+
+/* One row of /eval. */
+typedef struct dnal_log_eval {
+    int stage;                 /* as above; 3: right after pruning */
+    double epoch, top1, top5, loss;
+} dnal_log_eval;
+
+/* Creates the log at path with every dataset and closes it again: rows are
+ * appended by reopening it. */
+dnal_runlog *dnal_runlog_create(const char *path, const dnal_runlog_info *info);
+/* Reopens the log of a resumed run, cut back to `rows` (a checkpoint's);
+ * NULL if there is no file at path. */
+dnal_runlog *dnal_runlog_reopen(const char *path, const dnal_runlog_info *info,
+                                dnal_log_rows rows);
 /* Appends one row to /steps and flushes. */
-void dnal_runlog_step(dnal_runlog *log, const dnal_step_row *row);
-/* Appends a snapshot of alpha (every gated channel, as net->alpha). */
+void dnal_runlog_step(dnal_runlog *log, const dnal_log_step *row);
+/* Appends a snapshot of alpha (every gated channel, in the order of the
+ * gated layers); written at the next flush. */
 void dnal_runlog_gates(dnal_runlog *log, int64_t step, double beta, const float *alpha);
 /* Appends one row to /eval and flushes. */
-void dnal_runlog_eval(dnal_runlog *log, int stage, double epoch, const dnal_eval *e);
-/* The final masks and costs of a pruned run (r->record, r->compact_cost). */
-void dnal_runlog_arch(dnal_runlog *log, const dnal_run *r);
+void dnal_runlog_eval(dnal_runlog *log, const dnal_log_eval *e);
+/* The final masks and costs of a pruned run. */
+void dnal_runlog_arch(dnal_runlog *log, const dnal_arch_record *rec, dnal_cost compact);
 void dnal_runlog_flush(dnal_runlog *log);
 dnal_log_rows dnal_runlog_rows(const dnal_runlog *log);
 /* Marks the run complete: root attribute `finished` (ISO 8601, UTC). */

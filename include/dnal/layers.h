@@ -28,10 +28,11 @@ typedef enum dnal_gate_mode {
     DNAL_GATE_PRUNED = 2  /* g = m */
 } dnal_gate_mode;
 
-/* sigmoid(beta * alpha), in double for large beta * |alpha| */
-static inline double dnal_gate_sigmoid(float beta, float alpha)
+/* sigmoid(beta * alpha), in double for large beta * |alpha|: the one
+ * sigmoid of dnal (the gate, the regulariser, pruning, the reports) */
+static inline double dnal_gate_sigmoid(double beta, float alpha)
 {
-    return 1.0 / (1.0 + __builtin_exp(-(double)beta * alpha));
+    return 1.0 / (1.0 + __builtin_exp(-beta * (double)alpha));
 }
 
 /* The gate value g of one channel in a mode. */

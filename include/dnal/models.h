@@ -30,11 +30,24 @@ typedef struct dnal_model_cfg {
     double width; /* width multiplier (1.0: the published network) */
 } dnal_model_cfg;
 
+/* A model of the zoo and the input it was published for (CIFAR-10:
+ * 3x32x32, 10 classes; ImageNet: 3x224x224, 1000): what `dnal bench`
+ * builds unless told otherwise. Every model builds at other sizes too. */
+typedef struct dnal_model_spec {
+    const char *name;
+    int64_t in_channels, image_size, classes;
+} dnal_model_spec;
+
+/* The zoo's entry of that name, or NULL. */
+const dnal_model_spec *dnal_model_find(const char *name);
+/* The same, or exit 1 naming the known models. */
+const dnal_model_spec *dnal_model_get(const char *name);
+/* The zoo's entries, 0 .. dnal_model_count() - 1. */
+int dnal_model_count(void);
+const dnal_model_spec *dnal_model_at(int i);
+
 /* Builds and finalizes the model; an unknown name is a usage error (exit 1). */
 dnal_net *dnal_model_build(const dnal_ctx *ctx, const dnal_model_cfg *cfg);
-int dnal_model_known(const char *name);
-/* The names of the zoo, NULL-terminated. */
-const char *const *dnal_model_names(void);
 
 /* Initialises parameters from the seed (GSL MT19937): conv weights He-normal
  * with fan-out (as torchvision's ResNet), conv biases 0, BN scale 1 and

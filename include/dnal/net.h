@@ -111,6 +111,21 @@ void dnal_net_gate_values(const dnal_net *net, const dnal_pass *p, float *g);
  * a tensor that keeps no channel, or a kept tensor feeds only vanished layers. */
 dnal_net *dnal_net_compact(dnal_net *dense, int64_t batch);
 
+/* The architecture a search chose: the mask of every gated layer (1 kept,
+ * 0 removed), in layer order, with the layer's name and dense channel
+ * count. It outlives the dense network: a compact network, its checkpoints
+ * and model files carry it. */
+typedef struct dnal_arch_record {
+    int n;
+    char (*name)[64];
+    int64_t *channels;   /* dense channels of each gated layer */
+    float **mask;
+} dnal_arch_record;
+
+/* The record of the masks (net->mask) of every gated layer of `net`. */
+void dnal_arch_record_of(dnal_arch_record *rec, const dnal_net *net);
+void dnal_arch_record_free(dnal_arch_record *rec);
+
 /* A layer's parameter i (plain layout) and its gradient. */
 float *dnal_net_param(const dnal_net *net, const dnal_layer *l, int i);
 float *dnal_net_param_grad(const dnal_net *net, const dnal_layer *l, int i);

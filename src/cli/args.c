@@ -80,7 +80,7 @@ int cli_run_config(const char *cmd, int argc, char **argv, dnal_config *cfg, cha
                     "change keys with --set, not -c\n", cmd);
             return DNAL_EXIT_USAGE;
         }
-    int rc = cli_resume_path(arg, resume, len);
+    int rc = dnal_checkpoint_find(arg, resume, len);
     if (rc)
         return rc;
     char *text = dnal_checkpoint_config(resume);

@@ -21,12 +21,7 @@
 #include "dnal/dist.h"
 #include "dnal/models.h"
 #include "dnal/optim.h"
-
-static int imagenet_model(const char *name)
-{
-    return strstr(name, "imagenet") || !strcmp(name, "resnet18") || !strcmp(name, "resnet34") ||
-           !strcmp(name, "resnet50");
-}
+#include "dnal/search.h"
 
 /* With a streamed dataset (imagenet, imagenet-shards): how fast this rank's
  * data.workers threads decode its slices of `batches` global batches (at
@@ -36,17 +31,14 @@ static int imagenet_model(const char *name)
 static void bench_data(const dnal_config *cfg, const dnal_dist *dist, int64_t first, int64_t local,
                        long batches, double train_ips)
 {
-    dnal_data_cfg dc = {.name = cfg->data.dataset, .path = cfg->data.path,
-                        .image_size = cfg->data.image_size, .augment = cfg->data.augment,
-                        .limit = cfg->data.train_limit, .seed = cfg->run.seed};
+    dnal_data_cfg dc = dnal_data_config(cfg, DNAL_SPLIT_TRAIN);
     dnal_dataset *d = dnal_dataset_open(&dc, DNAL_SPLIT_TRAIN);
     int workers = cfg->data.workers > 0 ? (int)cfg->data.workers : 1;
-    int64_t n = dnal_dataset_size(d), *order = malloc(sizeof *order * (size_t)n);
-    int64_t *index = malloc(sizeof *index * (size_t)local), c, h, w;
+    int64_t n = dnal_dataset_size(d), *order = dnal_alloc(sizeof *order * (size_t)n);
+    int64_t *index = dnal_alloc(sizeof *index * (size_t)local), c, h, w;
     dnal_dataset_shape(d, &c, &h, &w);
-    float *images = malloc(sizeof *images * (size_t)(local * c * h * w));
-    int32_t *labels = malloc(sizeof *labels * (size_t)local);
-    DNAL_ASSERT(order && index && images && labels);
+    float *images = dnal_alloc(sizeof *images * (size_t)(local * c * h * w));
+    int32_t *labels = dnal_alloc(sizeof *labels * (size_t)local);
     dnal_epoch_order(cfg->run.seed, 0, n, order);
     if (batches * local < 512) /* enough images for a stable rate */
         batches = (512 + local - 1) / local;
@@ -69,10 +61,10 @@ static void bench_data(const dnal_config *cfg, const dnal_dist *dist, int64_t fi
            "per_worker=%.1f train_images_per_s=%.1f keeps_up=%s skipped=%lld\n",
            cfg->data.dataset, workers, dist->size, (long long)h, rate, images_done / busy,
            train_ips, rate >= train_ips ? "yes" : "no", (long long)dnal_dataset_skipped(d));
-    free(order);
-    free(index);
-    free(images);
-    free(labels);
+    dnal_free(order);
+    dnal_free(index);
+    dnal_free(images);
+    dnal_free(labels);
     dnal_dataset_close(d);
 }
 
@@ -106,8 +98,7 @@ int dnal_cmd_bench(int argc, char **argv)
     int nfile = 0, rc = bench_flags(&argc, argv, &steps, &warmup);
     if (rc || (rc = cli_config("bench", argc, argv, &cfg, &nfile, 1, file)))
         return rc;
-    if (cfg.run.threads > 0)
-        omp_set_num_threads((int)cfg.run.threads);
+    dnal_set_threads(cfg.run.threads);
     cli_mpi_start();
     dnal_dist dist;
     dnal_dist_init(&dist, MPI_COMM_WORLD, !strcmp(cfg.dist.allreduce, "blocking"), cfg.dist.bucket_kb);
@@ -116,22 +107,24 @@ int dnal_cmd_bench(int argc, char **argv)
         dnal_fatal(DNAL_EXIT_USAGE, "data.batch=%lld does not split evenly over %d ranks",
                    (long long)cfg.data.batch, dist.size);
 
-    int imagenet = imagenet_model(cfg.model.name);
-    dnal_model_cfg m = {.name = cfg.model.name, .batch = local, .in_channels = 3,
-                        .image_size = cfg.data.image_size ? cfg.data.image_size : imagenet ? 224 : 32,
-                        .classes = imagenet ? 1000 : 10, .width = cfg.model.width};
     dnal_ctx *ctx = dnal_ctx_create();
     dnal_net *net;
     dnal_model_info info;
+    dnal_model_cfg m;
     if (nfile) { /* an exported compact model: its own shapes */
         net = dnal_model_load(ctx, file[0], local, &info);
         m = info.cfg;
         m.batch = local;
-    } else {
+    } else { /* a zoo model at the input it was published for, or data.image_size */
+        const dnal_model_spec *spec = dnal_model_get(cfg.model.name);
+        m = (dnal_model_cfg){.name = spec->name, .batch = local, .in_channels = spec->in_channels,
+                             .image_size = cfg.data.image_size ? cfg.data.image_size
+                                                               : spec->image_size,
+                             .classes = spec->classes, .width = cfg.model.width};
         net = dnal_model_build(ctx, &m);
         dnal_model_init(net, cfg.run.seed);
     }
-    int32_t *labels = malloc(sizeof *labels * (size_t)m.batch);
+    int32_t *labels = dnal_alloc(sizeof *labels * (size_t)m.batch);
     float *x = dnal_tensor_data(net->input);
     for (size_t i = 0; i < dnal_tensor_count(net->input); i++) /* each rank its own images */
         x[i] = (float)(((i + (size_t)first * 7919u) * 2654435761u) % 1000) / 500.0f - 1.0f;
@@ -200,7 +193,7 @@ int dnal_cmd_bench(int argc, char **argv)
         bench_data(&cfg, &dist, first, local, steps, (double)(cfg.data.batch * steps) / t_total);
     dnal_sgd_free(&opt);
     dnal_dist_free(&dist);
-    free(labels);
+    dnal_free(labels);
     dnal_net_destroy(net);
     dnal_ctx_destroy(ctx);
     MPI_Finalize();

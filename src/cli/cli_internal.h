@@ -18,13 +18,5 @@ int cli_run_config(const char *cmd, int argc, char **argv, dnal_config *cfg, cha
 void cli_print_config(const char *cmd, const dnal_config *cfg);
 /* MPI_Init; stdout of ranks other than 0 goes to /dev/null. Returns the rank. */
 int cli_mpi_start(void);
-/* resume (a checkpoint, or NULL) or run.init, the stop signals, then on
- * rank 0 the run log, checkpoints and the model file (hooks);
- * cli_run_io_end marks the log finished and closes it. */
-void cli_run_io(dnal_run *r, const char *resume);
-/* --resume DIR_OR_FILE: the file, or the folder's newest checkpoint into
- * out. 0, or an exit code after printing the error. */
-int cli_resume_path(const char *arg, char *out, size_t len);
-void cli_run_io_end(dnal_run *r);
 
 #endif

@@ -3,10 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <omp.h>
-
 #include "cli_internal.h"
 #include "dnal/cli.h"
+#include "dnal/search.h"
 
 int dnal_cmd_export(int argc, char **argv)
 {
@@ -80,11 +79,8 @@ int dnal_cmd_eval(int argc, char **argv)
         fprintf(stderr, "dnal eval: usage: dnal eval MODEL.h5 [--set data.*=...]\n");
         return DNAL_EXIT_USAGE;
     }
-    if (cfg.run.threads > 0)
-        omp_set_num_threads((int)cfg.run.threads);
-    dnal_data_cfg d = {.name = cfg.data.dataset, .path = cfg.data.path,
-                       .image_size = cfg.data.image_size, .limit = cfg.data.eval_limit,
-                       .seed = cfg.run.seed};
+    dnal_set_threads(cfg.run.threads);
+    dnal_data_cfg d = dnal_data_config(&cfg, DNAL_SPLIT_TEST);
     dnal_dataset *test = dnal_dataset_open(&d, DNAL_SPLIT_TEST);
     dnal_ctx *ctx = dnal_ctx_create();
     dnal_model_info info;
@@ -98,7 +94,7 @@ int dnal_cmd_eval(int argc, char **argv)
                    (long long)info.cfg.image_size, (long long)info.cfg.classes,
                    dnal_dataset_name(test), (long long)c, (long long)h, (long long)w,
                    (long long)dnal_dataset_classes(test));
-    int32_t *labels = malloc(sizeof *labels * (size_t)cfg.data.batch);
+    int32_t *labels = dnal_alloc(sizeof *labels * (size_t)cfg.data.batch);
     dnal_pass p = {.training = 0, .gate_mode = DNAL_GATE_OFF, .beta = 1};
     dnal_eval e = dnal_evaluate(net, test, &p, labels, NULL);
     dnal_cost real = dnal_net_cost(net, NULL);
@@ -106,7 +102,7 @@ int dnal_cmd_eval(int argc, char **argv)
     printf("model model=%s flops=%.0f params=%.0f flops_dense=%.0f params_dense=%.0f samples=%lld\n",
            info.name, real.flops, real.params, info.dense.flops, info.dense.params,
            (long long)e.count);
-    free(labels);
+    dnal_free(labels);
     dnal_net_destroy(net);
     dnal_dataset_close(test);
     dnal_ctx_destroy(ctx);

@@ -17,9 +17,8 @@ int dnal_cmd_search(int argc, char **argv)
     cli_mpi_start();
     cli_print_config("search", &cfg);
     dnal_run *r = dnal_run_open(&cfg, MPI_COMM_WORLD);
-    cli_run_io(r, resume[0] ? resume : NULL);
+    dnal_run_start(r, resume[0] ? resume : NULL);
     dnal_run_stages(r);
-    cli_run_io_end(r);
     dnal_run_close(r);
     MPI_Finalize();
     return DNAL_EXIT_OK;

@@ -14,14 +14,12 @@ int dnal_cmd_train(int argc, char **argv)
     int rc = cli_run_config("train", argc, argv, &cfg, resume, sizeof resume);
     if (rc)
         return rc;
+    snprintf(cfg.run.stages, sizeof cfg.run.stages, "pretrain"); /* a run of one stage */
     cli_mpi_start();
     cli_print_config("train", &cfg);
     dnal_run *r = dnal_run_open(&cfg, MPI_COMM_WORLD);
-    cli_run_io(r, resume[0] ? resume : NULL);
-    /* the stages of a run, pretrain alone */
-    snprintf(r->cfg.run.stages, sizeof r->cfg.run.stages, "pretrain");
+    dnal_run_start(r, resume[0] ? resume : NULL);
     dnal_run_stages(r);
-    cli_run_io_end(r);
     dnal_run_close(r);
     MPI_Finalize();
     return DNAL_EXIT_OK;

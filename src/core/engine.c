@@ -1,5 +1,7 @@
-/* The oneDNN CPU engine and its stream. */
+/* The oneDNN CPU engine, its stream and its threads. */
 #include <stdlib.h>
+
+#include <omp.h>
 
 #include "dnal/core.h"
 
@@ -19,6 +21,12 @@ void dnal_ctx_destroy(dnal_ctx *ctx)
     dnnl_stream_destroy(ctx->stream);
     dnnl_engine_destroy(ctx->engine);
     free(ctx);
+}
+
+void dnal_set_threads(int64_t threads)
+{
+    if (threads > 0) /* oneDNN's CPU runtime is OpenMP: its threads are OpenMP's */
+        omp_set_num_threads((int)threads);
 }
 
 void dnal_exec(const dnal_ctx *ctx, dnnl_primitive_t p, int nargs, const dnnl_exec_arg_t *args)

@@ -93,7 +93,7 @@ const char *dnal_dnnl_status_str(int status)
 
 void dnal_dnnl_failed(int status, const char *call, const char *file, int line)
 {
-    dnal_fatal_at(DNAL_EXIT_USAGE, file, line, "oneDNN: %s: %s", call,
+    dnal_fatal_at(DNAL_EXIT_SOFTWARE, file, line, "oneDNN: %s: %s", call,
                   dnal_dnnl_status_str(status));
 }
 
@@ -102,7 +102,7 @@ void dnal_mpi_failed(int err, const char *call, const char *file, int line)
     char msg[MPI_MAX_ERROR_STRING] = "unknown MPI error";
     int len = 0;
     MPI_Error_string(err, msg, &len);
-    dnal_fatal_at(DNAL_EXIT_USAGE, file, line, "MPI: %s: %s", call, msg);
+    dnal_fatal_at(DNAL_EXIT_SOFTWARE, file, line, "MPI: %s: %s", call, msg);
 }
 
 /* Collects the innermost HDF5 error description (the most specific one). */

@@ -1,5 +1,5 @@
-/* HDF5 helpers for dnal's files (not installed). Failures name the file and
- * the object and exit with code 2. */
+/* HDF5 helpers for dnal's files, and what its file formats share (not
+ * installed). Failures name the file and the object and exit with code 2. */
 #ifndef DNAL_IO_H5UTIL_H
 #define DNAL_IO_H5UTIL_H
 
@@ -7,7 +7,7 @@
 
 #include <hdf5.h>
 
-#include "dnal/core.h"
+#include "dnal/io.h"
 
 hid_t h5_create(const char *path);
 /* what: "checkpoint", "model file"... for the message */
@@ -27,5 +27,11 @@ void h5_attr_str(hid_t obj, const char *name, const char *value);
 void h5_attr_f64(hid_t obj, const char *name, double value);
 double h5_get_f64(hid_t obj, const char *name);
 char *h5_get_str(hid_t obj, const char *name); /* free() it */
+
+/* The model attributes checkpoints and model files share: model, in_channels,
+ * image_size, classes, width. Reading checks them (exit 2 naming the file
+ * and attribute) before anything is built from them. */
+void io_model_attrs_write(hid_t f, const dnal_model_cfg *m);
+void io_model_attrs_read(hid_t f, const char *path, int64_t batch, dnal_model_info *info);
 
 #endif

@@ -27,6 +27,43 @@ static void layer_path(char *out, size_t len, const char *layer, const char *wha
     snprintf(out, len, "/layers/%s/%s", layer, what);
 }
 
+void io_model_attrs_write(hid_t f, const dnal_model_cfg *m)
+{
+    h5_attr_str(f, "model", m->name);
+    h5_attr_f64(f, "in_channels", (double)m->in_channels);
+    h5_attr_f64(f, "image_size", (double)m->image_size);
+    h5_attr_f64(f, "classes", (double)m->classes);
+    h5_attr_f64(f, "width", m->width);
+}
+
+/* an attribute that must be a whole number in [lo, hi] */
+static int64_t count_attr(hid_t f, const char *path, const char *name, double lo, double hi)
+{
+    double v = h5_get_f64(f, name);
+    if (!(v >= lo && v <= hi) || v != (double)(int64_t)v)
+        dnal_fatal(DNAL_EXIT_DATA, "%s: attribute %s = %g is not a whole number in [%g, %g]", path,
+                   name, v, lo, hi);
+    return (int64_t)v;
+}
+
+void io_model_attrs_read(hid_t f, const char *path, int64_t batch, dnal_model_info *info)
+{
+    char *model = h5_get_str(f, "model");
+    snprintf(info->name, sizeof info->name, "%s", model);
+    int known = dnal_model_find(model) != NULL && strlen(model) < sizeof info->name;
+    free(model);
+    if (!known)
+        dnal_fatal(DNAL_EXIT_DATA, "%s: unknown model '%s'", path, info->name);
+    info->cfg = (dnal_model_cfg){.name = info->name, .batch = batch,
+                                 .in_channels = count_attr(f, path, "in_channels", 1, 4096),
+                                 .image_size = count_attr(f, path, "image_size", 1, 65536),
+                                 .classes = count_attr(f, path, "classes", 2, 1e7),
+                                 .width = h5_get_f64(f, "width")};
+    if (!(info->cfg.width > 0 && info->cfg.width <= 64))
+        dnal_fatal(DNAL_EXIT_DATA, "%s: attribute width = %g is not in (0, 64]", path,
+                   info->cfg.width);
+}
+
 void dnal_model_save(const char *path, const dnal_model_cfg *m, const dnal_arch_record *rec,
                      const dnal_net *net, dnal_cost dense, dnal_cost compact)
 {
@@ -36,11 +73,7 @@ void dnal_model_save(const char *path, const dnal_model_cfg *m, const dnal_arch_
     h5_attr_str(f, "format", "dnal-model");
     h5_attr_f64(f, "version", MODEL_FORMAT_VERSION);
     h5_attr_str(f, "dnal_version", PACKAGE_VERSION);
-    h5_attr_str(f, "model", m->name);
-    h5_attr_f64(f, "in_channels", (double)m->in_channels);
-    h5_attr_f64(f, "image_size", (double)m->image_size);
-    h5_attr_f64(f, "classes", (double)m->classes);
-    h5_attr_f64(f, "width", m->width);
+    io_model_attrs_write(f, m);
     h5_attr_f64(f, "flops_dense", dense.flops);
     h5_attr_f64(f, "flops", compact.flops);
     h5_attr_f64(f, "params_dense", dense.params);
@@ -113,18 +146,9 @@ dnal_net *dnal_model_load(const dnal_ctx *ctx, const char *path, int64_t batch,
                    format);
     free(format);
     memset(info, 0, sizeof *info);
-    char *model = h5_get_str(f, "model");
-    snprintf(info->name, sizeof info->name, "%s", model);
-    free(model);
-    info->cfg = (dnal_model_cfg){.name = info->name, .batch = batch,
-                                 .in_channels = (int64_t)h5_get_f64(f, "in_channels"),
-                                 .image_size = (int64_t)h5_get_f64(f, "image_size"),
-                                 .classes = (int64_t)h5_get_f64(f, "classes"),
-                                 .width = h5_get_f64(f, "width")};
+    io_model_attrs_read(f, path, batch, info);
     info->dense = (dnal_cost){h5_get_f64(f, "flops_dense"), h5_get_f64(f, "params_dense")};
     info->compact = (dnal_cost){h5_get_f64(f, "flops"), h5_get_f64(f, "params")};
-    if (!dnal_model_known(info->name))
-        dnal_fatal(DNAL_EXIT_DATA, "%s: unknown model '%s'", path, info->name);
     dnal_net *dense = dnal_model_build(ctx, &info->cfg);
     read_masks(f, dense);
     dnal_net *net = dnal_net_compact(dense, batch);

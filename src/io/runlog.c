@@ -1,13 +1,13 @@
-/* The HDF5 run log (DESIGN.md section 6), written by rank 0.
+/* The HDF5 run log (docs/design.md, "Run log"), written by rank 0.
  *
  * Every dataset is created at start, chunked and compressed. Rows are kept
  * in memory and appended every log interval (and at each evaluation) by
  * opening the file, writing and closing it again: between those few
  * milliseconds the log is a closed, consistent HDF5 file that h5dump and
  * plain h5py read while the job runs, and a kill -9 leaves every appended
- * row readable. (DESIGN.md asks for SWMR; HDF5 1.10 lets only SWMR readers
- * open a file in SWMR writing, not h5dump, and a killed SWMR writer leaves
- * the file flagged open until h5clear: see README.) The writer opens the
+ * row readable. (Not SWMR: HDF5 1.10 lets only SWMR readers open a file in
+ * SWMR writing, not h5dump, and a killed SWMR writer leaves the file flagged
+ * open until h5clear; docs/design.md.) The writer opens the
  * file without locking it, so a reader holding it open never stops a run.
  *
  *   / attrs   dnal_version, onednn_version, world_size, threads, seed,
@@ -27,8 +27,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <omp.h>
-
 #include "config.h"
 #include "dnal/io.h"
 #include "h5util.h"
@@ -37,12 +35,6 @@ enum { STEP_COLS = 11, EVAL_COLS = 5, ROW_CHUNK = 512 };
 static const char *const step_cols[STEP_COLS] = {"step", "epoch", "stage", "loss", "reg", "lambda",
                                                  "lr", "beta", "flops", "params", "images_per_s"};
 static const char *const eval_cols[EVAL_COLS] = {"epoch", "stage", "top1", "top5", "loss"};
-
-typedef struct eval_row {
-    int stage;
-    double epoch;
-    dnal_eval e;
-} eval_row;
 
 struct dnal_runlog {
     char path[DNAL_PATH_MAX];
@@ -55,14 +47,14 @@ struct dnal_runlog {
     dnal_log_rows rows;    /* in the file */
     /* rows not yet in the file */
     int n_steps, n_evals, n_snaps, cap_steps, cap_evals, cap_snaps;
-    dnal_step_row *steps;
-    eval_row *evals;
+    dnal_log_step *steps;
+    dnal_log_eval *evals;
     int64_t *snap_step;
     double *snap_beta;
     float *snap_alpha;     /* n_snaps x n_alpha */
     int arch_pending;
     uint8_t *arch_mask;    /* n_alpha */
-    double flops_after, params_after;
+    dnal_cost dense, compact; /* compact: NaN until pruned */
 };
 
 static hid_t column_type(const char *name)
@@ -130,26 +122,25 @@ static void attr_int(hid_t obj, const char *name, hid_t type, const void *v)
     H5Sclose(space);
 }
 
-static void root_attrs(dnal_runlog *log, const dnal_run *r)
+static void root_attrs(dnal_runlog *log, const dnal_runlog_info *info)
 {
     hid_t f = log->file;
-    char *config = dnal_config_text(&r->cfg), created[32], onednn[32];
+    char created[32], onednn[32];
     time_t now = time(NULL);
     strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
     const dnnl_version_t *v = dnnl_version();
     snprintf(onednn, sizeof onednn, "%d.%d.%d", v->major, v->minor, v->patch);
-    int64_t world = r->dist.size, threads = omp_get_max_threads();
-    uint64_t seed = r->cfg.run.seed;
+    int64_t world = info->world_size, threads = info->threads;
+    uint64_t seed = info->seed;
     h5_attr_str(f, "dnal_version", PACKAGE_VERSION);
     h5_attr_str(f, "onednn_version", onednn);
     attr_int(f, "world_size", H5T_NATIVE_INT64, &world);
     attr_int(f, "threads", H5T_NATIVE_INT64, &threads);
     attr_int(f, "seed", H5T_NATIVE_UINT64, &seed);
-    h5_attr_str(f, "config", config);
+    h5_attr_str(f, "config", info->config);
     h5_attr_str(f, "created", created);
-    h5_attr_f64(f, "flops_dense", r->dense_cost.flops);
-    h5_attr_f64(f, "params_dense", r->dense_cost.params);
-    free(config);
+    h5_attr_f64(f, "flops_dense", info->dense.flops);
+    h5_attr_f64(f, "params_dense", info->dense.params);
 }
 
 static void open_file(dnal_runlog *log, int create)
@@ -201,7 +192,7 @@ static void set_attr(dnal_runlog *log, hid_t obj, const char *name, double v)
     }
 }
 
-static void write_arch(dnal_runlog *log, const dnal_run *r, int create)
+static void write_arch(dnal_runlog *log, int create)
 {
     write_masks(log, log->arch_mask, create);
     hid_t arch = H5Lexists(log->file, "/arch", H5P_DEFAULT) > 0 /* no gates: no masks made it */
@@ -210,11 +201,11 @@ static void write_arch(dnal_runlog *log, const dnal_run *r, int create)
     if (arch < 0)
         fail(log, "/arch");
     if (create) {
-        set_attr(log, arch, "flops_before", r->dense_cost.flops);
-        set_attr(log, arch, "params_before", r->dense_cost.params);
+        set_attr(log, arch, "flops_before", log->dense.flops);
+        set_attr(log, arch, "params_before", log->dense.params);
     }
-    set_attr(log, arch, "flops_after", log->flops_after);
-    set_attr(log, arch, "params_after", log->params_after);
+    set_attr(log, arch, "flops_after", log->compact.flops);
+    set_attr(log, arch, "params_after", log->compact.params);
     H5Gclose(arch);
 }
 
@@ -225,19 +216,13 @@ static void record_masks(dnal_runlog *log, const dnal_arch_record *rec)
             log->arch_mask[log->gate_off[i] + (size_t)c] = rec->mask[i][c] != 0.0f;
 }
 
-/* the log's memory: the gated layers (of the dense network, or the record
- * of a compact one), their masks and costs */
-static dnal_runlog *log_new(const char *path, const dnal_run *r)
+/* the log's memory: the gated layers, their masks and costs */
+static dnal_runlog *log_new(const char *path, const dnal_runlog_info *info)
 {
     dnal_runlog *log = calloc(1, sizeof *log);
     DNAL_ASSERT(log);
     snprintf(log->path, sizeof log->path, "%s", path);
-    dnal_arch_record own = {0};
-    const dnal_arch_record *rec = &r->record;
-    if (!r->compact) {
-        dnal_arch_record_of(&own, r->net);
-        rec = &own;
-    }
+    const dnal_arch_record *rec = info->gates;
     log->n_gated = rec->n;
     log->gate_name = calloc((size_t)rec->n + 1, sizeof *log->gate_name);
     log->gate_channels = calloc((size_t)rec->n + 1, sizeof *log->gate_channels);
@@ -252,17 +237,16 @@ static dnal_runlog *log_new(const char *path, const dnal_run *r)
     log->arch_mask = calloc(log->n_alpha + 1, 1);
     DNAL_ASSERT(log->arch_mask);
     record_masks(log, rec);
-    log->flops_after = r->compact ? r->compact_cost.flops : NAN;
-    log->params_after = r->compact ? r->compact_cost.params : NAN;
-    dnal_arch_record_free(&own);
+    log->dense = info->dense;
+    log->compact = info->compact;
     return log;
 }
 
-dnal_runlog *dnal_runlog_create(const char *path, const dnal_run *r)
+dnal_runlog *dnal_runlog_create(const char *path, const dnal_runlog_info *info)
 {
-    dnal_runlog *log = log_new(path, r);
+    dnal_runlog *log = log_new(path, info);
     open_file(log, 1);
-    root_attrs(log, r);
+    root_attrs(log, info);
     char name[160];
     for (int c = 0; c < STEP_COLS; c++) {
         snprintf(name, sizeof name, "/steps/%s", step_cols[c]);
@@ -278,7 +262,7 @@ dnal_runlog *dnal_runlog_create(const char *path, const dnal_run *r)
         snprintf(name, sizeof name, "/gates/%s/alpha", log->gate_name[i]);
         create_rows(log, name, H5T_NATIVE_FLOAT, (hsize_t)log->gate_channels[i]);
     }
-    write_arch(log, r, 1);
+    write_arch(log, 1);
     close_file(log);
     return log;
 }
@@ -302,15 +286,14 @@ static void truncate_rows(dnal_runlog *log, const char *name, int64_t rows)
     H5Dclose(d);
 }
 
-dnal_runlog *dnal_runlog_reopen(const char *path, const dnal_run *r, dnal_log_rows rows)
+dnal_runlog *dnal_runlog_reopen(const char *path, const dnal_runlog_info *info,
+                                dnal_log_rows rows)
 {
     FILE *probe = fopen(path, "rb");
-    if (!probe) { /* the log went missing: a new one, from here on */
-        printf("log note: %s not found; a new log starts at step %lld\n", path, (long long)r->step);
-        return dnal_runlog_create(path, r);
-    }
+    if (!probe)
+        return NULL;
     fclose(probe);
-    dnal_runlog *log = log_new(path, r);
+    dnal_runlog *log = log_new(path, info);
     open_file(log, 0);
     char name[160];
     for (int c = 0; c < STEP_COLS; c++) {
@@ -329,7 +312,7 @@ dnal_runlog *dnal_runlog_reopen(const char *path, const dnal_run *r, dnal_log_ro
     }
     log->rows = rows;
     /* the record of resumes (world size may change: the data order does not) */
-    int64_t world = r->dist.size;
+    int64_t world = info->world_size;
     hid_t root = H5Gopen2(log->file, "/", H5P_DEFAULT);
     if (H5Aexists(root, "resumes") > 0) {
         hid_t a = H5Aopen(root, "resumes", H5P_DEFAULT);
@@ -364,7 +347,7 @@ static void *grow(void *p, int n, int *cap, size_t row_bytes)
     return p;
 }
 
-void dnal_runlog_step(dnal_runlog *log, const dnal_step_row *row)
+void dnal_runlog_step(dnal_runlog *log, const dnal_log_step *row)
 {
     log->steps = grow(log->steps, log->n_steps, &log->cap_steps, sizeof *log->steps);
     log->steps[log->n_steps++] = *row;
@@ -387,18 +370,17 @@ void dnal_runlog_gates(dnal_runlog *log, int64_t step, double beta, const float 
     log->n_snaps++;
 }
 
-void dnal_runlog_eval(dnal_runlog *log, int stage, double epoch, const dnal_eval *e)
+void dnal_runlog_eval(dnal_runlog *log, const dnal_log_eval *e)
 {
     log->evals = grow(log->evals, log->n_evals, &log->cap_evals, sizeof *log->evals);
-    log->evals[log->n_evals++] = (eval_row){stage, epoch, *e};
+    log->evals[log->n_evals++] = *e;
     dnal_runlog_flush(log);
 }
 
-void dnal_runlog_arch(dnal_runlog *log, const dnal_run *r)
+void dnal_runlog_arch(dnal_runlog *log, const dnal_arch_record *rec, dnal_cost compact)
 {
-    record_masks(log, &r->record);
-    log->flops_after = r->compact_cost.flops;
-    log->params_after = r->compact_cost.params;
+    record_masks(log, rec);
+    log->compact = compact;
     log->arch_pending = 1;
     dnal_runlog_flush(log);
 }
@@ -407,7 +389,7 @@ static void append_steps(dnal_runlog *log)
 {
     char name[64];
     for (int k = 0; k < log->n_steps; k++, log->rows.steps++) {
-        const dnal_step_row *row = &log->steps[k];
+        const dnal_log_step *row = &log->steps[k];
         int64_t step = row->step;
         int8_t stage = (int8_t)row->stage;
         double v[STEP_COLS] = {0, row->epoch, 0, row->loss, row->reg, row->lambda, row->lr,
@@ -425,9 +407,9 @@ static void append_evals(dnal_runlog *log)
 {
     char name[64];
     for (int k = 0; k < log->n_evals; k++, log->rows.eval++) {
-        const eval_row *row = &log->evals[k];
+        const dnal_log_eval *row = &log->evals[k];
         int8_t stage = (int8_t)row->stage;
-        double v[EVAL_COLS] = {row->epoch, 0, row->e.top1, row->e.top5, row->e.loss};
+        double v[EVAL_COLS] = {row->epoch, 0, row->top1, row->top5, row->loss};
         for (int c = 0; c < EVAL_COLS; c++) {
             snprintf(name, sizeof name, "/eval/%s", eval_cols[c]);
             append(log, name, column_type(eval_cols[c]), 0, c == 1 ? (const void *)&stage : &v[c],
@@ -462,7 +444,7 @@ void dnal_runlog_flush(dnal_runlog *log)
     append_evals(log);
     append_gates(log);
     if (log->arch_pending)
-        write_arch(log, NULL, 0);
+        write_arch(log, 0);
     log->arch_pending = 0;
     close_file(log);
 }

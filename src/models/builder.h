@@ -25,11 +25,13 @@ int64_t mb_divisible8(double v);
 /* round(c * width), at least 1 */
 int64_t mb_scale(int64_t c, double width);
 
+/* The builders of the zoo's table (zoo.c): each adds its layers to b->net;
+ * the last argument picks a variant (a depth; 1 = the ImageNet form). */
 void resnet_cifar(mb *b, const dnal_model_cfg *cfg, int depth);
 void resnet_imagenet(mb *b, const dnal_model_cfg *cfg, int depth);
 void vgg16(mb *b, const dnal_model_cfg *cfg, int imagenet);
 void mobilenetv2(mb *b, const dnal_model_cfg *cfg, int imagenet);
-void convnet(mb *b, const dnal_model_cfg *cfg);
-void proxyless_supernet(mb *b, const dnal_model_cfg *cfg);
+void convnet(mb *b, const dnal_model_cfg *cfg, int unused);
+void proxyless_supernet(mb *b, const dnal_model_cfg *cfg, int unused);
 
 #endif

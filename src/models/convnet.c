@@ -4,7 +4,7 @@
  * would not be): the distributed equivalence tests run it. */
 #include "builder.h"
 
-void convnet(mb *b, const dnal_model_cfg *cfg)
+void convnet(mb *b, const dnal_model_cfg *cfg, int variant)
 {
     static const int plan[] = {16, 32, 0, 64, 64}; /* 0: max pool */
     dnal_tensor *x = b->net->input;

@@ -31,7 +31,7 @@ static void mark(dnal_net *net, dnal_tensor *t, int branch, int set)
     g->branch_set = set;
 }
 
-void proxyless_supernet(mb *b, const dnal_model_cfg *cfg)
+void proxyless_supernet(mb *b, const dnal_model_cfg *cfg, int variant)
 {
     static const int plan[6][3] = {/* c, edges, first stride */
                                    {24, 4, 2}, {40, 4, 2}, {80, 4, 2},

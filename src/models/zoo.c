@@ -1,4 +1,5 @@
-/* The model zoo: names, building, initialisation. */
+/* The model zoo: one table of the models (name, builder, the input they
+ * were published for), building and initialisation. */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,23 +11,72 @@
 
 #include "builder.h"
 
-static const char *const names[] = {"vgg16",    "resnet20",       "resnet56",
-                                     "resnet110", "mobilenetv2",   "resnet18",
-                                     "resnet34", "resnet50",       "vgg16-imagenet",
-                                     "mobilenetv2-imagenet", "convnet", "proxyless-supernet",
-                                     NULL};
+typedef struct model_entry {
+    dnal_model_spec spec;
+    void (*build)(mb *b, const dnal_model_cfg *cfg, int variant);
+    int variant;
+} model_entry;
 
-const char *const *dnal_model_names(void)
+/* CIFAR-10 shape (3x32x32, 10 classes) or ImageNet's (3x224x224, 1000) */
+#define CIFAR(name) {name, 3, 32, 10}
+#define IMAGENET(name) {name, 3, 224, 1000}
+static const model_entry zoo[] = {
+    {CIFAR("vgg16"), vgg16, 0},
+    {CIFAR("resnet20"), resnet_cifar, 20},
+    {CIFAR("resnet56"), resnet_cifar, 56},
+    {CIFAR("resnet110"), resnet_cifar, 110},
+    {CIFAR("mobilenetv2"), mobilenetv2, 0},
+    {IMAGENET("resnet18"), resnet_imagenet, 18},
+    {IMAGENET("resnet34"), resnet_imagenet, 34},
+    {IMAGENET("resnet50"), resnet_imagenet, 50},
+    {IMAGENET("vgg16-imagenet"), vgg16, 1},
+    {IMAGENET("mobilenetv2-imagenet"), mobilenetv2, 1},
+    {CIFAR("convnet"), convnet, 0},
+    {IMAGENET("proxyless-supernet"), proxyless_supernet, 0},
+};
+enum { ZOO_SIZE = sizeof zoo / sizeof zoo[0] };
+
+static const model_entry *find_entry(const char *name)
 {
-    return names;
+    for (int i = 0; i < ZOO_SIZE; i++)
+        if (!strcmp(zoo[i].spec.name, name))
+            return &zoo[i];
+    return NULL;
 }
 
-int dnal_model_known(const char *name)
+const dnal_model_spec *dnal_model_find(const char *name)
 {
-    for (int i = 0; names[i]; i++)
-        if (!strcmp(names[i], name))
-            return 1;
-    return 0;
+    const model_entry *e = find_entry(name);
+    return e ? &e->spec : NULL;
+}
+
+/* the zoo's entry, or exit 1 naming the known models */
+static const model_entry *get_entry(const char *name)
+{
+    const model_entry *e = find_entry(name);
+    if (!e) {
+        char list[512] = "";
+        for (int i = 0; i < ZOO_SIZE; i++)
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "",
+                     zoo[i].spec.name);
+        dnal_fatal(DNAL_EXIT_USAGE, "model.name: unknown model '%s' (known: %s)", name, list);
+    }
+    return e;
+}
+
+const dnal_model_spec *dnal_model_get(const char *name)
+{
+    return &get_entry(name)->spec;
+}
+
+int dnal_model_count(void)
+{
+    return ZOO_SIZE;
+}
+
+const dnal_model_spec *dnal_model_at(int i)
+{
+    return i >= 0 && i < ZOO_SIZE ? &zoo[i].spec : NULL;
 }
 
 const char *mb_name(mb *b, const char *fmt, ...)
@@ -78,30 +128,14 @@ void mb_head(mb *b, dnal_tensor *x, int64_t classes)
 dnal_net *dnal_model_build(const dnal_ctx *ctx, const dnal_model_cfg *cfg)
 {
     const char *n = cfg->name;
-    if (!dnal_model_known(n)) {
-        char list[512] = "";
-        for (int i = 0; names[i]; i++)
-            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", names[i]);
-        dnal_fatal(DNAL_EXIT_USAGE, "model.name: unknown model '%s' (known: %s)", n, list);
-    }
+    const model_entry *e = get_entry(n);
     if (cfg->width <= 0 || cfg->batch < 1 || cfg->classes < 2 || cfg->in_channels < 1)
         dnal_fatal(DNAL_EXIT_USAGE, "model %s: bad shape (batch %lld, %lld input channels, %lld classes, width %g)",
                    n, (long long)cfg->batch, (long long)cfg->in_channels, (long long)cfg->classes,
                    cfg->width);
     mb b = {.net = dnal_net_create(ctx, cfg->batch, cfg->in_channels, cfg->image_size,
                                    cfg->image_size)};
-    if (!strcmp(n, "vgg16") || !strcmp(n, "vgg16-imagenet"))
-        vgg16(&b, cfg, !strcmp(n, "vgg16-imagenet"));
-    else if (!strcmp(n, "mobilenetv2") || !strcmp(n, "mobilenetv2-imagenet"))
-        mobilenetv2(&b, cfg, !strcmp(n, "mobilenetv2-imagenet"));
-    else if (!strcmp(n, "convnet"))
-        convnet(&b, cfg);
-    else if (!strcmp(n, "proxyless-supernet"))
-        proxyless_supernet(&b, cfg);
-    else if (!strcmp(n, "resnet20") || !strcmp(n, "resnet56") || !strcmp(n, "resnet110"))
-        resnet_cifar(&b, cfg, atoi(n + strlen("resnet")));
-    else
-        resnet_imagenet(&b, cfg, atoi(n + strlen("resnet")));
+    e->build(&b, cfg, e->variant);
     dnal_net_finalize(b.net);
     return b.net;
 }

@@ -1,4 +1,4 @@
-/* The method (DESIGN.md section 1): the beta continuation, the regulariser,
+/* The method (docs/design.md, "The method"): the beta continuation, the regulariser,
  * the architecture update and budget targeting.
  *
  *   beta_k = beta0 * (beta_final / beta0)^(k / K)
@@ -36,7 +36,8 @@
  * Known limit: with soft gates F (the mean of Bernoulli gates) undercounts
  * what sign(alpha) will keep, so lambda falls too far early on and the
  * result misses the target: on a 128-step search from a pretrained resnet20
- * targets 0.5/0.4/0.3 gave 0.52/0.51/0.30 (README, "Budget targeting"). */
+ * targets 0.5/0.4/0.3 gave 0.52/0.51/0.30; prune.c then fits the masks to
+ * the target (docs/design.md, "Budget targeting"). */
 #include <math.h>
 #include <string.h>
 
@@ -66,11 +67,6 @@ double dnal_beta_at(const dnal_config *cfg, int64_t step, int64_t total_steps,
         t = (double)step / hold_start(cfg, total_steps);
     }
     return b0 * pow(ratio, fmin(t, 1.0));
-}
-
-static double sigmoid(double x)
-{
-    return 1.0 / (1.0 + exp(-x));
 }
 
 /* dense FLOPs of one channel of every gate: (F_dense - F without that gate) / C */
@@ -128,7 +124,7 @@ double dnal_arch_regularize(const dnal_arch *a, dnal_net *net, int on_gates, int
     for (size_t c = 0; c < net->n_gates; c++) {
         if (net->mask[c] == 0.0f)
             continue;
-        double s = sigmoid(scale * net->alpha[c]);
+        double s = dnal_gate_sigmoid(scale, net->alpha[c]);
         reg += a->weight[c] * s;
         if (add_gradient)
             net->alpha_grad[c] += (float)(a->lambda * a->weight[c] * scale * s * (1.0 - s));
@@ -192,8 +188,16 @@ double dnal_arch_binary_gap(const dnal_arch *a, const dnal_net *net)
     for (size_t c = 0; c < net->n_gates; c++) {
         if (net->mask[c] == 0.0f)
             continue;
-        double g = sigmoid(a->beta * net->alpha[c]);
+        double g = dnal_gate_sigmoid(a->beta, net->alpha[c]);
         gap = fmax(gap, fmin(g, 1.0 - g));
     }
     return gap;
+}
+
+double dnal_arch_open_fraction(const dnal_arch *a, const dnal_net *net)
+{
+    int64_t open = 0;
+    for (size_t c = 0; c < net->n_gates; c++)
+        open += dnal_gate_sigmoid(a->beta, net->alpha[c]) * net->mask[c] > 0.5;
+    return net->n_gates ? (double)open / (double)net->n_gates : 0.0;
 }

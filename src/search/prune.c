@@ -191,7 +191,7 @@ void dnal_prune(dnal_net *net, double beta, double threshold, int64_t multiple,
         if (l->kind != DNAL_GATE)
             continue;
         for (size_t c = 0; c < l->n_gates; c++) {
-            double g = 1.0 / (1.0 + exp(-beta * net->alpha[l->gate_off + c]));
+            double g = dnal_gate_sigmoid(beta, net->alpha[l->gate_off + c]);
             if (!(g > threshold))
                 net->mask[l->gate_off + c] = 0.0f;
         }

@@ -1,5 +1,6 @@
 /* Fails one checked call on purpose, for tests/cli/test_errors.sh:
- *   fatal_probe dnnl | h5 | mpi | fatal */
+ *   fatal_probe dnnl | h5 | mpi | fatal | assert | oom | input */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -26,8 +27,14 @@ int main(int argc, char **argv)
     } else if (!strcmp(what, "fatal") && rank == 1) {
         /* one rank alone fails: the others must not hang in the barrier */
         dnal_fatal(DNAL_EXIT_DATA, "rank %d: corrupt record", rank);
+    } else if (!strcmp(what, "assert")) {
+        DNAL_ASSERT(rank < 0);
+    } else if (!strcmp(what, "oom")) {
+        dnal_free(dnal_alloc(SIZE_MAX / 2));
+    } else if (!strcmp(what, "input")) { /* a record count read from a corrupt file */
+        dnal_free(dnal_alloc_input(SIZE_MAX / 4, 8, 0, "corrupt.idx", "image count"));
     } else if (strcmp(what, "fatal")) {
-        fprintf(stderr, "usage: fatal_probe dnnl|h5|mpi|fatal\n");
+        fprintf(stderr, "usage: fatal_probe dnnl|h5|mpi|fatal|assert|oom|input\n");
         return 1;
     }
     MPI_Barrier(MPI_COMM_WORLD);

@@ -133,16 +133,19 @@ int main(void)
     check_no_reference_kernels(ctx, "resnet50", 3, 64);
 
     /* every model builds for the shapes of its datasets */
-    const char *const *names = dnal_model_names();
-    for (int i = 0; names[i]; i++) {
-        int imagenet = strstr(names[i], "imagenet") || !strcmp(names[i], "resnet18") ||
-                       !strcmp(names[i], "resnet34") || !strcmp(names[i], "resnet50");
+    for (int i = 0; i < dnal_model_count(); i++) {
+        const dnal_model_spec *m = dnal_model_at(i);
+        int imagenet = m->classes == 1000;
         int64_t ch = imagenet ? 3 : 1, size = imagenet ? 64 : 28;
-        net = build(ctx, names[i], ch, size, 10);
-        tap_ok(net->n_layers > 10 && net->loss, "%s builds for %lldx%lldx%lld (%d layers)", names[i],
+        net = build(ctx, m->name, ch, size, 10);
+        tap_ok(net->n_layers > 10 && net->loss, "%s builds for %lldx%lldx%lld (%d layers)", m->name,
                (long long)ch, (long long)size, (long long)size, net->n_layers);
         dnal_net_destroy(net);
     }
+    tap_ok(dnal_model_find("resnet50") && dnal_model_find("resnet50")->image_size == 224 &&
+               dnal_model_find("resnet56")->classes == 10 && !dnal_model_find("resnet57"),
+           "the zoo's table gives each model its published input (resnet50: 224, resnet56: 10 "
+           "classes)");
     dnal_ctx_destroy(ctx);
     return tap_done();
 }

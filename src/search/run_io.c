@@ -1,0 +1,225 @@
+/* A run's files: the HDF5 run log (log.path) and checkpoints written by
+ * rank 0 (every rank holds the same state), the compact model file once
+ * pruned, and what every rank reads: run.init or the checkpoint a resumed
+ * run continues. Also the stop signals: SIGUSR1 (SLURM's warning before the
+ * time limit) or SIGTERM to any rank make every rank checkpoint at the same
+ * step and exit 75. */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <omp.h>
+
+#include "internal.h"
+
+static volatile sig_atomic_t stop_signal; /* set by a signal handler */
+
+void dnal_run_request_stop(int signal)
+{
+    stop_signal = signal;
+}
+
+int run_io_stop_requested(void)
+{
+    return stop_signal != 0;
+}
+
+static void on_signal(int sig)
+{
+    dnal_run_request_stop(sig);
+}
+
+/* ------------------------------------------------------------ reading */
+
+/* The checkpoint's network, masks and architecture state into run r. */
+static void load_into(dnal_run *r, const char *path, dnal_checkpoint_info *info)
+{
+    dnal_arch_record rec = {0};
+    dnal_net *net = dnal_checkpoint_load(r->ctx, path, r->local_batch, info, &rec);
+    const dnal_model_cfg *m = &info->model.cfg;
+    if (strcmp(m->name, r->model.name) || m->in_channels != r->model.in_channels ||
+        m->image_size != r->model.image_size || m->classes != r->model.classes ||
+        m->width != r->model.width)
+        dnal_fatal(DNAL_EXIT_DATA,
+                   "%s: checkpoint of %s (%lld channels, %lldx%lld, %lld classes, width %g); this run "
+                   "builds %s (%lld, %lldx%lld, %lld, %g)",
+                   path, m->name, (long long)m->in_channels, (long long)m->image_size,
+                   (long long)m->image_size, (long long)m->classes, m->width, r->model.name,
+                   (long long)r->model.in_channels, (long long)r->model.image_size,
+                   (long long)r->model.image_size, (long long)r->model.classes, r->model.width);
+    dnal_net_destroy(r->net);
+    r->net = net;
+    r->compact = info->compact;
+    r->step = info->step;
+    if (strstr(info->done, "search") || info->stage_step > 0) {
+        /* else the checkpoint's are its config's, not this run's */
+        r->arch.beta = info->beta;
+        r->arch.lambda = info->lambda;
+    }
+    if (info->compact) {
+        dnal_arch_record_free(&r->record);
+        r->record = rec;
+        r->compact_cost = info->model.compact;
+    } else {
+        memcpy(r->arch.opt.velocity, info->alpha_momentum, sizeof(float) * net->n_gates);
+    }
+    dnal_net_set_labels(r->net, r->labels);
+}
+
+/* run.init: the checkpoint's network, masks, beta, lambda and step */
+static void init_from(dnal_run *r, const char *path)
+{
+    dnal_checkpoint_info info;
+    load_into(r, path, &info);
+    report_init(path, &info);
+    dnal_checkpoint_info_free(&info);
+}
+
+/* --resume: run.init's state plus the stages done, the position inside the
+ * stage, both momenta and the summary's accuracies; returns the log rows
+ * to keep */
+static dnal_log_rows resume_from(dnal_run *r, const char *path)
+{
+    dnal_checkpoint_info info;
+    load_into(r, path, &info);
+    snprintf(r->done, sizeof r->done, "%s", info.done);
+    r->stage_step = info.stage_step;
+    r->log_since = info.log_since;
+    r->log_loss_sum = info.log_loss_sum;
+    r->arch.held = info.held;
+    r->top1_search = info.top1_search;
+    r->top1_pruned = info.top1_pruned;
+    r->resume_momentum = info.weight_momentum;
+    info.weight_momentum = NULL; /* the run frees it */
+    report_resume(r, path, &info);
+    dnal_log_rows rows = info.log_rows;
+    dnal_checkpoint_info_free(&info);
+    return rows;
+}
+
+/* ------------------------------------------------------------ the log */
+
+static void open_log(dnal_run *r, int resumed, dnal_log_rows rows)
+{
+    dnal_arch_record own = {0};
+    if (!r->compact)
+        dnal_arch_record_of(&own, r->net);
+    char *config = dnal_config_text(&r->cfg);
+    DNAL_ASSERT(config);
+    dnal_runlog_info info = {.config = config, .world_size = r->dist.size,
+                             .threads = omp_get_max_threads(), .seed = r->cfg.run.seed,
+                             .dense = r->dense_cost,
+                             .compact = r->compact ? r->compact_cost : (dnal_cost){NAN, NAN},
+                             .gates = r->compact ? &r->record : &own};
+    const char *path = r->cfg.log.path;
+    r->log = resumed ? dnal_runlog_reopen(path, &info, rows) : NULL;
+    int missing = resumed && !r->log; /* the log went missing: a new one, from here on */
+    if (!r->log)
+        r->log = dnal_runlog_create(path, &info);
+    report_log(path, resumed, missing, r->step);
+    free(config);
+    dnal_arch_record_free(&own);
+}
+
+void dnal_run_start(dnal_run *r, const char *resume)
+{
+    dnal_log_rows rows = {0};
+    if (resume)
+        rows = resume_from(r, resume);
+    else if (r->cfg.run.init[0])
+        init_from(r, r->cfg.run.init);
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    if (r->dist.rank == 0)
+        open_log(r, resume != NULL, rows);
+}
+
+void run_io_step(dnal_run *r, const dnal_log_step *row)
+{
+    if (r->log)
+        dnal_runlog_step(r->log, row);
+}
+
+void run_io_gates(dnal_run *r)
+{
+    if (r->log)
+        dnal_runlog_gates(r->log, r->step, r->arch.beta, r->net->alpha);
+}
+
+void run_io_eval(dnal_run *r, dnal_stage stage, double epoch, const dnal_eval *e)
+{
+    dnal_log_eval row = {.stage = stage, .epoch = epoch, .top1 = e->top1, .top5 = e->top5,
+                         .loss = e->loss};
+    if (r->log)
+        dnal_runlog_eval(r->log, &row);
+}
+
+void run_io_finish(dnal_run *r)
+{
+    if (r->log)
+        dnal_runlog_finish(r->log);
+}
+
+/* ------------------------------------------------------------ checkpoints */
+
+static void make_checkpoint_dir(const dnal_config *cfg)
+{
+    if (mkdir(cfg->checkpoint.dir, 0777) != 0 && errno != EEXIST)
+        dnal_fatal(DNAL_EXIT_DATA, "checkpoint.dir %s: cannot create: %s", cfg->checkpoint.dir,
+                   strerror(errno));
+}
+
+/* the run's state as a checkpoint holds it, with the log's rows once
+ * everything buffered is in the file */
+static void save_checkpoint(dnal_run *r, const char *path)
+{
+    dnal_runlog_flush(r->log);
+    char *config = dnal_config_text(&r->cfg);
+    DNAL_ASSERT(config);
+    dnal_checkpoint_info info = {
+        .model = {.cfg = r->model}, .compact = r->compact, .beta = r->arch.beta,
+        .lambda = r->arch.lambda, .held = r->arch.held, .step = r->step,
+        .stage_step = r->stage_step, .log_since = r->log_since, .log_loss_sum = r->log_loss_sum,
+        .done = r->done, .config = config, .alpha_momentum = r->arch.opt.velocity,
+        .weight_momentum = r->stage_step > 0 ? r->opt.velocity : NULL,
+        .top1_search = r->top1_search, .top1_pruned = r->top1_pruned,
+        .world_size = r->dist.size, .log_rows = dnal_runlog_rows(r->log)};
+    dnal_checkpoint_save(path, &info, r->net, &r->record);
+    free(config);
+}
+
+void run_io_stage_end(dnal_run *r, const char *stage)
+{
+    if (!r->log)
+        return;
+    char path[DNAL_PATH_MAX + 64];
+    if (!strcmp(stage, "prune"))
+        dnal_runlog_arch(r->log, &r->record, r->compact_cost);
+    make_checkpoint_dir(&r->cfg);
+    snprintf(path, sizeof path, "%s/%s.h5", r->cfg.checkpoint.dir, stage);
+    save_checkpoint(r, path);
+    report_checkpoint(stage, path, r->step, 0);
+    if (r->compact) {
+        snprintf(path, sizeof path, "%s/model.h5", r->cfg.checkpoint.dir);
+        dnal_model_save(path, &r->model, &r->record, r->net, r->dense_cost, r->compact_cost);
+        report_model_file(path);
+    }
+}
+
+void run_io_checkpoint(dnal_run *r, int stopping)
+{
+    if (!r->log)
+        return;
+    char path[DNAL_PATH_MAX + 64];
+    make_checkpoint_dir(&r->cfg);
+    dnal_checkpoint_step_path(path, sizeof path, r->cfg.checkpoint.dir, r->step);
+    save_checkpoint(r, path);
+    dnal_checkpoint_keep_newest(r->cfg.checkpoint.dir, r->cfg.checkpoint.keep);
+    report_checkpoint("step", path, r->step, stopping);
+}
