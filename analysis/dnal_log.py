@@ -1,4 +1,4 @@
-"""Reading a dnal run log (DESIGN.md section 6, README "The run log").
+"""Reading a dnal run log (docs/design.md, "The run log").
 
 Shared by dnal-report, dnal-sweep and dnal-watch. A log is read whole into
 a RunLog (plain numpy arrays) and the file is closed again at once: the

@@ -2,7 +2,7 @@
 #ifndef DNAL_CLI_H
 #define DNAL_CLI_H
 
-/* Runs `dnal ARGS...`; returns the process exit code (DESIGN.md section 5). */
+/* Runs `dnal ARGS...`; returns the process exit code (docs/design.md, "Command line"). */
 int dnal_cli_main(int argc, char **argv);
 
 /* dnal info: versions, oneDNN ISA, threads, MPI. */

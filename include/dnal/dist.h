@@ -1,4 +1,4 @@
-/* dnal dist: data parallelism over MPI ranks (DESIGN.md section 4).
+/* dnal dist: data parallelism over MPI ranks (docs/design.md, "The MPI protocol").
  *
  * One dnal_dist per run. With one rank (or no MPI at all, as in the unit
  * tests) every call is a local no-op or copy, so the trainer runs the same

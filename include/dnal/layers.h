@@ -21,7 +21,7 @@
 
 #include "dnal/core.h"
 
-/* Gate modes (DESIGN.md section 1). */
+/* Gate modes (docs/design.md, "The method"). */
 typedef enum dnal_gate_mode {
     DNAL_GATE_OFF = 0,    /* g = 1 (weight pre-training) */
     DNAL_GATE_SEARCH = 1, /* g = sigmoid(beta * alpha) * m */

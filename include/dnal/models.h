@@ -1,5 +1,5 @@
 /* dnal models: builders of the model zoo with DNAL's gate placement
- * (DESIGN.md section 1). Every model ends with softmax cross-entropy.
+ * (docs/design.md, "The method"). Every model ends with softmax cross-entropy.
  *
  *   vgg16                CIFAR VGG16 with BN: 13 convs, classifier 512-512-K
  *   resnet20/56/110      CIFAR ResNets (basic blocks, zero-padded shortcuts)

@@ -1,7 +1,7 @@
 /* dnal net: an ordered list of layers over tensors (residual edges are layers
  * with two inputs), built once for a batch size.
  *
- * Storage (DESIGN.md section 3): parameters and their gradients each live in
+ * Storage (docs/design.md, "One training step"): parameters and their gradients each live in
  * one flat float buffer in plain layout, ordered in reverse layer order so
  * that the gradients of the last layers (ready first in backward) form a
  * contiguous prefix; alpha, its gradient and the masks are flat buffers with

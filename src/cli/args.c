@@ -102,7 +102,7 @@ int cli_mpi_start(void)
     int rank = 0;
     MPI_CHECK(MPI_Init(NULL, NULL));
     MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
-    /* only rank 0 prints (DESIGN.md section 4); errors still reach stderr */
+    /* only rank 0 prints (docs/design.md, "The MPI protocol"); errors still reach stderr */
     if (rank != 0 && !freopen("/dev/null", "w", stdout))
         dnal_fatal(DNAL_EXIT_USAGE, "rank %d: cannot redirect stdout to /dev/null", rank);
     return rank;

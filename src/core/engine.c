@@ -7,8 +7,7 @@
 
 dnal_ctx *dnal_ctx_create(void)
 {
-    dnal_ctx *ctx = calloc(1, sizeof *ctx);
-    DNAL_ASSERT(ctx);
+    dnal_ctx *ctx = dnal_calloc(sizeof *ctx);
     DNNL_CHECK(dnnl_engine_create(&ctx->engine, dnnl_cpu, 0));
     DNNL_CHECK(dnnl_stream_create(&ctx->stream, ctx->engine, dnnl_stream_default_flags));
     return ctx;

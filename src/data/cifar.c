@@ -75,11 +75,8 @@ void data_cifar_load(dnal_dataset *d, const char *dir)
     d->classes = CIFAR_CLASSES;
     d->c = 3;
     d->h = d->w = CIFAR_SIDE;
-    d->pixels = malloc((size_t)total * CIFAR_PIXELS);
-    d->labels = malloc((size_t)total);
-    if (!d->pixels || !d->labels)
-        dnal_fatal(DNAL_EXIT_DATA, "%s: out of memory for %lld CIFAR-10 records", dir,
-                   (long long)total);
+    d->pixels = dnal_alloc_input((size_t)total, CIFAR_PIXELS, 0, dir, "CIFAR-10 images");
+    d->labels = dnal_alloc_input((size_t)total, 1, 0, dir, "CIFAR-10 labels");
     for (int64_t k = 0, first = 0; k < files; first += records[k], k++) {
         read_records(d, paths[k], first, records[k]);
         free(paths[k]);

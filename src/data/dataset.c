@@ -37,8 +37,7 @@ static const file_format formats[] = {
 char *data_join(const char *dir, const char *name)
 {
     size_t a = strlen(dir), b = strlen(name);
-    char *s = malloc(a + b + 2);
-    DNAL_ASSERT(s);
+    char *s = dnal_alloc(a + b + 2);
     memcpy(s, dir, a);
     s[a] = '/';
     memcpy(s + a + 1, name, b + 1);
@@ -68,8 +67,7 @@ dnal_dataset *dnal_dataset_open(const dnal_data_cfg *cfg, dnal_split split)
     if (cfg->limit < 0)
         dnal_fatal(DNAL_EXIT_USAGE, "data limit = %lld must be >= 0 (0 = all samples)",
                    (long long)cfg->limit);
-    dnal_dataset *d = calloc(1, sizeof *d);
-    DNAL_ASSERT(d);
+    dnal_dataset *d = dnal_calloc(sizeof *d);
     d->split = split;
     d->seed = cfg->seed;
 

@@ -25,8 +25,7 @@ static idx_file idx_open(const char *dir, const char *gz_name)
 {
     idx_file f = {data_join(dir, gz_name), NULL};
     if (access(f.path, F_OK) != 0) {
-        char *plain = strdup(f.path);
-        DNAL_ASSERT(plain);
+        char *plain = dnal_strdup(f.path);
         plain[strlen(plain) - 3] = '\0'; /* drop ".gz" */
         if (access(plain, F_OK) != 0)
             dnal_fatal(DNAL_EXIT_DATA, "%s: cannot open: %s (nor %s)", f.path, strerror(errno),
@@ -111,9 +110,7 @@ static char *load_images(dnal_dataset *d, const char *dir, const char *gz_name)
     if (__builtin_mul_overflow((size_t)dims[0], (size_t)dims[1] * dims[2], &bytes))
         dnal_fatal(DNAL_EXIT_DATA, "%s: header promises an impossible %u x %u x %u bytes", f.path,
                    (unsigned)dims[0], (unsigned)dims[1], (unsigned)dims[2]);
-    d->pixels = malloc(bytes);
-    if (!d->pixels)
-        dnal_fatal(DNAL_EXIT_DATA, "%s: out of memory for %zu bytes of images", f.path, bytes);
+    d->pixels = dnal_alloc_input(bytes, 1, 0, f.path, "images");
     size_t got = idx_read(&f, d->pixels, bytes);
     if (got < bytes)
         dnal_fatal(DNAL_EXIT_DATA,
@@ -133,8 +130,7 @@ static void load_labels(dnal_dataset *d, const char *dir, const char *gz_name,
     if ((int64_t)n != d->n)
         dnal_fatal(DNAL_EXIT_DATA, "%s: %u labels but %s holds %lld images", f.path,
                    (unsigned)n, images_path, (long long)d->n);
-    d->labels = malloc(n);
-    DNAL_ASSERT(d->labels);
+    d->labels = dnal_alloc_input(n, 1, 0, f.path, "labels");
     size_t got = idx_read(&f, d->labels, n);
     if (got < n)
         dnal_fatal(DNAL_EXIT_DATA,

@@ -67,8 +67,7 @@ void *data_grow(void *p, size_t *cap, size_t need)
     while (n < need)
         n *= 2;
     free(p);
-    p = malloc(n);
-    DNAL_ASSERT(p);
+    p = dnal_alloc(n);
     *cap = n;
     return p;
 }

@@ -80,22 +80,19 @@ static void *worker(void *arg)
 dnal_loader *dnal_loader_open(const dnal_dataset *d, int workers, int depth, int64_t rows)
 {
     DNAL_ASSERT(workers >= 1 && depth >= 1 && rows >= 1);
-    dnal_loader *l = calloc(1, sizeof *l);
-    DNAL_ASSERT(l);
+    dnal_loader *l = dnal_calloc(sizeof *l);
     l->d = d;
     l->workers = workers;
     l->depth = depth;
     l->rows = rows;
     l->sample = d->c * d->h * d->w;
-    l->slots = calloc((size_t)depth, sizeof *l->slots);
-    l->threads = calloc((size_t)workers, sizeof *l->threads);
-    DNAL_ASSERT(l->slots && l->threads);
+    l->slots = dnal_calloc(sizeof *l->slots * (size_t)depth);
+    l->threads = dnal_calloc(sizeof *l->threads * (size_t)workers);
     for (int q = 0; q < depth; q++) {
         slot *c = &l->slots[q];
-        c->index = malloc(sizeof *c->index * (size_t)rows);
-        c->images = malloc(sizeof *c->images * (size_t)(rows * l->sample));
-        c->labels = malloc(sizeof *c->labels * (size_t)rows);
-        DNAL_ASSERT(c->index && c->images && c->labels);
+        c->index = dnal_alloc(sizeof *c->index * (size_t)rows);
+        c->images = dnal_alloc(sizeof *c->images * (size_t)(rows * l->sample));
+        c->labels = dnal_alloc(sizeof *c->labels * (size_t)rows);
     }
     pthread_mutex_init(&l->mu, NULL);
     pthread_cond_init(&l->work, NULL);

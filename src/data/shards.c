@@ -67,8 +67,7 @@ static void pack_one(const char *path, int64_t size, data_scratch *s, packed *ou
                          sizeof out->why))
         return;
     out->h = pb.out_h, out->w = pb.out_w;
-    out->pix = malloc((size_t)(out->h * out->w * 3));
-    DNAL_ASSERT(out->pix);
+    out->pix = dnal_alloc((size_t)(out->h * out->w * 3));
     data_resample_hwc8(&r, out->w, out->h, s, out->pix);
 }
 
@@ -98,8 +97,7 @@ static int64_t write_shard(const char *out, const char *split, int64_t k, char *
         names_bytes += strlen(classes[c]) + 1;
     const uint64_t index_offset = SHARD_HEADER_BYTES + names_bytes;
     const uint64_t data_offset = index_offset + sizeof(shard_record) * (uint64_t)count;
-    shard_record *index = calloc((size_t)(count ? count : 1), sizeof *index);
-    DNAL_ASSERT(index);
+    shard_record *index = dnal_calloc(sizeof *index * (size_t)(count ? count : 1));
     /* header and names now, the index once the records are known */
     uint8_t head[SHARD_HEADER_BYTES] = {0};
     write_or_die(f, head, sizeof head, tmp);

@@ -125,10 +125,9 @@ static char **list_dir(const char *dir, int want_dirs, int64_t *n)
             continue;
         if (*n == cap) {
             cap = cap ? 2 * cap : 64;
-            names = realloc(names, sizeof *names * (size_t)cap);
-            DNAL_ASSERT(names);
+            names = dnal_realloc(names, sizeof *names * (size_t)cap);
         }
-        names[(*n)++] = strdup(e->d_name);
+        names[(*n)++] = dnal_strdup(e->d_name);
     }
     closedir(dp);
     if (*n > 1)
@@ -154,8 +153,7 @@ static int64_t class_round_robin(char ***files, const int64_t *count, int64_t cl
             if (j >= count[c])
                 continue;
             size_t len = strlen(class_name[c]) + strlen(files[c][j]) + 2;
-            out_path[k] = malloc(len);
-            DNAL_ASSERT(out_path[k]);
+            out_path[k] = dnal_alloc(len);
             snprintf(out_path[k], len, "%s/%s", class_name[c], files[c][j]);
             out_label[k++] = (int32_t)c;
         }
@@ -182,9 +180,8 @@ char **data_folder_scan(const char *path, dnal_split split, int64_t *n_classes, 
                            val[k]);
         free_names(val, nv);
     }
-    char ***files = calloc((size_t)*n_classes, sizeof *files);
-    int64_t *count = calloc((size_t)*n_classes, sizeof *count), total = 0;
-    DNAL_ASSERT(files && count);
+    char ***files = dnal_calloc(sizeof *files * (size_t)*n_classes);
+    int64_t *count = dnal_calloc(sizeof *count * (size_t)*n_classes), total = 0;
     for (int64_t c = 0; c < *n_classes; c++) {
         char *dir = data_join(*root, classes[c]);
         struct stat st;
@@ -197,9 +194,8 @@ char **data_folder_scan(const char *path, dnal_split split, int64_t *n_classes, 
     }
     if (total == 0)
         dnal_fatal(DNAL_EXIT_DATA, "%s: no image files in the class folders", *root);
-    *paths = malloc(sizeof **paths * (size_t)total);
-    *labels = malloc(sizeof **labels * (size_t)total);
-    DNAL_ASSERT(*paths && *labels);
+    *paths = dnal_alloc(sizeof **paths * (size_t)total);
+    *labels = dnal_alloc(sizeof **labels * (size_t)total);
     *n = class_round_robin(files, count, *n_classes, *paths, (const char *const *)classes,
                                 *labels);
     for (int64_t c = 0; c < *n_classes; c++)
@@ -224,9 +220,8 @@ static void open_shards(data_stream *st, dnal_dataset *d, const char *dir, dnal_
     const char *prefix = split == DNAL_SPLIT_TRAIN ? "train-" : "val-";
     int64_t n_all;
     char **all = list_dir(dir, 0, &n_all);
-    st->file_name = malloc(sizeof *st->file_name * (size_t)(n_all + 1));
-    st->fd = malloc(sizeof *st->fd * (size_t)(n_all + 1));
-    DNAL_ASSERT(st->file_name && st->fd);
+    st->file_name = dnal_alloc(sizeof *st->file_name * (size_t)(n_all + 1));
+    st->fd = dnal_alloc(sizeof *st->fd * (size_t)(n_all + 1));
     int64_t total = 0, cap = 0;
     for (int64_t k = 0; k < n_all; k++) {
         size_t len = strlen(all[k]);
@@ -251,21 +246,21 @@ static void open_shards(data_stream *st, dnal_dataset *d, const char *dir, dnal_
         if (h.version != SHARD_VERSION)
             dnal_fatal(DNAL_EXIT_DATA, "%s: shard version %u, this dnal reads %d", file, h.version,
                        SHARD_VERSION);
-        if (h.classes < 1 || h.names_bytes > (1u << 26) || h.count > (1u << 30))
+        /* every class name takes at least its terminating byte */
+        if (h.classes < 1 || h.names_bytes > (1u << 26) || h.classes > h.names_bytes ||
+            h.count > (1u << 30))
             dnal_fatal(DNAL_EXIT_DATA, "%s: malformed shard header", file);
-        char *names = malloc(h.names_bytes + 1);
-        DNAL_ASSERT(names);
+        char *names = dnal_alloc_input(h.names_bytes + 1, 1, 0, file, "class names");
         read_exact(fd, names, h.names_bytes, SHARD_HEADER_BYTES, file, "class names");
         names[h.names_bytes] = '\0';
         if (!st->class_name) {
             d->classes = h.classes;
-            st->class_name = malloc(sizeof *st->class_name * h.classes);
-            DNAL_ASSERT(st->class_name);
+            st->class_name = dnal_alloc(sizeof *st->class_name * h.classes);
             const char *p = names;
             for (uint32_t c = 0; c < h.classes; c++, p += strlen(p) + 1) {
                 if (p >= names + h.names_bytes)
                     dnal_fatal(DNAL_EXIT_DATA, "%s: malformed class names", file);
-                st->class_name[c] = strdup(p);
+                st->class_name[c] = dnal_strdup(p);
             }
         } else {
             const char *p = names;
@@ -277,19 +272,20 @@ static void open_shards(data_stream *st, dnal_dataset *d, const char *dir, dnal_
                            st->file_name[0]);
         }
         free(names);
-        shard_record *rec = malloc(sizeof *rec * (h.count ? h.count : 1));
-        DNAL_ASSERT(rec);
-        read_exact(fd, rec, sizeof *rec * h.count, h.index_offset, file, "index");
         struct stat sb;
-        fstat(fd, &sb);
+        if (fstat(fd, &sb) != 0)
+            dnal_fatal(DNAL_EXIT_DATA, "%s: %s", file, strerror(errno));
+        /* the index is in the file: no larger than the file */
+        shard_record *rec = dnal_alloc_input(h.count ? h.count : 1, sizeof *rec,
+                                             (size_t)sb.st_size, file, "record index");
+        read_exact(fd, rec, sizeof *rec * h.count, h.index_offset, file, "index");
         if (total + (int64_t)h.count > cap) {
             cap = 2 * (total + (int64_t)h.count);
-            st->file_of = realloc(st->file_of, sizeof *st->file_of * (size_t)cap);
-            st->offset = realloc(st->offset, sizeof *st->offset * (size_t)cap);
-            st->h = realloc(st->h, sizeof *st->h * (size_t)cap);
-            st->w = realloc(st->w, sizeof *st->w * (size_t)cap);
-            st->label = realloc(st->label, sizeof *st->label * (size_t)cap);
-            DNAL_ASSERT(st->file_of && st->offset && st->h && st->w && st->label);
+            st->file_of = dnal_realloc(st->file_of, sizeof *st->file_of * (size_t)cap);
+            st->offset = dnal_realloc(st->offset, sizeof *st->offset * (size_t)cap);
+            st->h = dnal_realloc(st->h, sizeof *st->h * (size_t)cap);
+            st->w = dnal_realloc(st->w, sizeof *st->w * (size_t)cap);
+            st->label = dnal_realloc(st->label, sizeof *st->label * (size_t)cap);
         }
         for (uint64_t r = 0; r < h.count; r++) {
             uint64_t end = rec[r].offset + (uint64_t)rec[r].h * rec[r].w * 3;
@@ -319,8 +315,7 @@ static void open_shards(data_stream *st, dnal_dataset *d, const char *dir, dnal_
 
 void data_stream_open(dnal_dataset *d, const dnal_data_cfg *cfg, int shards)
 {
-    data_stream *st = calloc(1, sizeof *st);
-    DNAL_ASSERT(st);
+    data_stream *st = dnal_calloc(sizeof *st);
     st->shards = shards;
     const char *path = cfg->path && cfg->path[0] ? cfg->path : NULL;
     if (!path)
@@ -343,8 +338,7 @@ void data_stream_open(dnal_dataset *d, const dnal_data_cfg *cfg, int shards)
         st->shift[c] = (float)(-imagenet_mean[c] / imagenet_std[c]);
     }
     st->n_all = d->n;
-    st->bad = calloc((size_t)d->n, 1);
-    DNAL_ASSERT(st->bad);
+    st->bad = dnal_calloc((size_t)d->n);
     pthread_mutex_init(&st->report, NULL);
     d->stream = st;
     d->augment = cfg->augment && d->split == DNAL_SPLIT_TRAIN;

@@ -38,9 +38,8 @@ void data_synthetic_init(dnal_dataset *d, const dnal_data_cfg *cfg)
                    (long long)d->classes);
 
     const int64_t k_n = d->classes;
-    d->class_offset = malloc(sizeof *d->class_offset * (size_t)(k_n * d->c));
-    int64_t *level = malloc(sizeof *level * (size_t)k_n);
-    DNAL_ASSERT(d->class_offset && level);
+    d->class_offset = dnal_alloc(sizeof *d->class_offset * (size_t)(k_n * d->c));
+    int64_t *level = dnal_alloc(sizeof *level * (size_t)k_n);
     double sum_sq = 0.0;
     for (int64_t c = 0; c < d->c; c++) {
         /* Fisher-Yates over the levels, from a splitmix64 stream of (seed, c) */

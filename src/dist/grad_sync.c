@@ -1,5 +1,5 @@
 /* Weight-gradient averaging in buckets, overlapped with backward
- * (DESIGN.md section 4; see dnal/dist.h). */
+ * (docs/design.md, "The MPI protocol"; see dnal/dist.h). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,9 +27,8 @@ static void layer_span(const dnal_net *net, int i, size_t *lo, size_t *hi)
 void dnal_dist_plan(dnal_dist *d, const dnal_net *net)
 {
     dnal_dist_free(d);
-    d->buckets = calloc((size_t)net->n_layers + 1, sizeof *d->buckets);
-    d->reqs = calloc((size_t)net->n_layers + 1, sizeof *d->reqs);
-    DNAL_ASSERT(d->buckets && d->reqs);
+    d->buckets = dnal_calloc(sizeof *d->buckets * (size_t)net->n_layers + 1);
+    d->reqs = dnal_calloc(sizeof *d->reqs * (size_t)net->n_layers + 1);
     dnal_bucket *cur = NULL;
     for (int i = net->n_layers - 1; i >= 0; i--) {
         const dnal_layer *l = net->layers[i];

@@ -1,4 +1,4 @@
-/* Checkpoints of a run at stage ends (DESIGN.md section 7): the model, the
+/* Checkpoints of a run at stage ends (docs/design.md, "Checkpoints"): the model, the
  * current network's flat parameters and BN statistics, alpha and the masks
  * of the dense network, alpha's momentum, beta, lambda, the step, the stages
  * done and the resolved configuration. Written to PATH.tmp and renamed when
@@ -130,8 +130,7 @@ dnal_net *dnal_checkpoint_load(const dnal_ctx *ctx, const char *path, int64_t ba
     info->model.dense.flops = dnal_net_cost(net, NULL).flops;
     info->model.dense.params = dnal_net_cost(net, NULL).params;
     h5_read_f32(f, "/dense/mask", net->mask, net->n_gates);
-    info->alpha_momentum = calloc(net->n_gates + 1, sizeof *info->alpha_momentum);
-    DNAL_ASSERT(info->alpha_momentum);
+    info->alpha_momentum = dnal_calloc(sizeof *info->alpha_momentum * net->n_gates + 1);
     if (info->compact) {
         if (rec)
             dnal_arch_record_of(rec, net);
@@ -149,8 +148,7 @@ dnal_net *dnal_checkpoint_load(const dnal_ctx *ctx, const char *path, int64_t ba
     h5_read_f32(f, "/net/param", net->param, net->n_param);
     h5_read_f32(f, "/net/stats", net->stats, net->n_stats);
     if (info->stage_step > 0) {
-        info->weight_momentum = malloc(sizeof(float) * (net->n_param + 1));
-        DNAL_ASSERT(info->weight_momentum);
+        info->weight_momentum = dnal_alloc(sizeof(float) * (net->n_param + 1));
         h5_read_f32(f, "/net/momentum", info->weight_momentum, net->n_param);
     }
     H5Fclose(f);

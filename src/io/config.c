@@ -1,4 +1,4 @@
-/* The run configuration (DESIGN.md section 5).
+/* The run configuration (docs/design.md, "Configuration keys").
  *
  * One table, keys[] below, lists every key: section, name, type, the field
  * of dnal_config it fills, its default as INI text and the values it accepts.

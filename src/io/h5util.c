@@ -164,10 +164,9 @@ char *h5_get_str(hid_t obj, const char *name)
     hid_t a = open_attr(obj, name);
     hid_t t = H5_CHECK(H5Aget_type(a));
     size_t n = H5Tget_size(t);
-    char *s = calloc(1, n + 1);
+    char *s = dnal_calloc(n + 1);
     hid_t mt = H5Tcopy(H5T_C_S1);
     H5Tset_size(mt, n + 1);
-    DNAL_ASSERT(s);
     H5_CHECK(H5Aread(a, mt, s));
     H5Tclose(mt);
     H5Tclose(t);

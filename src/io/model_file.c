@@ -79,8 +79,7 @@ void dnal_model_save(const char *path, const dnal_model_cfg *m, const dnal_arch_
     h5_attr_f64(f, "params_dense", dense.params);
     h5_attr_f64(f, "params", compact.params);
     for (int i = 0; i < rec->n; i++) {
-        uint8_t *mask = malloc((size_t)rec->channels[i] + 1);
-        DNAL_ASSERT(mask);
+        uint8_t *mask = dnal_alloc((size_t)rec->channels[i] + 1);
         for (int64_t c = 0; c < rec->channels[i]; c++)
             mask[c] = rec->mask[i][c] != 0.0f;
         snprintf(name, sizeof name, "/arch/%s/mask", rec->name[i]);
@@ -126,8 +125,7 @@ static void read_masks(hid_t f, dnal_net *dense)
         const dnal_layer *l = dense->layers[i];
         if (l->kind != DNAL_GATE)
             continue;
-        uint8_t *mask = malloc(l->n_gates + 1);
-        DNAL_ASSERT(mask);
+        uint8_t *mask = dnal_alloc(l->n_gates + 1);
         snprintf(name, sizeof name, "/arch/%s/mask", l->name);
         h5_read_u8(f, name, mask, l->n_gates);
         for (size_t c = 0; c < l->n_gates; c++)

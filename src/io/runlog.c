@@ -1,4 +1,4 @@
-/* The HDF5 run log (docs/design.md, "Run log"), written by rank 0.
+/* The HDF5 run log (docs/design.md, "The run log"), written by rank 0.
  *
  * Every dataset is created at start, chunked and compressed. Rows are kept
  * in memory and appended every log interval (and at each evaluation) by
@@ -219,23 +219,20 @@ static void record_masks(dnal_runlog *log, const dnal_arch_record *rec)
 /* the log's memory: the gated layers, their masks and costs */
 static dnal_runlog *log_new(const char *path, const dnal_runlog_info *info)
 {
-    dnal_runlog *log = calloc(1, sizeof *log);
-    DNAL_ASSERT(log);
+    dnal_runlog *log = dnal_calloc(sizeof *log);
     snprintf(log->path, sizeof log->path, "%s", path);
     const dnal_arch_record *rec = info->gates;
     log->n_gated = rec->n;
-    log->gate_name = calloc((size_t)rec->n + 1, sizeof *log->gate_name);
-    log->gate_channels = calloc((size_t)rec->n + 1, sizeof *log->gate_channels);
-    log->gate_off = calloc((size_t)rec->n + 1, sizeof *log->gate_off);
-    DNAL_ASSERT(log->gate_name && log->gate_channels && log->gate_off);
+    log->gate_name = dnal_calloc(sizeof *log->gate_name * (size_t)rec->n + 1);
+    log->gate_channels = dnal_calloc(sizeof *log->gate_channels * (size_t)rec->n + 1);
+    log->gate_off = dnal_calloc(sizeof *log->gate_off * (size_t)rec->n + 1);
     for (int i = 0; i < rec->n; i++) {
         snprintf(log->gate_name[i], sizeof log->gate_name[i], "%s", rec->name[i]);
         log->gate_channels[i] = rec->channels[i];
         log->gate_off[i] = log->n_alpha;
         log->n_alpha += (size_t)rec->channels[i];
     }
-    log->arch_mask = calloc(log->n_alpha + 1, 1);
-    DNAL_ASSERT(log->arch_mask);
+    log->arch_mask = dnal_calloc(log->n_alpha + 1);
     record_masks(log, rec);
     log->dense = info->dense;
     log->compact = info->compact;
@@ -342,8 +339,7 @@ static void *grow(void *p, int n, int *cap, size_t row_bytes)
     if (n < *cap)
         return p;
     *cap = *cap ? 2 * *cap : 16;
-    p = realloc(p, (size_t)*cap * row_bytes);
-    DNAL_ASSERT(p);
+    p = dnal_realloc(p, (size_t)*cap * row_bytes);
     return p;
 }
 
@@ -359,10 +355,9 @@ void dnal_runlog_gates(dnal_runlog *log, int64_t step, double beta, const float 
     size_t width = log->n_alpha + 1;
     if (log->n_snaps == log->cap_snaps) {
         log->cap_snaps = log->cap_snaps ? 2 * log->cap_snaps : 4;
-        log->snap_step = realloc(log->snap_step, sizeof *log->snap_step * (size_t)log->cap_snaps);
-        log->snap_beta = realloc(log->snap_beta, sizeof *log->snap_beta * (size_t)log->cap_snaps);
-        log->snap_alpha = realloc(log->snap_alpha, sizeof(float) * width * (size_t)log->cap_snaps);
-        DNAL_ASSERT(log->snap_step && log->snap_beta && log->snap_alpha);
+        log->snap_step = dnal_realloc(log->snap_step, sizeof *log->snap_step * (size_t)log->cap_snaps);
+        log->snap_beta = dnal_realloc(log->snap_beta, sizeof *log->snap_beta * (size_t)log->cap_snaps);
+        log->snap_alpha = dnal_realloc(log->snap_alpha, sizeof(float) * width * (size_t)log->cap_snaps);
     }
     log->snap_step[log->n_snaps] = step;
     log->snap_beta[log->n_snaps] = beta;

@@ -1,4 +1,4 @@
-/* The DNAL gate (DESIGN.md section 1), working directly on the activation's
+/* The DNAL gate (docs/design.md, "The method"), working directly on the activation's
  * layout (plain or channel-blocked):
  *
  *   y[n,c,h,w] = x[n,c,h,w] * g_c

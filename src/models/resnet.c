@@ -13,8 +13,8 @@
 static dnal_tensor *padded_shortcut(mb *b, const char *prefix, dnal_tensor *x, int64_t stride,
                                     int64_t out_c)
 {
-    int64_t pad = (out_c - x->c) / 2, *idx = malloc(sizeof *idx * (size_t)x->c);
-    DNAL_ASSERT(idx && pad >= 0);
+    int64_t pad = (out_c - x->c) / 2, *idx = dnal_alloc(sizeof *idx * (size_t)x->c);
+    DNAL_ASSERT(pad >= 0);
     for (int64_t k = 0; k < x->c; k++)
         idx[k] = pad + k;
     if (stride > 1)

@@ -1,4 +1,4 @@
-/* The ProxylessNAS-style supernet (DESIGN.md section 1; Cai et al. 2019,
+/* The ProxylessNAS-style supernet (docs/design.md, "The method"; Cai et al. 2019,
  * mobile search space). Stem 3x3 conv 32 stride 2 (BN, ReLU6, no gate); a
  * fixed MBConv expand-1 block to 16 channels gated as in MobileNetV2; then
  * searchable edges in stages (channels, edges, first stride) = (24,4,2),

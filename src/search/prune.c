@@ -1,4 +1,4 @@
-/* Pruning (DESIGN.md section 1, stage 3): m_c = m_c AND [sigmoid(beta*alpha_c)
+/* Pruning (docs/design.md, "The method"): m_c = m_c AND [sigmoid(beta*alpha_c)
  * > threshold]; a gated layer never loses its last channel (the largest alpha
  * stays); with prune.channel_multiple M a layer keeps a multiple of M
  * channels (rounded up with the next largest alphas), because oneDNN's
@@ -60,9 +60,8 @@ static branches find_branches(const dnal_net *net)
     for (int i = 0; i < net->n_layers; i++)
         if (net->layers[i]->kind == DNAL_GATE && net->layers[i]->branch >= br.n)
             br.n = net->layers[i]->branch + 1;
-    br.last = malloc(sizeof *br.last * (size_t)br.n);
-    br.removed = calloc((size_t)br.n, 1);
-    DNAL_ASSERT(br.last && br.removed);
+    br.last = dnal_alloc(sizeof *br.last * (size_t)br.n);
+    br.removed = dnal_calloc((size_t)br.n);
     for (int b = 0; b < br.n; b++)
         br.last[b] = -1;
     for (int i = 0; i < net->n_layers; i++)
@@ -145,9 +144,8 @@ static double flops_after(const budget_fit *f, size_t k)
 static void fit_budget(dnal_net *net, const branches *br, int64_t multiple, double target)
 {
     budget_fit f = {net, br, multiple, NULL, NULL, 0, dnal_net_cost(net, NULL).flops};
-    float *base = malloc(sizeof(float) * net->n_gates);
-    f.flip = malloc(sizeof(size_t) * (net->n_gates ? net->n_gates : 1));
-    DNAL_ASSERT(base && f.flip);
+    float *base = dnal_alloc(sizeof(float) * net->n_gates);
+    f.flip = dnal_alloc(sizeof(size_t) * (net->n_gates ? net->n_gates : 1));
     memcpy(base, net->mask, sizeof(float) * net->n_gates);
     f.base = base;
     double now = flops_after(&f, 0);

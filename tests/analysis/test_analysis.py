@@ -11,6 +11,7 @@ import math
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -341,10 +342,15 @@ def test_watch_a_finished_log_prints_the_summary_at_once(logs):
 
 
 def test_watch_stops_quietly_on_ctrl_c(tmp_path):
+    # Ctrl-C as a terminal sends it: SIGINT at its default disposition (a
+    # shell starting the suite in the background would have it ignored),
+    # once dnal-watch is past its start-up and waiting
     watch = subprocess.Popen([os.path.join(ANALYSIS, "dnal-watch"), str(tmp_path / "none.h5"),
                               "--interval", "0.2"], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, env=ENV)
-    time.sleep(1.5)
-    watch.send_signal(2)
+                             stderr=subprocess.PIPE, text=True, env=ENV,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    first = watch.stdout.readline()
+    watch.send_signal(signal.SIGINT)
     out, err = watch.communicate(timeout=10)
+    out = first + out
     assert watch.returncode == 0 and err == ""

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Checkpoints, signals and resume (DESIGN.md sections 4, 5, 7): a run stopped
+# Checkpoints, signals and resume (docs/design.md: "The MPI protocol", "Checkpoints"): a run stopped
 # by SIGUSR1 in the search and resumed ends with the parameters, alpha and
 # log rows of a run that never stopped; so does one killed with -9 and
 # resumed from its newest periodic checkpoint; only the newest

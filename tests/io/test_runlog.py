@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The HDF5 run log (DESIGN.md section 6) as an analysis script sees it:
+"""The HDF5 run log (docs/design.md, "The run log") as an analysis script sees it:
 every dataset and attribute with its shape and type, rows that agree with
 what the run printed, and a log read while the job runs and after kill -9.
 Speaks TAP. $DNAL is the binary under test; needs h5py and numpy

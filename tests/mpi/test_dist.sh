@@ -1,5 +1,5 @@
 #!/bin/sh
-# dnal under mpirun (DESIGN.md section 4): an uneven batch is refused, one
+# dnal under mpirun (docs/design.md, "The MPI protocol"): an uneven batch is refused, one
 # rank and two ranks give the same parameters and alpha on a BN-free
 # network, every rank holds the same architecture state after every
 # update, blocking and bucketed allreduce agree, a run repeats exactly, only
