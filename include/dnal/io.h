@@ -1,12 +1,5 @@
-/* dnal io: the run configuration's INI form, and later the HDF5 run log and
- * checkpoints. The configuration struct itself (dnal_config) belongs to the
- * run (include/dnal/search.h); io reads and writes its text.
- *
- * Configuration (DESIGN.md section 5): every key has a default; a file and
- * any number of `--set section.key=value` overrides are applied in order; an
- * unknown section or key, or a value that does not parse or is out of range,
- * is an error naming the key and where it came from (FILE:LINE or --set),
- * with exit code 1, before any work starts. */
+/* dnal io: the compact model file, checkpoints and the HDF5 run log. The
+ * run configuration and its INI form are in dnal/config.h. */
 #ifndef DNAL_IO_H
 #define DNAL_IO_H
 
@@ -14,22 +7,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "dnal/config.h"
 #include "dnal/search.h"
-
-/* The built-in defaults (the default run of `dnal search`). */
-void dnal_config_defaults(dnal_config *cfg);
-/* Applies an INI file. Returns 0, or prints "dnal: error: FILE:LINE: ..." and returns 1. */
-int dnal_config_load(dnal_config *cfg, const char *path);
-/* Applies INI text (e.g. a checkpoint's stored configuration); origin names it. */
-int dnal_config_load_text(dnal_config *cfg, const char *text, const char *origin);
-/* Applies one "section.key=value". Returns 0, or prints the error and returns 1. */
-int dnal_config_set(dnal_config *cfg, const char *assignment);
-/* Checks the values together (e.g. a stage list of known names). 0 or 1 as above. */
-int dnal_config_validate(const dnal_config *cfg);
-/* The resolved configuration as INI text, every key, sections in DESIGN order. */
-void dnal_config_write(const dnal_config *cfg, FILE *out);
-/* The same into a newly allocated string (for the run log); free() it. */
-char *dnal_config_text(const dnal_config *cfg);
 
 /* ---- the compact model file (dnal export / eval / bench) ---- */
 

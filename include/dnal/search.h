@@ -10,70 +10,11 @@
 
 #include <stdint.h>
 
+#include "dnal/config.h"
 #include "dnal/data.h"
 #include "dnal/dist.h"
 #include "dnal/models.h"
 #include "dnal/optim.h"
-
-enum { DNAL_PATH_MAX = 1024 };
-
-/* The configuration of a run (DESIGN.md section 5), one struct per INI
- * section; io/config.c reads and writes its INI text. */
-typedef struct dnal_config {
-    struct {
-        char dataset[32];      /* fashion-mnist | cifar10 | imagenet | imagenet-shards | synthetic */
-        char path[DNAL_PATH_MAX];
-        int64_t batch;         /* global */
-        int64_t image_size;    /* 0 = the dataset's own */
-        int augment;
-        int64_t workers;
-        int64_t train_limit, eval_limit;
-    } data;
-    struct {
-        char name[32];
-        double width;
-    } model;
-    dnal_stage_cfg pretrain;
-    struct {
-        char mode[16];         /* staged | joint */
-        double epochs;
-        double beta0, beta_final;
-        char beta_update[8];   /* epoch | step */
-        double beta_hold;
-        double lambda;
-        char regularizer[8];   /* count | flops */
-        double flops_target;   /* 0 = off */
-        double arch_lr, arch_momentum;
-        int train_classifier;
-        double classifier_lr;  /* SGD lr of the classifier while it trains in a staged search */
-    } search;
-    struct {
-        double threshold;
-        int64_t channel_multiple;
-    } prune;
-    dnal_stage_cfg finetune;
-    struct {
-        char path[DNAL_PATH_MAX];
-        int64_t every, gate_every;
-    } log;
-    struct {
-        char dir[DNAL_PATH_MAX];
-        int64_t every, keep;
-    } checkpoint;
-    struct {
-        uint64_t seed;
-        int64_t threads;       /* 0 = OpenMP's default */
-        char dtype[8];         /* f32 | bf16 */
-        char stages[64];       /* comma-separated subset of pretrain,search,prune,finetune */
-        char init[DNAL_PATH_MAX]; /* checkpoint whose weights (and masks) the run starts from */
-    } run;
-    struct {
-        char allreduce[16];    /* bucketed (overlapped with backward) | blocking (one, for debugging) */
-        int64_t bucket_kb;     /* gradient bucket size */
-        int check_sync;        /* compare alpha, beta, lambda, masks across ranks after every update */
-    } dist;
-} dnal_config;
-
 
 /* The codes of the run log's stage columns; prune has only an evaluation. */
 typedef enum dnal_stage {

@@ -26,7 +26,7 @@
 
 #include <ini.h>
 
-#include "dnal/io.h"
+#include "dnal/config.h"
 
 enum key_type { T_INT, T_U64, T_FLOAT, T_BOOL, T_STRING, T_ENUM, T_LIST, T_STAGES };
 enum { LO_OPEN = 1, HI_OPEN = 2, NONEMPTY = 4 };

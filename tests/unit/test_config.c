@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "dnal/io.h"
+#include "dnal/config.h"
 #include "tap.h"
 
 static char dir[256];
