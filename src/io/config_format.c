@@ -1,0 +1,75 @@
+/* A field of dnal_config back to text: config_format_value() writes what
+ * config_set_value() reads back. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config_internal.h"
+
+/* Shortest %.Ng (N = 1..17) that reads back as the same double; integral
+ * values print without an exponent (10000, not 1e+04). */
+void config_format_double(double v, char *buf, size_t n)
+{
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, n, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v)
+            break;
+    }
+    if (strchr(buf, 'e') && v == floor(v) && fabs(v) < 1e15)
+        snprintf(buf, n, "%.0f", v);
+}
+
+void config_format_value(const dnal_config *cfg, const key_def *k, char *out, size_t n)
+{
+    const char *field = (const char *)cfg + k->off;
+    switch (k->type) {
+    case T_INT: {
+        int64_t x = 0;
+        memcpy(&x, field, sizeof x);
+        snprintf(out, n, "%lld", (long long)x);
+        return;
+    }
+    case T_U64: {
+        uint64_t x = 0;
+        memcpy(&x, field, sizeof x);
+        snprintf(out, n, "%llu", (unsigned long long)x);
+        return;
+    }
+    case T_FLOAT: {
+        double x = 0;
+        memcpy(&x, field, sizeof x);
+        config_format_double(x, out, n);
+        return;
+    }
+    case T_BOOL: {
+        int x = 0;
+        memcpy(&x, field, sizeof x);
+        snprintf(out, n, "%s", x ? "true" : "false");
+        return;
+    }
+    case T_STRING:
+    case T_ENUM:
+    case T_STAGES:
+        snprintf(out, n, "%.*s", (int)strnlen(field, k->size), field);
+        return;
+    case T_LIST: {
+        int count;
+        memcpy(&count, (const char *)cfg + k->count_off, sizeof count);
+        int max = (int)(k->size / sizeof(double));
+        count = count < 0 ? 0 : count > max ? max : count;
+        size_t used = 0;
+        out[0] = '\0';
+        for (int i = 0; i < count && used < n; i++) {
+            double x;
+            char num[32];
+            memcpy(&x, field + (size_t)i * sizeof x, sizeof x);
+            config_format_double(x, num, sizeof num);
+            used += (size_t)snprintf(out + used, n - used, "%s%s", i ? "," : "", num);
+        }
+        return;
+    }
+    }
+}
+
