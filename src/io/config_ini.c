@@ -1,14 +1,18 @@
-/* Configuration files and text through libinih.
+/* Configuration files and text through libinih, using its public API only.
  *
- * Files are read with libinih through our own line reader. Debian's inih
- * passes no line number to the handler, so the reader counts lines (the
- * handler runs while the count is at the key's line). inih reports sections
- * only through the keys in them, so the reader also recognises [section]
- * headers the way inih does and checks them on the spot: an unknown section
- * is an error even when it is empty. */
+ * inih reads lines through our reader (ini_parse_stream), which sees each
+ * line before inih does and tells what inih will make of it from its text,
+ * by inih's rules as Debian builds it (multi-line values on, ';' inline
+ * comments, a BOM allowed): Debian's inih passes no line number to the
+ * handler, so the reader counts lines (the handler runs while the count is
+ * at the key's line); an indented line after a key would continue that
+ * key's value, which we refuse; and inih reports sections only through the
+ * keys in them, so the reader checks [section] headers on the spot: an
+ * unknown section is an error even when it is empty. The reader stops at
+ * our first error. */
 #include <ctype.h>
 #include <errno.h>
-#include <stdint.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,102 +21,146 @@
 
 #include "config_internal.h"
 
+enum { NAME_MAX_LEN = 64 }; /* room for any known section or key name */
+
 typedef struct load_ctx {
     dnal_config *cfg;
     FILE *f;
     char *buf;              /* getline's buffer: the whole current line */
     size_t cap;
     int line;               /* lines read so far: the current line */
-    uintptr_t inih_line;    /* inih's line buffer and its size, to tell a key */
-    size_t inih_size;       /* line from a continuation line */
-    int after_key;          /* inih would read an indented line as a continuation */
+    char section[NAME_MAX_LEN]; /* the last [section] header */
+    char key[NAME_MAX_LEN]; /* the last key since it, or "": an indented line continues it */
     int read_errno;
     int err_line;           /* our first error, or 0 */
     char err[CONFIG_MSG_MAX];
 } load_ctx;
 
-/* Checks line as a possible [section] header, read the way inih reads it.
- * Returns 1 after recording an unknown section as the error. */
-static int check_header(load_ctx *c, const char *line)
+/* What inih makes of a line. */
+typedef enum line_kind { LINE_NOTHING, LINE_CONTINUATION, LINE_SECTION, LINE_KEY, LINE_BAD } line_kind;
+
+typedef struct line_view {
+    line_kind kind;
+    const char *name;       /* LINE_SECTION: between the brackets; LINE_KEY: before '=' or ':' */
+    size_t len;
+} line_view;
+
+/* The first of chars in s, or a ';' after whitespace (an inline comment),
+ * or the end: where inih ends a section name or a key. */
+static const char *find_chars_or_comment(const char *s, const char *chars)
+{
+    int was_space = 0;
+    while (*s && !strchr(chars, *s) && !(was_space && *s == ';'))
+        was_space = isspace((unsigned char)*s++);
+    return s;
+}
+
+/* Reads line (the lineno-th) as inih does: blank or comment, the
+ * continuation of a value (indented, after a key), a [section] header, a
+ * key, or a line inih reports as an error. */
+static line_view classify_line(const char *line, int lineno, int after_key)
 {
     const char *s = line;
-    if (c->line == 1 && !strncmp(s, "\xEF\xBB\xBF", 3))
+    if (lineno == 1 && !strncmp(s, "\xEF\xBB\xBF", 3))
         s += 3;
     while (isspace((unsigned char)*s))
         s++;
-    if (!*s || strchr(";#", *s))           /* blank or comment */
-        return 0;
-    if (c->after_key && s > line)          /* continuation of the previous value */
-        return 0;
-    if (*s != '[')
-        return 0;
-    const char *e = s + 1;                 /* ']' or an inline comment, whichever first */
-    int was_space = 0;
-    while (*e && *e != ']' && !(was_space && *e == ';'))
-        was_space = isspace((unsigned char)*e++);
-    if (*e != ']')                         /* inih reports the line */
-        return 0;
-    c->after_key = 0;
-    if (config_section_known(s + 1, (size_t)(e - s - 1)))
-        return 0;
-    c->err_line = c->line;
-    snprintf(c->err, sizeof c->err, "unknown section [%.*s]", (int)(e - s - 1), s + 1);
-    return 1;
+    if (!*s || *s == ';' || *s == '#')
+        return (line_view){LINE_NOTHING, NULL, 0};
+    if (after_key && s > line)
+        return (line_view){LINE_CONTINUATION, NULL, 0};
+    if (*s == '[') {
+        const char *e = find_chars_or_comment(s + 1, "]");
+        if (*e != ']')
+            return (line_view){LINE_BAD, NULL, 0};
+        return (line_view){LINE_SECTION, s + 1, (size_t)(e - s - 1)};
+    }
+    const char *e = find_chars_or_comment(s, "=:");
+    if (*e != '=' && *e != ':')
+        return (line_view){LINE_BAD, NULL, 0};
+    return (line_view){LINE_KEY, s, (size_t)(e - s)};
 }
 
+/* Records the error of the current line; returns NULL, which ends inih's reading. */
+static char *stop(load_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static char *stop(load_ctx *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->err, sizeof c->err, fmt, ap);
+    va_end(ap);
+    c->err_line = c->line;
+    return NULL;
+}
+
+static void remember(char *dst, const char *s, size_t len)
+{
+    config_trim(&s, &len);
+    snprintf(dst, NAME_MAX_LEN, "%.*s", (int)len, s);
+}
+
+/* Checks line (already in inih's buffer) before inih reads it, and keeps
+ * the section and key that an indented line would continue. */
+static char *check_line(load_ctx *c, char *line)
+{
+    line_view v = classify_line(line, c->line, c->key[0] != '\0');
+    switch (v.kind) {
+    case LINE_CONTINUATION:
+        return stop(c, "indented line continues %s.%s (multi-line values are not supported)",
+                    c->section, c->key);
+    case LINE_SECTION:
+        if (!config_section_known(v.name, v.len))
+            return stop(c, "unknown section [%.*s]", (int)v.len, v.name);
+        remember(c->section, v.name, v.len);
+        c->key[0] = '\0';
+        break;
+    case LINE_KEY:
+        remember(c->key, v.name, v.len);
+        break;
+    case LINE_NOTHING:
+    case LINE_BAD: /* inih reports it */
+        break;
+    }
+    return line;
+}
+
+/* inih's reader: the next line into str (num bytes), or NULL at the end,
+ * on a read error or after our first error. */
 static char *read_line(char *str, int num, void *stream)
 {
     load_ctx *c = stream;
-    if (c->err_line) /* stop at our first error */
+    if (c->err_line)
         return NULL;
     errno = 0;
-    ssize_t len = getline(&c->buf, &c->cap, c->f);
-    if (len < 0) {
+    ssize_t got = getline(&c->buf, &c->cap, c->f);
+    if (got < 0) {
         if (ferror(c->f))
             c->read_errno = errno ? errno : EIO;
         return NULL;
     }
     c->line++;
-    c->inih_line = (uintptr_t)str;
-    c->inih_size = (size_t)num;
-    size_t content = (size_t)len;
-    while (content && (c->buf[content - 1] == '\n' || c->buf[content - 1] == '\r'))
-        content--;
-    if (num < 3 || content > (size_t)num - 3) { /* inih would split it into two lines */
-        c->err_line = c->line;
-        snprintf(c->err, sizeof c->err, "line is longer than %d characters", num - 3);
-        return NULL;
-    }
-    if (check_header(c, c->buf))
-        return NULL;
-    memcpy(str, c->buf, (size_t)len + 1);
-    return str;
+    size_t len = (size_t)got;
+    while (len && (c->buf[len - 1] == '\n' || c->buf[len - 1] == '\r'))
+        len--;
+    if (num < 3 || len > (size_t)num - 3) /* inih would split it into two lines */
+        return stop(c, "line is longer than %d characters", num - 3);
+    memcpy(str, c->buf, len); /* inih strips the line end: one '\n' stands for it */
+    str[len] = '\n';
+    str[len + 1] = '\0';
+    return check_line(c, str);
 }
 
+/* inih's handler: one key of a known section (the reader has checked it). */
 static int on_key(void *user, const char *section, const char *name, const char *value)
 {
     load_ctx *c = user;
-    if (c->err_line)
-        return 0;
-    uintptr_t at = (uintptr_t)name;
-    if (at < c->inih_line || at >= c->inih_line + c->inih_size) {
-        /* inih passes its saved previous name: an indented continuation line */
-        snprintf(c->err, sizeof c->err,
-                 "indented line continues %s.%s (multi-line values are not supported)", section,
-                 name);
-        c->err_line = c->line;
-        return 0;
-    }
-    c->after_key = 1;
     const key_def *k = config_find_key(section, strlen(section), name, strlen(name));
+    if (k && !config_set_value(c->cfg, k, value, c->err, sizeof c->err))
+        return 1;
     if (!k && !*section)
         snprintf(c->err, sizeof c->err, "key '%s' is outside any section", name);
-    else if (!k && !config_section_known(section, strlen(section)))
-        snprintf(c->err, sizeof c->err, "unknown section [%s]", section);
     else if (!k)
         snprintf(c->err, sizeof c->err, "unknown key '%s' in section [%s]", name, section);
-    else if (!config_set_value(c->cfg, k, value, c->err, sizeof c->err))
-        return 1;
     c->err_line = c->line;
     return 0;
 }
@@ -123,10 +171,8 @@ static int load_stream(dnal_config *cfg, FILE *f, const char *path)
     dnal_config work; /* applied to cfg only if the whole file is good */
     memcpy(&work, cfg, sizeof work);
     load_ctx *c = calloc(1, sizeof *c);
-    if (!c) {
-        fclose(f);
+    if (!c)
         return config_report("%s: out of memory", path);
-    }
     c->cfg = &work;
     c->f = f;
     int rc = ini_parse_stream(read_line, c, on_key, c);
@@ -139,7 +185,7 @@ static int load_stream(dnal_config *cfg, FILE *f, const char *path)
         config_report("%s: out of memory", path);
     else if (rc > 0 && (!c->err_line || rc < c->err_line))
         config_report("%s:%d: cannot parse the line (expected [section], key = value or a comment)",
-               path, rc);
+                      path, rc);
     else if (c->err_line)
         config_report("%s:%d: %s", path, c->err_line, c->err);
     else

@@ -424,6 +424,10 @@ static void test_file_errors(void)
     load_error("[data]\nbatch = 2\nworkers = -1\n[serch]\n", "3: data.workers must be >= 0");
     load_error("[data]\nbatch = 2\n  workers = 3\n",
                "3: indented line continues data.batch (multi-line values are not supported)");
+    load_error("[data]\nbatch = 2\n  [model]\n",
+               "3: indented line continues data.batch (multi-line values are not supported)");
+    load_error("[ model ]\nname = x\n\t y\n",
+               "3: indented line continues model.name (multi-line values are not supported)");
     char long_line[400];
     snprintf(long_line, sizeof long_line, "[data]\npath = /%0250d\n", 0);
     load_error(long_line, "2: line is longer than 197 characters");
@@ -443,6 +447,19 @@ static void test_file_errors(void)
     path = write_file("ok.ini", "\xEF\xBB\xBF[data]\r\n  batch = 3\r\n[ model ]\r\nname=x ; c\r\n");
     tap_ok(dnal_config_load(&c, path) == 0 && c.data.batch == 3 && !strcmp(c.model.name, "x"),
            "BOM, CRLF, an indented key after a header, spaces inside [ ]");
+
+    path = write_file("ok.ini", "[data]\nbatch: 5\n  ; an indented comment\n# another\n"
+                                "workers = 1\n[model]\n  name = y\n");
+    tap_ok(dnal_config_load(&c, path) == 0 && c.data.batch == 5 && c.data.workers == 1 &&
+               !strcmp(c.model.name, "y"),
+           "key: value, indented comments after a key, an indented key after the next header");
+
+    /* the longest line there is room for, ended by "\r\r\n" */
+    char longest[300];
+    snprintf(longest, sizeof longest, "[data]\npath = /%0189d\r\r\n", 0);
+    path = write_file("ok.ini", longest);
+    tap_ok(dnal_config_load(&c, path) == 0 && strlen(c.data.path) == 190,
+           "a line of 197 characters with extra carriage returns loads");
 
     char want[1024];
     path = tmp_path("nope.ini");
