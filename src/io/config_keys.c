@@ -73,7 +73,7 @@ const key_def config_keys[] = {
 
     {K("run", "seed", T_U64, run.seed, "1"), GE(0)},
     {K("run", "threads", T_INT, run.threads, "0"), GE(0)},
-    {K("run", "dtype", T_ENUM, run.dtype, "f32"), ONE_OF("f32|bf16")},
+    {K("run", "dtype", T_ENUM, run.dtype, "f32"), ONE_OF("f32"), .planned = "bf16"},
     {K("run", "stages", T_STAGES, run.stages, "pretrain,search,prune,finetune")},
     {K("run", "init", T_STRING, run.init, "")},
 

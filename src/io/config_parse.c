@@ -130,23 +130,38 @@ static int parse_bool(const key_def *k, const char *s, int *out, char *err, size
                 k->section, k->name, s);
 }
 
-/* Enum values match case-insensitively and are stored as the table spells them. */
-static int parse_enum(const key_def *k, const char *s, char *field, char *err, size_t n)
+/* The entry of values ('|'-separated) that s names, case-insensitively, and
+ * its length; NULL if none. */
+static const char *find_value(const char *values, const char *s, size_t *vlen)
 {
     size_t len = strlen(s);
-    for (const char *v = k->values; *v;) {
-        size_t vlen = strcspn(v, "|");
-        if (vlen == len && !strncasecmp(v, s, len)) {
-            assert(vlen < k->size);
-            memset(field, 0, k->size);
-            memcpy(field, v, vlen);
-            return 0;
-        }
-        v += vlen + (v[vlen] == '|');
+    for (const char *v = values ? values : ""; *v;) {
+        *vlen = strcspn(v, "|");
+        if (*vlen == len && !strncasecmp(v, s, len))
+            return v;
+        v += *vlen + (v[*vlen] == '|');
+    }
+    return NULL;
+}
+
+/* Enum values match case-insensitively and are stored as the table spells
+ * them; a planned value (known, not implemented yet) is refused as such. */
+static int parse_enum(const key_def *k, const char *s, char *field, char *err, size_t n)
+{
+    size_t vlen;
+    const char *v = find_value(k->values, s, &vlen);
+    if (v) {
+        assert(vlen < k->size);
+        memset(field, 0, k->size);
+        memcpy(field, v, vlen);
+        return 0;
     }
     char list[256] = "";
-    for (const char *v = k->values; *v; v++)
+    for (v = k->values; *v; v++)
         strncat(list, *v == '|' ? ", " : (char[2]){*v, 0}, sizeof list - strlen(list) - 1);
+    if (find_value(k->planned, s, &vlen))
+        return fail(err, n, "%s.%s: '%s' is not implemented yet (implemented: %s)", k->section,
+                    k->name, s, list);
     return fail(err, n, "%s.%s: '%s' is not one of %s", k->section, k->name, s, list);
 }
 
