@@ -87,5 +87,10 @@ int dnal_config_validate(const dnal_config *cfg);
 void dnal_config_write(const dnal_config *cfg, FILE *out);
 /* The same into a newly allocated string (for the run log); free() it. */
 char *dnal_config_text(const dnal_config *cfg);
+/* Every key, one a line (dnal config --list): section.key, type, default,
+ * accepted values and what the key does, in aligned columns. */
+void dnal_config_list(FILE *out);
+/* The number of keys: the lines dnal_config_list prints. */
+int dnal_config_key_count(void);
 
 #endif

@@ -1,5 +1,6 @@
 /* A field of dnal_config back to text: config_format_value() writes what
- * config_set_value() reads back. */
+ * config_set_value() reads back; and a key's range, accepted values and type
+ * as text, for messages and dnal config --list. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -73,3 +74,50 @@ void config_format_value(const dnal_config *cfg, const key_def *k, char *out, si
     }
 }
 
+
+void config_range_text(const key_def *k, int compact, char *out, size_t n)
+{
+    const char *space = compact ? "" : " ";
+    char lo[32], hi[32];
+    config_format_double(k->lo, lo, sizeof lo);
+    if (isinf(k->hi)) {
+        snprintf(out, n, "%s%s%s", (k->flags & LO_OPEN) ? ">" : ">=", space, lo);
+        return;
+    }
+    config_format_double(k->hi, hi, sizeof hi);
+    snprintf(out, n, "%c%s,%s%s%c", (k->flags & LO_OPEN) ? '(' : '[', lo, space, hi,
+             (k->flags & HI_OPEN) ? ')' : ']');
+}
+
+void config_accepted(const key_def *k, char *out, size_t n)
+{
+    switch (k->type) {
+    case T_INT:
+    case T_U64:
+    case T_FLOAT:
+        config_range_text(k, 1, out, n);
+        return;
+    case T_LIST: /* the range of each entry */
+        config_range_text(k, 1, out, n);
+        snprintf(out + strlen(out), n - strlen(out), ",non-decreasing");
+        return;
+    case T_BOOL:
+        snprintf(out, n, "true|false");
+        return;
+    case T_STRING:
+        snprintf(out, n, "%s", (k->flags & NONEMPTY) ? "non-empty" : "any");
+        return;
+    case T_ENUM:
+    case T_STAGES:
+        snprintf(out, n, "%s", k->values);
+        return;
+    }
+}
+
+const char *config_type_name(const key_def *k)
+{
+    static const char *const names[] = {[T_INT] = "int",     [T_U64] = "int",   [T_FLOAT] = "float",
+                                         [T_BOOL] = "bool",   [T_STRING] = "string",
+                                         [T_ENUM] = "enum",   [T_LIST] = "list", [T_STAGES] = "list"};
+    return names[k->type];
+}

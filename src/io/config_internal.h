@@ -1,9 +1,10 @@
 /* The configuration's key table and what src/io/config*.c share (not
  * installed):
- *   config_keys.c   the table: every key, its field, default and accepted values
+ *   config_keys.c   the table: every key, its field, default, accepted values, description
  *   config_parse.c  a value's text to its field, ranges
- *   config_format.c a field back to text
+ *   config_format.c a field back to text; ranges, accepted values, types as text
  *   config_ini.c    files and text through libinih
+ *   config_list.c   the table as text (dnal config --list)
  *   config.c        defaults, --set, validation, the written INI */
 #ifndef DNAL_IO_CONFIG_INTERNAL_H
 #define DNAL_IO_CONFIG_INTERNAL_H
@@ -20,11 +21,12 @@ typedef struct key_def {
     enum key_type type;
     size_t off, size;       /* the field in dnal_config */
     const char *def;        /* the default, as INI text */
-    const char *values;     /* T_ENUM: the accepted values, '|'-separated */
+    const char *values;     /* T_ENUM, T_STAGES: the accepted values, '|'-separated */
     const char *planned;    /* T_ENUM: values refused as not implemented yet, '|'-separated */
     double lo, hi;          /* numbers and list entries: the accepted range */
     unsigned flags;         /* LO_OPEN, HI_OPEN: bound excluded; NONEMPTY: strings */
     size_t count_off;       /* T_LIST: the int that counts the entries */
+    const char *doc;        /* what the key does, one line for a researcher */
 } key_def;
 
 extern const key_def config_keys[];
@@ -46,6 +48,12 @@ int config_set_value(dnal_config *cfg, const key_def *k, const char *s, char *er
 void config_format_value(const dnal_config *cfg, const key_def *k, char *out, size_t n);
 /* Shortest text that reads back as the same double. */
 void config_format_double(double v, char *buf, size_t n);
+/* k's range: ">= 1", "> 0", "[0, 1)"; compact: without spaces. */
+void config_range_text(const key_def *k, int compact, char *out, size_t n);
+/* What k accepts, without spaces: ">=1", "[0,1)", "staged|joint", "true|false". */
+void config_accepted(const key_def *k, char *out, size_t n);
+/* k's type in words: int, float, bool, string, enum or list. */
+const char *config_type_name(const key_def *k);
 
 /* config.c: prints "dnal: error: ..." as exactly one line. Returns 1. */
 int config_report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

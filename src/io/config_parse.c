@@ -14,9 +14,6 @@
 
 #include "config_internal.h"
 
-static const char *const stage_names[] = {"pretrain", "search", "prune", "finetune"};
-enum { N_STAGES = sizeof stage_names / sizeof stage_names[0] };
-
 static int fail(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(char *err, size_t n, const char *fmt, ...)
 {
@@ -59,14 +56,10 @@ static int check_range(const key_def *k, double x, char *err, size_t n)
     int hi_ok = isinf(k->hi) || ((k->flags & HI_OPEN) ? x < k->hi : x <= k->hi);
     if (lo_ok && hi_ok)
         return 0;
-    char lo[32], hi[32];
-    config_format_double(k->lo, lo, sizeof lo);
-    config_format_double(k->hi, hi, sizeof hi);
-    if (isinf(k->hi))
-        return fail(err, n, "%s.%s must be %s %s", k->section, k->name,
-                    (k->flags & LO_OPEN) ? ">" : ">=", lo);
-    return fail(err, n, "%s.%s must be in %c%s, %s%c", k->section, k->name,
-                (k->flags & LO_OPEN) ? '(' : '[', lo, hi, (k->flags & HI_OPEN) ? ')' : ']');
+    char range[80];
+    config_range_text(k, 0, range, sizeof range);
+    return fail(err, n, "%s.%s must be %s%s", k->section, k->name, isinf(k->hi) ? "" : "in ",
+                range);
 }
 
 /* A finite double spanning exactly s[0..len). 0, or 1 with the message. */
@@ -130,36 +123,49 @@ static int parse_bool(const key_def *k, const char *s, int *out, char *err, size
                 k->section, k->name, s);
 }
 
-/* The entry of values ('|'-separated) that s names, case-insensitively, and
- * its length; NULL if none. */
-static const char *find_value(const char *values, const char *s, size_t *vlen)
+/* The index of the entry of values ('|'-separated) that s[0..len) names,
+ * case-insensitively, with where it starts and its length; -1 if none. */
+static int find_value(const char *values, const char *s, size_t len, const char **v,
+                      size_t *vlen)
 {
-    size_t len = strlen(s);
-    for (const char *v = values ? values : ""; *v;) {
-        *vlen = strcspn(v, "|");
-        if (*vlen == len && !strncasecmp(v, s, len))
-            return v;
-        v += *vlen + (v[*vlen] == '|');
+    int i = 0;
+    for (*v = values ? values : ""; **v; i++) {
+        *vlen = strcspn(*v, "|");
+        if (*vlen == len && !strncasecmp(*v, s, len))
+            return i;
+        *v += *vlen + ((*v)[*vlen] == '|');
     }
-    return NULL;
+    return -1;
+}
+
+/* values ('|'-separated) as "a, b, c", for messages */
+static void values_text(const char *values, char *out, size_t n)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (const char *v = values; *v && used + 2 < n; v++) {
+        if (*v == '|')
+            used += (size_t)snprintf(out + used, n - used, ", ");
+        else
+            out[used++] = *v, out[used] = '\0';
+    }
 }
 
 /* Enum values match case-insensitively and are stored as the table spells
  * them; a planned value (known, not implemented yet) is refused as such. */
 static int parse_enum(const key_def *k, const char *s, char *field, char *err, size_t n)
 {
-    size_t vlen;
-    const char *v = find_value(k->values, s, &vlen);
-    if (v) {
+    const char *v;
+    size_t vlen, len = strlen(s);
+    if (find_value(k->values, s, len, &v, &vlen) >= 0) {
         assert(vlen < k->size);
         memset(field, 0, k->size);
         memcpy(field, v, vlen);
         return 0;
     }
-    char list[256] = "";
-    for (v = k->values; *v; v++)
-        strncat(list, *v == '|' ? ", " : (char[2]){*v, 0}, sizeof list - strlen(list) - 1);
-    if (find_value(k->planned, s, &vlen))
+    char list[256];
+    values_text(k->values, list, sizeof list);
+    if (find_value(k->planned, s, len, &v, &vlen) >= 0)
         return fail(err, n, "%s.%s: '%s' is not implemented yet (implemented: %s)", k->section,
                     k->name, s, list);
     return fail(err, n, "%s.%s: '%s' is not one of %s", k->section, k->name, s, list);
@@ -228,29 +234,32 @@ static int list_entry(const key_def *k, const char *e, size_t len, void *acc, ch
     return 0;
 }
 
+/* The stages named so far, as the table spells them, comma-separated. */
 typedef struct stages_acc {
     unsigned seen;
-    char text[64];
+    char text[CONFIG_TEXT_MAX];
 } stages_acc;
 
 static int stage_entry(const key_def *k, const char *e, size_t len, void *acc, char *err,
                        size_t n)
 {
     stages_acc *st = acc;
-    for (int i = 0; i < N_STAGES; i++) {
-        if (strlen(stage_names[i]) != len || strncasecmp(stage_names[i], e, len))
-            continue;
-        if (st->seen & 1u << i)
-            return fail(err, n, "%s.%s: '%s' is listed twice", k->section, k->name,
-                        stage_names[i]);
-        st->seen |= 1u << i;
-        if (*st->text)
-            strcat(st->text, ",");
-        strcat(st->text, stage_names[i]); /* fits: each name at most once */
-        return 0;
+    const char *v;
+    size_t vlen;
+    int i = find_value(k->values, e, len, &v, &vlen);
+    if (i < 0) {
+        char list[256];
+        values_text(k->values, list, sizeof list);
+        return fail(err, n, "%s.%s: '%.*s' is not one of %s", k->section, k->name, (int)len, e,
+                    list);
     }
-    return fail(err, n, "%s.%s: '%.*s' is not one of pretrain, search, prune, finetune",
-                k->section, k->name, (int)len, e);
+    assert(i < 32); /* seen has a bit for each */
+    if (st->seen & 1u << i)
+        return fail(err, n, "%s.%s: '%.*s' is listed twice", k->section, k->name, (int)vlen, v);
+    st->seen |= 1u << i;
+    size_t used = strlen(st->text); /* fits: each of the table's names at most once */
+    snprintf(st->text + used, sizeof st->text - used, "%s%.*s", used ? "," : "", (int)vlen, v);
+    return 0;
 }
 
 int config_set_value(dnal_config *cfg, const key_def *k, const char *s, char *err, size_t n)
@@ -302,9 +311,11 @@ int config_set_value(dnal_config *cfg, const key_def *k, const char *s, char *er
         stages_acc st = {.seen = 0};
         if (for_entries(k, s, stage_entry, &st, err, n))
             return 1;
-        if (!st.seen)
-            return fail(err, n, "%s.%s: must list at least one of pretrain, search, prune, finetune",
-                        k->section, k->name);
+        if (!st.seen) {
+            char list[256];
+            values_text(k->values, list, sizeof list);
+            return fail(err, n, "%s.%s: must list at least one of %s", k->section, k->name, list);
+        }
         return parse_string(k, st.text, field, err, n);
     }
     }

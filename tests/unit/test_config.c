@@ -559,6 +559,73 @@ static void test_validate(void)
     validate_error(&c, "pretrain.milestones must be non-decreasing");
 }
 
+/* The keys of the written INI, as "section.key" in order, one a line. */
+static void written_keys(const dnal_config *c, char *out, size_t n)
+{
+    char *text = dnal_config_text(c), section[64] = "", name[64];
+    size_t used = 0;
+    out[0] = '\0';
+    for (char *line = text ? strtok(text, "\n") : NULL; line; line = strtok(NULL, "\n")) {
+        if (sscanf(line, "[%63[^]]]", section) == 1)
+            continue;
+        if (sscanf(line, "%63s =", name) == 1 && used < n)
+            used += (size_t)snprintf(out + used, n - used, "%s.%s\n", section, name);
+    }
+    free(text);
+}
+
+/* dnal config --list: one line per key of the table, in the written INI's
+ * order, each with a type, a default that parses back, accepted values and
+ * a description. */
+static void test_list(const dnal_config *other)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) {
+        printf("Bail out! open_memstream failed\n");
+        exit(1);
+    }
+    dnal_config_list(f);
+    fclose(f);
+
+    dnal_config defaults, back;
+    dnal_config_defaults(&defaults);
+    memcpy(&back, other, sizeof back);
+    static char listed[8192], written[8192];
+    size_t used = 0;
+    int lines = 0, fields_ok = 1, parse_ok = 1, trailing = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        char key[128], type[32], def[256], accepted[256], assignment[512];
+        int doc = 0;
+        lines++;
+        trailing += line[strlen(line) - 1] == ' ';
+        if (sscanf(line, "%127s %31s %255s %255s %n", key, type, def, accepted, &doc) != 4 ||
+            !line[doc]) {
+            fields_ok = 0;
+            tap_diag("line %d has no five columns: %s", lines, line);
+            continue;
+        }
+        used += (size_t)snprintf(listed + used, sizeof listed - used, "%s\n", key);
+        snprintf(assignment, sizeof assignment, "%s=%s", key, strcmp(def, "\"\"") ? def : "");
+        if (set_quiet(&back, assignment)) {
+            parse_ok = 0;
+            tap_diag("the default does not parse: %s", assignment);
+        }
+    }
+    free(text);
+    written_keys(&defaults, written, sizeof written);
+    tap_ok(lines == dnal_config_key_count() && lines > 50, "--list: %d lines, one per key (%d)",
+           lines, dnal_config_key_count());
+    tap_ok(fields_ok && !trailing, "--list: key, type, default, accepted values, description; "
+                                   "no trailing spaces");
+    tap_ok(!strcmp(listed, written), "--list: the written INI's keys, in its order");
+    if (strcmp(listed, written))
+        tap_diag("listed:\n%swritten:\n%s", listed, written);
+    tap_ok(parse_ok && !memcmp(&back, &defaults, sizeof back),
+           "--list: every default parses back, and together they are the defaults");
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "%s/dnal-config-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
@@ -588,6 +655,7 @@ int main(void)
     test_file_errors();
     test_set_errors();
     test_validate();
+    test_list(&c);
 
     static const char *const names[] = {"run.ini", "bad.ini", "ok.ini", "rt.ini", "out.ini",
                                         "stderr.txt"};
