@@ -58,7 +58,7 @@ int dnal_config_set(dnal_config *cfg, const char *assignment)
         return config_report("--set %s: unknown section [%.*s]", assignment, (int)seclen, sec);
     if (!k)
         return config_report("--set %s: unknown key '%.*s' in section [%.*s]", assignment,
-                      (int)namelen, name, (int)seclen, sec);
+                             (int)namelen, name, (int)seclen, sec);
 
     const char *v = eq + 1;
     size_t vlen = strlen(v);
@@ -91,8 +91,8 @@ int dnal_config_validate(const dnal_config *cfg)
         if (k->type == T_LIST) {
             memcpy(&count, (const char *)cfg + k->count_off, sizeof count);
             if (count < 0 || (size_t)count > k->size / sizeof(double))
-                return config_report("%s.%s: entry count %d is out of range", k->section, k->name,
-                              count);
+                return config_report("%s.%s: entry count %d is out of range", k->section,
+                                     k->name, count);
         }
         config_format_value(cfg, k, text, sizeof text);
         if (config_set_value(&scratch, k, text, err, sizeof err))

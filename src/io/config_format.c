@@ -74,7 +74,6 @@ void config_format_value(const dnal_config *cfg, const key_def *k, char *out, si
     }
 }
 
-
 void config_range_text(const key_def *k, int compact, char *out, size_t n)
 {
     const char *space = compact ? "" : " ";
@@ -116,8 +115,21 @@ void config_accepted(const key_def *k, char *out, size_t n)
 
 const char *config_type_name(const key_def *k)
 {
-    static const char *const names[] = {[T_INT] = "int",     [T_U64] = "int",   [T_FLOAT] = "float",
-                                         [T_BOOL] = "bool",   [T_STRING] = "string",
-                                         [T_ENUM] = "enum",   [T_LIST] = "list", [T_STAGES] = "list"};
+    static const char *const names[] = {
+        [T_INT] = "int",       [T_U64] = "int",   [T_FLOAT] = "float", [T_BOOL] = "bool",
+        [T_STRING] = "string", [T_ENUM] = "enum", [T_LIST] = "list",   [T_STAGES] = "list",
+    };
     return names[k->type];
+}
+
+void config_values_text(const char *values, char *out, size_t n)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (const char *v = values; *v && used + 2 < n; v++) {
+        if (*v == '|')
+            used += (size_t)snprintf(out + used, n - used, ", ");
+        else
+            out[used++] = *v, out[used] = '\0';
+    }
 }

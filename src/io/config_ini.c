@@ -150,7 +150,7 @@ static char *read_line(char *str, int num, void *stream)
     return check_line(c, str);
 }
 
-/* inih's handler: one key of a known section (the reader has checked it). */
+/* inih's handler: one key (the reader has checked its section). */
 static int on_key(void *user, const char *section, const char *name, const char *value)
 {
     load_ctx *c = user;

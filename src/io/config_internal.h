@@ -35,9 +35,15 @@ extern const int config_n_keys;
 /* Room for an error message and for any value as text (a path, a list). */
 enum { CONFIG_MSG_MAX = 2 * DNAL_PATH_MAX + 256, CONFIG_TEXT_MAX = 2 * DNAL_PATH_MAX };
 
-/* config_keys.c: lookups by name; both trim the names first. */
+/* config_keys.c: lookups by name; config_section_known and config_find_key
+ * trim the names first. */
 int config_section_known(const char *s, size_t len);
 const key_def *config_find_key(const char *sec, size_t seclen, const char *name, size_t namelen);
+/* The index of the entry of values ('|'-separated, may be NULL) that
+ * s[0..len) names, case-insensitively, with where it starts and its
+ * length; -1 if none. */
+int config_find_value(const char *values, const char *s, size_t len, const char **v,
+                      size_t *vlen);
 
 /* config_parse.c */
 void config_trim(const char **s, size_t *len);
@@ -52,6 +58,8 @@ void config_format_double(double v, char *buf, size_t n);
 void config_range_text(const key_def *k, int compact, char *out, size_t n);
 /* What k accepts, without spaces: ">=1", "[0,1)", "staged|joint", "true|false". */
 void config_accepted(const key_def *k, char *out, size_t n);
+/* values ('|'-separated) as "a, b, c", for messages. */
+void config_values_text(const char *values, char *out, size_t n);
 /* k's type in words: int, float, bool, string, enum or list. */
 const char *config_type_name(const key_def *k);
 

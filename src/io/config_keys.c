@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config_internal.h"
 
@@ -182,4 +183,17 @@ const key_def *config_find_key(const char *sec, size_t seclen, const char *name,
             return k;
     }
     return NULL;
+}
+
+int config_find_value(const char *values, const char *s, size_t len, const char **v,
+                      size_t *vlen)
+{
+    int i = 0;
+    for (*v = values ? values : ""; **v; i++) {
+        *vlen = strcspn(*v, "|");
+        if (*vlen == len && !strncasecmp(*v, s, len))
+            return i;
+        *v += *vlen + ((*v)[*vlen] == '|');
+    }
+    return -1;
 }

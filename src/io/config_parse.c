@@ -123,49 +123,21 @@ static int parse_bool(const key_def *k, const char *s, int *out, char *err, size
                 k->section, k->name, s);
 }
 
-/* The index of the entry of values ('|'-separated) that s[0..len) names,
- * case-insensitively, with where it starts and its length; -1 if none. */
-static int find_value(const char *values, const char *s, size_t len, const char **v,
-                      size_t *vlen)
-{
-    int i = 0;
-    for (*v = values ? values : ""; **v; i++) {
-        *vlen = strcspn(*v, "|");
-        if (*vlen == len && !strncasecmp(*v, s, len))
-            return i;
-        *v += *vlen + ((*v)[*vlen] == '|');
-    }
-    return -1;
-}
-
-/* values ('|'-separated) as "a, b, c", for messages */
-static void values_text(const char *values, char *out, size_t n)
-{
-    size_t used = 0;
-    out[0] = '\0';
-    for (const char *v = values; *v && used + 2 < n; v++) {
-        if (*v == '|')
-            used += (size_t)snprintf(out + used, n - used, ", ");
-        else
-            out[used++] = *v, out[used] = '\0';
-    }
-}
-
 /* Enum values match case-insensitively and are stored as the table spells
  * them; a planned value (known, not implemented yet) is refused as such. */
 static int parse_enum(const key_def *k, const char *s, char *field, char *err, size_t n)
 {
     const char *v;
     size_t vlen, len = strlen(s);
-    if (find_value(k->values, s, len, &v, &vlen) >= 0) {
+    if (config_find_value(k->values, s, len, &v, &vlen) >= 0) {
         assert(vlen < k->size);
         memset(field, 0, k->size);
         memcpy(field, v, vlen);
         return 0;
     }
     char list[256];
-    values_text(k->values, list, sizeof list);
-    if (find_value(k->planned, s, len, &v, &vlen) >= 0)
+    config_values_text(k->values, list, sizeof list);
+    if (config_find_value(k->planned, s, len, &v, &vlen) >= 0)
         return fail(err, n, "%s.%s: '%s' is not implemented yet (implemented: %s)", k->section,
                     k->name, s, list);
     return fail(err, n, "%s.%s: '%s' is not one of %s", k->section, k->name, s, list);
@@ -246,10 +218,10 @@ static int stage_entry(const key_def *k, const char *e, size_t len, void *acc, c
     stages_acc *st = acc;
     const char *v;
     size_t vlen;
-    int i = find_value(k->values, e, len, &v, &vlen);
+    int i = config_find_value(k->values, e, len, &v, &vlen);
     if (i < 0) {
         char list[256];
-        values_text(k->values, list, sizeof list);
+        config_values_text(k->values, list, sizeof list);
         return fail(err, n, "%s.%s: '%.*s' is not one of %s", k->section, k->name, (int)len, e,
                     list);
     }
@@ -313,7 +285,7 @@ int config_set_value(dnal_config *cfg, const key_def *k, const char *s, char *er
             return 1;
         if (!st.seen) {
             char list[256];
-            values_text(k->values, list, sizeof list);
+            config_values_text(k->values, list, sizeof list);
             return fail(err, n, "%s.%s: must list at least one of %s", k->section, k->name, list);
         }
         return parse_string(k, st.text, field, err, n);
