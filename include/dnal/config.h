@@ -1,12 +1,12 @@
-/* dnal config: the configuration of a run and its INI form (DESIGN.md
- * section 5).
+/* dnal config: the configuration of a run, one struct per INI section, and
+ * its INI form (src/io/config*.c, from the one key table in config_keys.c).
  *
- * Every key has a default; a file and any number of `--set
- * section.key=value` overrides are applied in order; an unknown section or
- * key, or a value that does not parse or is out of range, is an error
- * naming the key and where it came from (FILE:LINE or --set), with exit
- * code 1, before any work starts. One table in src/io/config_keys.c lists
- * every key; `dnal config --list` prints it. */
+ * Every key has a default; a file and any number of `--set section.key=value`
+ * overrides are applied in order; an unknown section or key, or a value that
+ * does not parse or is out of range, is an error naming the key and where it
+ * came from (FILE:LINE or --set), with exit code 1, before any work starts.
+ * The keys, their defaults and ranges are listed by `dnal config --list` and
+ * in docs/design.md. */
 #ifndef DNAL_CONFIG_H
 #define DNAL_CONFIG_H
 
@@ -17,7 +17,6 @@
 
 enum { DNAL_PATH_MAX = 1024 };
 
-/* The configuration of a run, one struct per INI section. */
 typedef struct dnal_config {
     struct {
         char dataset[32];      /* fashion-mnist | cifar10 | imagenet | imagenet-shards | synthetic */
@@ -83,7 +82,7 @@ int dnal_config_load_text(dnal_config *cfg, const char *text, const char *origin
 int dnal_config_set(dnal_config *cfg, const char *assignment);
 /* Checks the values together (e.g. a stage list of known names). 0 or 1 as above. */
 int dnal_config_validate(const dnal_config *cfg);
-/* The resolved configuration as INI text, every key, sections in DESIGN order. */
+/* The resolved configuration as INI text, every key, sections in table order. */
 void dnal_config_write(const dnal_config *cfg, FILE *out);
 /* The same into a newly allocated string (for the run log); free() it. */
 char *dnal_config_text(const dnal_config *cfg);
