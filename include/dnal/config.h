@@ -1,5 +1,5 @@
 /* dnal config: the configuration of a run, one struct per INI section, and
- * its INI form (src/io/config.c).
+ * its INI form (src/io/config*.c, from the one key table in config_keys.c).
  *
  * Every key has a default; a file and any number of `--set section.key=value`
  * overrides are applied in order; an unknown section or key, or a value that
@@ -61,7 +61,7 @@ typedef struct dnal_config {
     struct {
         uint64_t seed;
         int64_t threads;       /* 0 = OpenMP's default */
-        char dtype[8];         /* f32 */
+        char dtype[8];         /* f32 (bf16 is not implemented yet) */
         char stages[64];       /* comma-separated subset of pretrain,search,prune,finetune */
         char init[DNAL_PATH_MAX]; /* checkpoint whose weights (and masks) the run starts from */
     } run;
@@ -86,5 +86,10 @@ int dnal_config_validate(const dnal_config *cfg);
 void dnal_config_write(const dnal_config *cfg, FILE *out);
 /* The same into a newly allocated string (for the run log); free() it. */
 char *dnal_config_text(const dnal_config *cfg);
+/* Every key, one a line (dnal config --list): section.key, type, default,
+ * accepted values and what the key does, in aligned columns. */
+void dnal_config_list(FILE *out);
+/* The number of keys: the lines dnal_config_list prints. */
+int dnal_config_key_count(void);
 
 #endif

@@ -1,7 +1,7 @@
-/* dnal core: errors and checked calls, flat arenas, the oneDNN engine, and
- * the wrappers over oneDNN 2.x descriptor creation (src/core/onednn_desc.c is
- * the only file that calls the *_desc_init functions, so a port to oneDNN 3.x
- * touches that file alone). */
+/* dnal core: errors and checked calls, allocation, flat arenas, the oneDNN
+ * engine and threads, and the wrappers over oneDNN 2.x descriptors
+ * (src/core/onednn_desc.c is the only file that creates oneDNN descriptors
+ * or reads their fields, so a port to oneDNN 3.x touches that file alone). */
 #ifndef DNAL_CORE_H
 #define DNAL_CORE_H
 
@@ -133,6 +133,9 @@ dnal_md dnal_md_tag4(const int64_t dims[4], const char *tag);
 /* The same layout kind (plain nchw/nhwc or nChw8c/nChw16c) with c channels. */
 dnal_md dnal_md_with_channels(const dnal_md *md, int64_t c);
 int dnal_md_equal(const dnal_md *a, const dnal_md *b);
+/* The logical dims of a descriptor (of up to 4 dims) into dims, the missing
+ * trailing ones 1; returns the number of dims. */
+int dnal_md_dims(const dnal_md *md, int64_t dims[4]);
 size_t dnal_md_bytes(const dnal_md *md);
 int dnal_md_is_any(const dnal_md *md);
 /* A channel view of a 4-D (or 2-D) f32 activation layout: element (n,c,h,w)

@@ -1,9 +1,10 @@
 /* dnal io: the files dnal reads and writes besides the datasets: the
  * compact model file, checkpoints and the HDF5 run log (layouts in
- * docs/design.md). io knows networks and models, not the method: what a
- * run puts in a checkpoint or a log row it hands over as plain values.
- * Files are written to PATH.tmp and renamed when complete; a missing,
- * truncated or foreign file is exit 2 naming it. */
+ * docs/design.md); the run configuration and its INI form are in
+ * dnal/config.h. io knows networks and models, not the method: what a run
+ * puts in a checkpoint or a log row it hands over as plain values. Files
+ * are written to PATH.tmp and renamed when complete; a missing, truncated
+ * or foreign file is exit 2 naming it. */
 #ifndef DNAL_IO_H
 #define DNAL_IO_H
 

@@ -40,6 +40,11 @@ static const subcommand commands[] = {
      "the longer cut to its central 4/3 N, K images a shard (default 5000); files that\n"
      "cannot be decoded are skipped and listed; under mpirun the ranks share the shards",
      dnal_cmd_prep},
+    {"config", "dnal config [-c FILE] [--set section.key=value ...] | dnal config --list",
+     "the resolved configuration as INI (the defaults, then FILE, then each --set), as\n"
+     "dnal search prints it; --list: every key with its type, default, accepted values and\n"
+     "what it does, one a line; no MPI, so it runs on a login node",
+     dnal_cmd_config},
     {"info", "dnal info", "versions, oneDNN ISA, threads, MPI", dnal_cmd_info},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };

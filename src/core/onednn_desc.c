@@ -86,6 +86,14 @@ int dnal_md_equal(const dnal_md *a, const dnal_md *b)
     return dnnl_memory_desc_equal(a, b);
 }
 
+int dnal_md_dims(const dnal_md *md, int64_t dims[4])
+{
+    DNAL_ASSERT(md->ndims >= 1 && md->ndims <= 4);
+    for (int i = 0; i < 4; i++)
+        dims[i] = i < md->ndims ? md->dims[i] : 1;
+    return md->ndims;
+}
+
 size_t dnal_md_bytes(const dnal_md *md)
 {
     return dnnl_memory_desc_get_size(md);

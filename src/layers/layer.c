@@ -79,12 +79,13 @@ void layer_param(dnal_layer *l, const char *name, dnal_param_role role, int ndim
 
 void tensor_set(dnal_tensor *t, const dnal_md *md)
 {
+    int64_t dims[4];
     t->md = *md;
-    t->ndims = md->ndims;
-    t->n = md->dims[0];
-    t->c = md->ndims > 1 ? md->dims[1] : 1;
-    t->h = md->ndims > 2 ? md->dims[2] : 1;
-    t->w = md->ndims > 3 ? md->dims[3] : 1;
+    t->ndims = dnal_md_dims(md, dims);
+    t->n = dims[0];
+    t->c = dims[1];
+    t->h = dims[2];
+    t->w = dims[3];
     t->mem = t->diff = NULL;
 }
 

@@ -75,17 +75,19 @@ static void append(dnal_net *net, dnal_layer *l)
 
 dnal_net *dnal_net_create_md(const dnal_ctx *ctx, const dnal_md *input)
 {
-    dnal_net *net = calloc(1, sizeof *net);
-    DNAL_ASSERT(net && (input->ndims == 2 || input->ndims == 4));
+    int64_t dims[4];
+    int ndims = dnal_md_dims(input, dims);
+    DNAL_ASSERT(ndims == 2 || ndims == 4);
+    dnal_net *net = dnal_calloc(sizeof *net);
     net->ctx = ctx;
     dnal_tensor *t = net->input = new_tensor(net);
     t->need_grad = 0;
     t->md = *input;
-    t->ndims = input->ndims;
-    t->n = input->dims[0];
-    t->c = input->dims[1];
-    t->h = input->ndims == 4 ? input->dims[2] : 1;
-    t->w = input->ndims == 4 ? input->dims[3] : 1;
+    t->ndims = ndims;
+    t->n = dims[0];
+    t->c = dims[1];
+    t->h = dims[2];
+    t->w = dims[3];
     return net;
 }
 

@@ -72,5 +72,45 @@ check "dnal bench prints the bench line" \
     "[ $rc -eq 0 ] && grep -q '^bench model=resnet20 batch=16 ranks=1 threads=[0-9]* images_per_s=[0-9.]* step_ms=[0-9.]* .*exposed_comm_ms=' '$tmp/out'"
 check "dnal bench prints the conv share" "grep -q '^bench_layer kind=conv .*share=0\\.[0-9]*' '$tmp/out'"
 
+# dnal config: the resolved configuration and the key list, without MPI
+TOP=${TOP:-$(dirname "$0")/../..}
+"$DNAL" config --help >"$tmp/out" 2>&1; rc=$?
+check "dnal config --help exits 0 and shows usage" "[ $rc -eq 0 ] && grep -q '^usage: dnal config' '$tmp/out'"
+check "dnal --help lists config" "grep -q '^  config' '$tmp/help'"
+"$DNAL" config >"$tmp/defaults.ini" 2>"$tmp/err"; rc=$?
+check "dnal config prints the defaults and exits 0" \
+    "[ $rc -eq 0 ] && grep -q '^\[run\]$' '$tmp/defaults.ini' && grep -q '^batch = 128$' '$tmp/defaults.ini'"
+"$DNAL" config --list >"$tmp/list" 2>"$tmp/err"; rc=$?
+check "dnal config --list exits 0" "[ $rc -eq 0 ]"
+keys=$(grep -c '^[a-z0-9_]* =' "$tmp/defaults.ini")
+check "dnal config --list has one line per key ($keys)" "[ \$(wc -l <'$tmp/list') -eq $keys ]"
+set --
+while read -r key type def rest; do
+    [ "$def" = '""' ] && def=
+    set -- "$@" --set "$key=$def"
+done <"$tmp/list"
+"$DNAL" config "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "every default of --list parses back to the defaults" "[ $rc -eq 0 ] && cmp -s '$tmp/out' '$tmp/defaults.ini'"
+"$DNAL" config --set run.dtype=bf16 >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "dnal config --set run.dtype=bf16 exits 1 naming run.dtype" \
+    "[ $rc -eq 1 ] && grep -q 'run.dtype: .bf16. is not implemented yet' '$tmp/err' && [ ! -s '$tmp/out' ]"
+"$DNAL" config --set search.lamda=1 >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "dnal config: unknown key exits 1 naming it" \
+    "[ $rc -eq 1 ] && grep -q \"\-\-set search.lamda=1: unknown key 'lamda'\" '$tmp/err'"
+"$DNAL" config -c "$tmp/bad.ini" >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "dnal config: a bad file exits 1 with FILE:LINE" "[ $rc -eq 1 ] && grep -q 'bad.ini:4: search.lambda' '$tmp/err'"
+"$DNAL" config --list --set data.batch=3 >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "dnal config --list takes no other arguments" "[ $rc -eq 1 ] && grep -q -- '--list' '$tmp/err'"
+ini=$TOP/jobs/configs/cifar10-resnet56.ini
+"$DNAL" config -c "$ini" >"$tmp/c10.ini" 2>"$tmp/err"; rc=$?
+check "dnal config -c cifar10-resnet56.ini exits 0" "[ $rc -eq 0 ]"
+for line in 'dataset = cifar10' 'batch = 256' 'name = resnet56' 'epochs = 30' 'beta_update = epoch' \
+    'lambda = 5e-05' 'epochs = 70' 'schedule = step' 'milestones = 10,40'; do
+    check "dnal config -c cifar10-resnet56.ini prints '$line'" "grep -q '^$line\$' '$tmp/c10.ini'"
+done
+"$DNAL" config -c "$tmp/c10.ini" --set model.width=0.5 >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "the printed configuration loads again (and --set applies after -c)" \
+    "[ $rc -eq 0 ] && sed 's/^width = 1\$/width = 0.5/' '$tmp/c10.ini' | cmp -s - '$tmp/out'"
+
 echo "1..$n"
 [ $fail -eq 0 ]
