@@ -20,6 +20,7 @@
 #ifndef DNAL_MODELS_H
 #define DNAL_MODELS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "dnal/net.h"
@@ -42,6 +43,8 @@ typedef struct dnal_model_spec {
 const dnal_model_spec *dnal_model_find(const char *name);
 /* The same, or exit 1 naming the known models. */
 const dnal_model_spec *dnal_model_get(const char *name);
+/* The zoo's names, comma-separated, into out. */
+void dnal_model_names(char *out, size_t len);
 /* The zoo's entries, 0 .. dnal_model_count() - 1. */
 int dnal_model_count(void);
 const dnal_model_spec *dnal_model_at(int i);

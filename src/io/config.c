@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "config_internal.h"
+#include "dnal/models.h"
 
 /* Control characters of echoed values become '?': one line, always. */
 int config_report(const char *fmt, ...)
@@ -104,6 +105,11 @@ int dnal_config_validate(const dnal_config *cfg)
         config_format_double(cfg->search.beta0, lo, sizeof lo);
         config_format_double(cfg->search.beta_final, hi, sizeof hi);
         return config_report("search.beta_final (%s) must be >= search.beta0 (%s)", hi, lo);
+    }
+    if (!dnal_model_find(cfg->model.name)) { /* before a run opens its data */
+        char known[512];
+        dnal_model_names(known, sizeof known);
+        return config_report("model.name: unknown model '%s' (known: %s)", cfg->model.name, known);
     }
     return 0;
 }

@@ -50,16 +50,21 @@ const dnal_model_spec *dnal_model_find(const char *name)
     return e ? &e->spec : NULL;
 }
 
+void dnal_model_names(char *out, size_t len)
+{
+    out[0] = '\0';
+    for (int i = 0; i < ZOO_SIZE; i++)
+        snprintf(out + strlen(out), len - strlen(out), "%s%s", i ? ", " : "", zoo[i].spec.name);
+}
+
 /* the zoo's entry, or exit 1 naming the known models */
 static const model_entry *get_entry(const char *name)
 {
     const model_entry *e = find_entry(name);
     if (!e) {
-        char list[512] = "";
-        for (int i = 0; i < ZOO_SIZE; i++)
-            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "",
-                     zoo[i].spec.name);
-        dnal_fatal(DNAL_EXIT_USAGE, "model.name: unknown model '%s' (known: %s)", name, list);
+        char known[512];
+        dnal_model_names(known, sizeof known);
+        dnal_fatal(DNAL_EXIT_USAGE, "model.name: unknown model '%s' (known: %s)", name, known);
     }
     return e;
 }

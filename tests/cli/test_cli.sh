@@ -94,6 +94,9 @@ check "every default of --list parses back to the defaults" "[ $rc -eq 0 ] && cm
 "$DNAL" config --set run.dtype=bf16 >"$tmp/out" 2>"$tmp/err"; rc=$?
 check "dnal config --set run.dtype=bf16 exits 1 naming run.dtype" \
     "[ $rc -eq 1 ] && grep -q 'run.dtype: .bf16. is not implemented yet' '$tmp/err' && [ ! -s '$tmp/out' ]"
+"$DNAL" config --set model.name=resnet57 >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "dnal config: a model the zoo does not have exits 1 naming model.name and the zoo" \
+    "[ $rc -eq 1 ] && grep -q \"model.name: unknown model 'resnet57' (known: .*resnet56\" '$tmp/err'"
 "$DNAL" config --set search.lamda=1 >"$tmp/out" 2>"$tmp/err"; rc=$?
 check "dnal config: unknown key exits 1 naming it" \
     "[ $rc -eq 1 ] && grep -q \"\-\-set search.lamda=1: unknown key 'lamda'\" '$tmp/err'"
