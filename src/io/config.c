@@ -2,7 +2,6 @@
  * defaults, --set, the checks of a whole configuration and its INI text,
  * all by walking the key table (config_keys.c); files are read in
  * config_ini.c. */
-#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,13 +33,11 @@ void dnal_config_defaults(dnal_config *cfg)
     for (int i = 0; i < config_n_keys; i++) {
         const key_def *k = &config_keys[i];
         char err[CONFIG_MSG_MAX];
-        assert(k->type == T_STRING || k->type == T_ENUM || k->type == T_STAGES ||
-               k->size == (k->type == T_BOOL ? sizeof(int) : 8) ||
-               (k->type == T_LIST && k->size % sizeof(double) == 0));
-        if (config_set_value(cfg, k, k->def, err, sizeof err)) {
-            config_report("internal error: bad default: %s", err);
-            abort();
-        }
+        DNAL_ASSERT(k->type == T_STRING || k->type == T_ENUM || k->type == T_STAGES ||
+                    k->size == (k->type == T_BOOL ? sizeof(int) : 8) ||
+                    (k->type == T_LIST && k->size % sizeof(double) == 0));
+        if (config_set_value(cfg, k, k->def, err, sizeof err))
+            dnal_fatal(DNAL_EXIT_SOFTWARE, "internal error: bad default: %s", err);
     }
 }
 
@@ -65,9 +62,9 @@ int dnal_config_set(dnal_config *cfg, const char *assignment)
     const char *v = eq + 1;
     size_t vlen = strlen(v);
     config_trim(&v, &vlen);
-    char *value = strndup(v, vlen);
-    if (!value)
-        return config_report("--set %s: out of memory", assignment);
+    char *value = dnal_alloc(vlen + 1);
+    memcpy(value, v, vlen);
+    value[vlen] = '\0';
     char err[CONFIG_MSG_MAX];
     int rc = config_set_value(cfg, k, value, err, sizeof err);
     free(value);

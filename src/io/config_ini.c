@@ -20,6 +20,7 @@
 #include <ini.h>
 
 #include "config_internal.h"
+#include "dnal/core.h"
 
 enum { NAME_MAX_LEN = 64 }; /* room for any known section or key name */
 
@@ -170,9 +171,7 @@ static int load_stream(dnal_config *cfg, FILE *f, const char *path)
 {
     dnal_config work; /* applied to cfg only if the whole file is good */
     memcpy(&work, cfg, sizeof work);
-    load_ctx *c = calloc(1, sizeof *c);
-    if (!c)
-        return config_report("%s: out of memory", path);
+    load_ctx *c = dnal_calloc(sizeof *c);
     c->cfg = &work;
     c->f = f;
     int rc = ini_parse_stream(read_line, c, on_key, c);
@@ -181,8 +180,8 @@ static int load_stream(dnal_config *cfg, FILE *f, const char *path)
     int bad = 1;
     if (c->read_errno)
         config_report("cannot read config file '%s': %s", path, strerror(c->read_errno));
-    else if (rc < 0)
-        config_report("%s: out of memory", path);
+    else if (rc < 0) /* inih's own allocation failed */
+        dnal_fatal(DNAL_EXIT_SOFTWARE, "%s: out of memory reading the configuration", path);
     else if (rc > 0 && (!c->err_line || rc < c->err_line))
         config_report("%s:%d: cannot parse the line (expected [section], key = value or a comment)",
                       path, rc);

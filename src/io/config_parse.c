@@ -1,7 +1,6 @@
 /* A value's text to its field of dnal_config, by the key table's type and
  * range: every value of a file, a --set or a default goes through
  * config_set_value() (config_format.c turns a field back into text). */
-#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -13,6 +12,7 @@
 #include <strings.h>
 
 #include "config_internal.h"
+#include "dnal/core.h"
 
 static int fail(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(char *err, size_t n, const char *fmt, ...)
@@ -130,7 +130,7 @@ static int parse_enum(const key_def *k, const char *s, char *field, char *err, s
     const char *v;
     size_t vlen, len = strlen(s);
     if (config_find_value(k->values, s, len, &v, &vlen) >= 0) {
-        assert(vlen < k->size);
+        DNAL_ASSERT(vlen < k->size);
         memset(field, 0, k->size);
         memcpy(field, v, vlen);
         return 0;
@@ -225,7 +225,7 @@ static int stage_entry(const key_def *k, const char *e, size_t len, void *acc, c
         return fail(err, n, "%s.%s: '%.*s' is not one of %s", k->section, k->name, (int)len, e,
                     list);
     }
-    assert(i < 32); /* seen has a bit for each */
+    DNAL_ASSERT(i < 32); /* seen has a bit for each */
     if (st->seen & 1u << i)
         return fail(err, n, "%s.%s: '%.*s' is listed twice", k->section, k->name, (int)vlen, v);
     st->seen |= 1u << i;
