@@ -237,35 +237,19 @@ static int stage_entry(const key_def *k, const char *e, size_t len, void *acc, c
 int config_set_value(dnal_config *cfg, const key_def *k, const char *s, char *err, size_t n)
 {
     char *field = (char *)cfg + k->off;
+    union { /* a number, copied into the field only once it parsed */
+        int64_t i;
+        uint64_t u;
+        double d;
+        int b;
+    } v = {0};
+    int bad = 0;
+    size_t bytes = 0;
     switch (k->type) {
-    case T_INT: {
-        int64_t x = 0;
-        if (parse_int(k, s, &x, err, n))
-            return 1;
-        memcpy(field, &x, sizeof x);
-        return 0;
-    }
-    case T_U64: {
-        uint64_t x = 0;
-        if (parse_u64(k, s, &x, err, n))
-            return 1;
-        memcpy(field, &x, sizeof x);
-        return 0;
-    }
-    case T_FLOAT: {
-        double x = 0;
-        if (parse_double(k, s, strlen(s), &x, err, n))
-            return 1;
-        memcpy(field, &x, sizeof x);
-        return 0;
-    }
-    case T_BOOL: {
-        int x = 0;
-        if (parse_bool(k, s, &x, err, n))
-            return 1;
-        memcpy(field, &x, sizeof x);
-        return 0;
-    }
+    case T_INT: bad = parse_int(k, s, &v.i, err, n), bytes = sizeof v.i; break;
+    case T_U64: bad = parse_u64(k, s, &v.u, err, n), bytes = sizeof v.u; break;
+    case T_FLOAT: bad = parse_double(k, s, strlen(s), &v.d, err, n), bytes = sizeof v.d; break;
+    case T_BOOL: bad = parse_bool(k, s, &v.b, err, n), bytes = sizeof v.b; break;
     case T_STRING:
         return parse_string(k, s, field, err, n);
     case T_ENUM:
@@ -291,5 +275,8 @@ int config_set_value(dnal_config *cfg, const key_def *k, const char *s, char *er
         return parse_string(k, st.text, field, err, n);
     }
     }
-    return fail(err, n, "%s.%s: internal error: unknown key type", k->section, k->name);
+    DNAL_ASSERT(bytes > 0); /* a number type */
+    if (!bad)
+        memcpy(field, &v, bytes);
+    return bad;
 }

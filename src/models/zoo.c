@@ -14,25 +14,25 @@
 typedef struct model_entry {
     dnal_model_spec spec;
     void (*build)(mb *b, const dnal_model_cfg *cfg, int variant);
-    int variant;
+    int variant; /* a depth; 1 = the ImageNet form; omitted: 0 */
 } model_entry;
 
 /* CIFAR-10 shape (3x32x32, 10 classes) or ImageNet's (3x224x224, 1000) */
 #define CIFAR(name) {name, 3, 32, 10}
 #define IMAGENET(name) {name, 3, 224, 1000}
 static const model_entry zoo[] = {
-    {CIFAR("vgg16"), vgg16, 0},
-    {CIFAR("resnet20"), resnet_cifar, 20},
-    {CIFAR("resnet56"), resnet_cifar, 56},
-    {CIFAR("resnet110"), resnet_cifar, 110},
-    {CIFAR("mobilenetv2"), mobilenetv2, 0},
-    {IMAGENET("resnet18"), resnet_imagenet, 18},
-    {IMAGENET("resnet34"), resnet_imagenet, 34},
-    {IMAGENET("resnet50"), resnet_imagenet, 50},
-    {IMAGENET("vgg16-imagenet"), vgg16, 1},
-    {IMAGENET("mobilenetv2-imagenet"), mobilenetv2, 1},
-    {CIFAR("convnet"), convnet, 0},
-    {IMAGENET("proxyless-supernet"), proxyless_supernet, 0},
+    {CIFAR("vgg16"), .build = vgg16},
+    {CIFAR("resnet20"), .build = resnet_cifar, .variant = 20},
+    {CIFAR("resnet56"), .build = resnet_cifar, .variant = 56},
+    {CIFAR("resnet110"), .build = resnet_cifar, .variant = 110},
+    {CIFAR("mobilenetv2"), .build = mobilenetv2},
+    {IMAGENET("resnet18"), .build = resnet_imagenet, .variant = 18},
+    {IMAGENET("resnet34"), .build = resnet_imagenet, .variant = 34},
+    {IMAGENET("resnet50"), .build = resnet_imagenet, .variant = 50},
+    {IMAGENET("vgg16-imagenet"), .build = vgg16, .variant = 1},
+    {IMAGENET("mobilenetv2-imagenet"), .build = mobilenetv2, .variant = 1},
+    {CIFAR("convnet"), .build = convnet},
+    {IMAGENET("proxyless-supernet"), .build = proxyless_supernet},
 };
 enum { ZOO_SIZE = sizeof zoo / sizeof zoo[0] };
 
