@@ -74,12 +74,9 @@ void *data_grow(void *p, size_t *cap, size_t need)
 
 void data_scratch_free(data_scratch *s)
 {
-    if (!s)
-        return;
-    free(s->file);
-    free(s->pix);
-    free(s->tmp);
-    free(s->taps);
+    void *owned[] = {s->file, s->pix, s->tmp, s->taps};
+    for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++)
+        free(owned[i]);
     memset(s, 0, sizeof *s);
 }
 

@@ -31,6 +31,17 @@
 static const double imagenet_mean[3] = {0.485, 0.456, 0.406};
 static const double imagenet_std[3] = {0.229, 0.224, 0.225};
 
+typedef struct shard_file {
+    int fd;
+    char *name;
+} shard_file;
+
+typedef struct shard_sample {
+    uint64_t offset;       /* of its pixels (h x w x 3 bytes) in its file */
+    int32_t file;
+    uint16_t h, w;
+} shard_sample;
+
 typedef struct data_stream {
     int shards;
     int64_t n_all;         /* samples found (before data.*_limit) */
@@ -40,11 +51,8 @@ typedef struct data_stream {
     char **class_name;
     /* shards */
     int n_files;
-    int *fd;
-    char **file_name;
-    int32_t *file_of;
-    uint64_t *offset;
-    uint16_t *h, *w;
+    shard_file *files;
+    shard_sample *sample;  /* per sample: where its pixels are */
     /* normalisation of bytes: v * scale + shift */
     float scale[3], shift[3];
     /* files met that could not be used (one flag per sample) */
@@ -220,8 +228,7 @@ static void open_shards(data_stream *st, dnal_dataset *d, const char *dir, dnal_
     const char *prefix = split == DNAL_SPLIT_TRAIN ? "train-" : "val-";
     int64_t n_all;
     char **all = list_dir(dir, 0, &n_all);
-    st->file_name = dnal_alloc(sizeof *st->file_name * (size_t)(n_all + 1));
-    st->fd = dnal_alloc(sizeof *st->fd * (size_t)(n_all + 1));
+    st->files = dnal_alloc(sizeof *st->files * (size_t)(n_all + 1));
     int64_t total = 0, cap = 0;
     for (int64_t k = 0; k < n_all; k++) {
         size_t len = strlen(all[k]);
@@ -269,7 +276,7 @@ static void open_shards(data_stream *st, dnal_dataset *d, const char *dir, dnal_
                     h.classes = 0;
             if (h.classes != d->classes)
                 dnal_fatal(DNAL_EXIT_DATA, "%s: other class names than %s", file,
-                           st->file_name[0]);
+                           st->files[0].name);
         }
         free(names);
         struct stat sb;
@@ -281,10 +288,7 @@ static void open_shards(data_stream *st, dnal_dataset *d, const char *dir, dnal_
         read_exact(fd, rec, sizeof *rec * h.count, h.index_offset, file, "index");
         if (total + (int64_t)h.count > cap) {
             cap = 2 * (total + (int64_t)h.count);
-            st->file_of = dnal_realloc(st->file_of, sizeof *st->file_of * (size_t)cap);
-            st->offset = dnal_realloc(st->offset, sizeof *st->offset * (size_t)cap);
-            st->h = dnal_realloc(st->h, sizeof *st->h * (size_t)cap);
-            st->w = dnal_realloc(st->w, sizeof *st->w * (size_t)cap);
+            st->sample = dnal_realloc(st->sample, sizeof *st->sample * (size_t)cap);
             st->label = dnal_realloc(st->label, sizeof *st->label * (size_t)cap);
         }
         for (uint64_t r = 0; r < h.count; r++) {
@@ -294,15 +298,11 @@ static void open_shards(data_stream *st, dnal_dataset *d, const char *dir, dnal_
                 dnal_fatal(DNAL_EXIT_DATA, "%s: record %llu is %s", file, (unsigned long long)r,
                            end > (uint64_t)sb.st_size ? "past the end of the file (truncated shard)"
                                                       : "malformed");
-            st->file_of[total] = st->n_files;
-            st->offset[total] = rec[r].offset;
-            st->h[total] = rec[r].h;
-            st->w[total] = rec[r].w;
+            st->sample[total] = (shard_sample){rec[r].offset, st->n_files, rec[r].h, rec[r].w};
             st->label[total++] = (int32_t)rec[r].label;
         }
         free(rec);
-        st->fd[st->n_files] = fd;
-        st->file_name[st->n_files++] = file;
+        st->files[st->n_files++] = (shard_file){fd, file};
     }
     free_names(all, n_all);
     if (st->n_files == 0)
@@ -344,33 +344,31 @@ void data_stream_open(dnal_dataset *d, const dnal_data_cfg *cfg, int shards)
     d->augment = cfg->augment && d->split == DNAL_SPLIT_TRAIN;
 }
 
+/* the shard files and where each sample lies in them */
+static void close_shards(data_stream *st)
+{
+    for (int f = 0; f < st->n_files; f++) {
+        close(st->files[f].fd);
+        free(st->files[f].name);
+    }
+    free(st->files);
+    free(st->sample);
+}
+
 void data_stream_close(dnal_dataset *d)
 {
     data_stream *st = d->stream;
     if (!st)
         return;
-    for (int64_t k = 0; k < st->n_all && st->path; k++)
-        free(st->path[k]);
-    free(st->path);
+    d->stream = NULL;
+    free_names(st->path, st->path ? st->n_all : 0);
+    free_names(st->class_name, st->class_name ? d->classes : 0);
+    close_shards(st);
+    pthread_mutex_destroy(&st->report);
     free(st->root);
-    for (int64_t c = 0; c < d->classes && st->class_name; c++)
-        free(st->class_name[c]);
-    free(st->class_name);
-    for (int f = 0; f < st->n_files; f++) {
-        close(st->fd[f]);
-        free(st->file_name[f]);
-    }
-    free(st->fd);
-    free(st->file_name);
-    free(st->file_of);
-    free(st->offset);
-    free(st->h);
-    free(st->w);
     free(st->label);
     free(st->bad);
-    pthread_mutex_destroy(&st->report);
     free(st);
-    d->stream = NULL;
 }
 
 typedef struct box_choice {
@@ -423,14 +421,15 @@ static int decode(const dnal_dataset *d, int64_t epoch, int64_t i, int64_t j, fl
     box_choice bc = {d, data_hash3(d->seed ^ DATA_TAG_CROP, (uint64_t)epoch, (uint64_t)i), 0};
     data_region r;
     if (st->shards) {
-        size_t bytes = (size_t)st->h[j] * st->w[j] * 3;
+        const shard_sample *at = &st->sample[j];
+        const shard_file *file = &st->files[at->file];
+        size_t bytes = (size_t)at->h * at->w * 3;
         s->file = data_grow(s->file, &s->file_cap, bytes);
-        if (pread(st->fd[st->file_of[j]], s->file, bytes, (off_t)st->offset[j]) != (ssize_t)bytes) {
-            snprintf(why, why_len, "short read from %s", st->file_name[st->file_of[j]]);
+        if (pread(file->fd, s->file, bytes, (off_t)at->offset) != (ssize_t)bytes) {
+            snprintf(why, why_len, "short read from %s", file->name);
             return -1;
         }
-        r = (data_region){.pix = s->file, .w = st->w[j], .h = st->h[j], .stride = 3 * st->w[j],
-                          .comps = 3};
+        r = (data_region){.pix = s->file, .w = at->w, .h = at->h, .stride = 3 * at->w, .comps = 3};
         choose_box(&bc, r.w, r.h, &r.box);
     } else {
         char *path = data_join(st->root, st->path[j]);
@@ -463,13 +462,13 @@ void data_stream_get(const dnal_dataset *d, int64_t epoch, int64_t i, float *chw
         pthread_mutex_lock(&st->report);
         if (st->shards)
             fprintf(stderr, "dnal: data: skipped %s record %lld: %s\n",
-                    st->file_name[st->file_of[j]], (long long)j, why);
+                    st->files[st->sample[j].file].name, (long long)j, why);
         else
             fprintf(stderr, "dnal: data: skipped %s/%s: %s\n", st->root, st->path[j], why);
         pthread_mutex_unlock(&st->report);
     }
     dnal_fatal(DNAL_EXIT_DATA, "%s: no readable image among the %lld samples",
-               st->shards ? st->file_name[0] : st->root, (long long)d->n);
+               st->shards ? st->files[0].name : st->root, (long long)d->n);
 }
 
 int64_t dnal_dataset_skipped(const dnal_dataset *d)

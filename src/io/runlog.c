@@ -1,14 +1,14 @@
 /* The HDF5 run log (docs/design.md, "The run log"), written by rank 0.
  *
- * Every dataset is created at start, chunked and compressed. Rows are kept
- * in memory and appended every log interval (and at each evaluation) by
- * opening the file, writing and closing it again: between those few
- * milliseconds the log is a closed, consistent HDF5 file that h5dump and
+ * Every dataset is created at start, chunked and compressed. Each row (a
+ * log interval's, an alpha snapshot, an evaluation) is appended when it
+ * comes by opening the file, writing and closing it again: between those
+ * few milliseconds the log is a closed, consistent HDF5 file that h5dump and
  * plain h5py read while the job runs, and a kill -9 leaves every appended
  * row readable. (Not SWMR: HDF5 1.10 lets only SWMR readers open a file in
  * SWMR writing, not h5dump, and a killed SWMR writer leaves the file flagged
- * open until h5clear; docs/design.md.) The writer opens the
- * file without locking it, so a reader holding it open never stops a run.
+ * open until h5clear; docs/design.md.) The writer opens the file without
+ * locking it, so a reader holding it open never stops a run.
  *
  *   / attrs   dnal_version, onednn_version, world_size, threads, seed,
  *             config, created, flops_dense, params_dense; after a resume
@@ -36,24 +36,22 @@ static const char *const step_cols[STEP_COLS] = {"step", "epoch", "stage", "loss
                                                  "lr", "beta", "flops", "params", "images_per_s"};
 static const char *const eval_cols[EVAL_COLS] = {"epoch", "stage", "top1", "top5", "loss"};
 
+typedef struct gated_layer {
+    char name[64];
+    int64_t channels;
+    size_t off;            /* its first channel among all gated channels (net->alpha) */
+} gated_layer;
+
 struct dnal_runlog {
     char path[DNAL_PATH_MAX];
     hid_t file;            /* open only while appending */
     int n_gated;
-    char (*gate_name)[64];
-    int64_t *gate_channels;
-    size_t *gate_off;      /* first channel of each gated layer in net->alpha */
     size_t n_alpha;
-    dnal_log_rows rows;    /* in the file */
-    /* rows not yet in the file */
-    int n_steps, n_evals, n_snaps, cap_steps, cap_evals, cap_snaps;
-    dnal_log_step *steps;
-    dnal_log_eval *evals;
-    int64_t *snap_step;
-    double *snap_beta;
-    float *snap_alpha;     /* n_snaps x n_alpha */
-    int arch_pending;
+    dnal_arena layers;     /* gated and arch_mask */
+    gated_layer *gated;
     uint8_t *arch_mask;    /* n_alpha */
+    dnal_log_rows rows;    /* in the file */
+    int arch_pending;      /* masks and costs not yet in the file */
     dnal_cost dense, compact; /* compact: NaN until pruned */
 };
 
@@ -167,14 +165,14 @@ static void write_masks(dnal_runlog *log, const uint8_t *mask, int create)
 {
     char name[160];
     for (int i = 0; i < log->n_gated; i++) {
-        snprintf(name, sizeof name, "/arch/%s/mask", log->gate_name[i]);
+        snprintf(name, sizeof name, "/arch/%s/mask", log->gated[i].name);
         if (create) {
-            h5_write_u8(log->file, name, mask + log->gate_off[i], (hsize_t)log->gate_channels[i]);
+            h5_write_u8(log->file, name, mask + log->gated[i].off, (hsize_t)log->gated[i].channels);
             continue;
         }
         hid_t d = H5Dopen2(log->file, name, H5P_DEFAULT);
         if (d < 0 ||
-            H5Dwrite(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, mask + log->gate_off[i]) < 0)
+            H5Dwrite(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, mask + log->gated[i].off) < 0)
             fail(log, name);
         H5Dclose(d);
     }
@@ -213,7 +211,7 @@ static void record_masks(dnal_runlog *log, const dnal_arch_record *rec)
 {
     for (int i = 0; i < rec->n && i < log->n_gated; i++)
         for (int64_t c = 0; c < rec->channels[i]; c++)
-            log->arch_mask[log->gate_off[i] + (size_t)c] = rec->mask[i][c] != 0.0f;
+            log->arch_mask[log->gated[i].off + (size_t)c] = rec->mask[i][c] != 0.0f;
 }
 
 /* the log's memory: the gated layers, their masks and costs */
@@ -223,16 +221,20 @@ static dnal_runlog *log_new(const char *path, const dnal_runlog_info *info)
     snprintf(log->path, sizeof log->path, "%s", path);
     const dnal_arch_record *rec = info->gates;
     log->n_gated = rec->n;
-    log->gate_name = dnal_calloc(sizeof *log->gate_name * (size_t)rec->n + 1);
-    log->gate_channels = dnal_calloc(sizeof *log->gate_channels * (size_t)rec->n + 1);
-    log->gate_off = dnal_calloc(sizeof *log->gate_off * (size_t)rec->n + 1);
-    for (int i = 0; i < rec->n; i++) {
-        snprintf(log->gate_name[i], sizeof log->gate_name[i], "%s", rec->name[i]);
-        log->gate_channels[i] = rec->channels[i];
-        log->gate_off[i] = log->n_alpha;
+    for (int i = 0; i < rec->n; i++)
         log->n_alpha += (size_t)rec->channels[i];
+    size_t gated = dnal_arena_reserve(&log->layers, sizeof *log->gated * (size_t)rec->n);
+    size_t mask = dnal_arena_reserve(&log->layers, log->n_alpha);
+    dnal_arena_commit(&log->layers);
+    log->gated = dnal_arena_at(&log->layers, gated);
+    log->arch_mask = dnal_arena_at(&log->layers, mask);
+    size_t off = 0;
+    for (int i = 0; i < rec->n; i++) {
+        snprintf(log->gated[i].name, sizeof log->gated[i].name, "%s", rec->name[i]);
+        log->gated[i].channels = rec->channels[i];
+        log->gated[i].off = off;
+        off += (size_t)rec->channels[i];
     }
-    log->arch_mask = dnal_calloc(log->n_alpha + 1);
     record_masks(log, rec);
     log->dense = info->dense;
     log->compact = info->compact;
@@ -256,8 +258,8 @@ dnal_runlog *dnal_runlog_create(const char *path, const dnal_runlog_info *info)
     create_rows(log, "/gates/step", H5T_NATIVE_INT64, 0);
     create_rows(log, "/gates/beta", H5T_NATIVE_DOUBLE, 0);
     for (int i = 0; i < log->n_gated; i++) {
-        snprintf(name, sizeof name, "/gates/%s/alpha", log->gate_name[i]);
-        create_rows(log, name, H5T_NATIVE_FLOAT, (hsize_t)log->gate_channels[i]);
+        snprintf(name, sizeof name, "/gates/%s/alpha", log->gated[i].name);
+        create_rows(log, name, H5T_NATIVE_FLOAT, (hsize_t)log->gated[i].channels);
     }
     write_arch(log, 1);
     close_file(log);
@@ -304,7 +306,7 @@ dnal_runlog *dnal_runlog_reopen(const char *path, const dnal_runlog_info *info,
     truncate_rows(log, "/gates/step", rows.gates);
     truncate_rows(log, "/gates/beta", rows.gates);
     for (int i = 0; i < log->n_gated; i++) {
-        snprintf(name, sizeof name, "/gates/%s/alpha", log->gate_name[i]);
+        snprintf(name, sizeof name, "/gates/%s/alpha", log->gated[i].name);
         truncate_rows(log, name, rows.gates);
     }
     log->rows = rows;
@@ -333,43 +335,52 @@ dnal_runlog *dnal_runlog_reopen(const char *path, const dnal_runlog_info *info,
     return log;
 }
 
-/* grows a buffer of rows to hold one more */
-static void *grow(void *p, int n, int *cap, size_t row_bytes)
-{
-    if (n < *cap)
-        return p;
-    *cap = *cap ? 2 * *cap : 16;
-    p = dnal_realloc(p, (size_t)*cap * row_bytes);
-    return p;
-}
-
+/* one row of /steps, written at once */
 void dnal_runlog_step(dnal_runlog *log, const dnal_log_step *row)
 {
-    log->steps = grow(log->steps, log->n_steps, &log->cap_steps, sizeof *log->steps);
-    log->steps[log->n_steps++] = *row;
-    dnal_runlog_flush(log);
+    char name[64];
+    int64_t step = row->step;
+    int8_t stage = (int8_t)row->stage;
+    double v[STEP_COLS] = {0, row->epoch, 0, row->loss, row->reg, row->lambda, row->lr,
+                           row->beta, row->flops, row->params, row->images_per_s};
+    open_file(log, 0);
+    for (int c = 0; c < STEP_COLS; c++) {
+        const void *p = c == 0 ? (const void *)&step : c == 2 ? (const void *)&stage : &v[c];
+        snprintf(name, sizeof name, "/steps/%s", step_cols[c]);
+        append(log, name, column_type(step_cols[c]), 0, p, log->rows.steps);
+    }
+    log->rows.steps++;
+    close_file(log);
 }
 
 void dnal_runlog_gates(dnal_runlog *log, int64_t step, double beta, const float *alpha)
 {
-    size_t width = log->n_alpha + 1;
-    if (log->n_snaps == log->cap_snaps) {
-        log->cap_snaps = log->cap_snaps ? 2 * log->cap_snaps : 4;
-        log->snap_step = dnal_realloc(log->snap_step, sizeof *log->snap_step * (size_t)log->cap_snaps);
-        log->snap_beta = dnal_realloc(log->snap_beta, sizeof *log->snap_beta * (size_t)log->cap_snaps);
-        log->snap_alpha = dnal_realloc(log->snap_alpha, sizeof(float) * width * (size_t)log->cap_snaps);
+    char name[160];
+    open_file(log, 0);
+    append(log, "/gates/step", H5T_NATIVE_INT64, 0, &step, log->rows.gates);
+    append(log, "/gates/beta", H5T_NATIVE_DOUBLE, 0, &beta, log->rows.gates);
+    for (int i = 0; i < log->n_gated; i++) {
+        snprintf(name, sizeof name, "/gates/%s/alpha", log->gated[i].name);
+        append(log, name, H5T_NATIVE_FLOAT, (hsize_t)log->gated[i].channels,
+               alpha + log->gated[i].off, log->rows.gates);
     }
-    log->snap_step[log->n_snaps] = step;
-    log->snap_beta[log->n_snaps] = beta;
-    memcpy(log->snap_alpha + (size_t)log->n_snaps * width, alpha, sizeof(float) * log->n_alpha);
-    log->n_snaps++;
+    log->rows.gates++;
+    close_file(log);
 }
 
 void dnal_runlog_eval(dnal_runlog *log, const dnal_log_eval *e)
 {
-    log->evals = grow(log->evals, log->n_evals, &log->cap_evals, sizeof *log->evals);
-    log->evals[log->n_evals++] = *e;
-    dnal_runlog_flush(log);
+    char name[64];
+    int8_t stage = (int8_t)e->stage;
+    double v[EVAL_COLS] = {e->epoch, 0, e->top1, e->top5, e->loss};
+    open_file(log, 0);
+    for (int c = 0; c < EVAL_COLS; c++) {
+        snprintf(name, sizeof name, "/eval/%s", eval_cols[c]);
+        append(log, name, column_type(eval_cols[c]), 0, c == 1 ? (const void *)&stage : &v[c],
+               log->rows.eval);
+    }
+    log->rows.eval++;
+    close_file(log);
 }
 
 void dnal_runlog_arch(dnal_runlog *log, const dnal_arch_record *rec, dnal_cost compact)
@@ -380,66 +391,12 @@ void dnal_runlog_arch(dnal_runlog *log, const dnal_arch_record *rec, dnal_cost c
     dnal_runlog_flush(log);
 }
 
-static void append_steps(dnal_runlog *log)
-{
-    char name[64];
-    for (int k = 0; k < log->n_steps; k++, log->rows.steps++) {
-        const dnal_log_step *row = &log->steps[k];
-        int64_t step = row->step;
-        int8_t stage = (int8_t)row->stage;
-        double v[STEP_COLS] = {0, row->epoch, 0, row->loss, row->reg, row->lambda, row->lr,
-                               row->beta, row->flops, row->params, row->images_per_s};
-        for (int c = 0; c < STEP_COLS; c++) {
-            const void *p = c == 0 ? (const void *)&step : c == 2 ? (const void *)&stage : &v[c];
-            snprintf(name, sizeof name, "/steps/%s", step_cols[c]);
-            append(log, name, column_type(step_cols[c]), 0, p, log->rows.steps);
-        }
-    }
-    log->n_steps = 0;
-}
-
-static void append_evals(dnal_runlog *log)
-{
-    char name[64];
-    for (int k = 0; k < log->n_evals; k++, log->rows.eval++) {
-        const dnal_log_eval *row = &log->evals[k];
-        int8_t stage = (int8_t)row->stage;
-        double v[EVAL_COLS] = {row->epoch, 0, row->top1, row->top5, row->loss};
-        for (int c = 0; c < EVAL_COLS; c++) {
-            snprintf(name, sizeof name, "/eval/%s", eval_cols[c]);
-            append(log, name, column_type(eval_cols[c]), 0, c == 1 ? (const void *)&stage : &v[c],
-                   log->rows.eval);
-        }
-    }
-    log->n_evals = 0;
-}
-
-static void append_gates(dnal_runlog *log)
-{
-    char name[160];
-    for (int k = 0; k < log->n_snaps; k++, log->rows.gates++) {
-        append(log, "/gates/step", H5T_NATIVE_INT64, 0, &log->snap_step[k], log->rows.gates);
-        append(log, "/gates/beta", H5T_NATIVE_DOUBLE, 0, &log->snap_beta[k], log->rows.gates);
-        const float *alpha = log->snap_alpha + (size_t)k * (log->n_alpha + 1);
-        for (int i = 0; i < log->n_gated; i++) {
-            snprintf(name, sizeof name, "/gates/%s/alpha", log->gate_name[i]);
-            append(log, name, H5T_NATIVE_FLOAT, (hsize_t)log->gate_channels[i],
-                   alpha + log->gate_off[i], log->rows.gates);
-        }
-    }
-    log->n_snaps = 0;
-}
-
 void dnal_runlog_flush(dnal_runlog *log)
 {
-    if (!log->n_steps && !log->n_evals && !log->n_snaps && !log->arch_pending)
+    if (!log->arch_pending)
         return;
     open_file(log, 0);
-    append_steps(log);
-    append_evals(log);
-    append_gates(log);
-    if (log->arch_pending)
-        write_arch(log, 0);
+    write_arch(log, 0);
     log->arch_pending = 0;
     close_file(log);
 }
@@ -471,14 +428,6 @@ void dnal_runlog_close(dnal_runlog *log)
     if (!log)
         return;
     dnal_runlog_flush(log);
-    free(log->gate_name);
-    free(log->gate_channels);
-    free(log->gate_off);
-    free(log->arch_mask);
-    free(log->steps);
-    free(log->evals);
-    free(log->snap_step);
-    free(log->snap_beta);
-    free(log->snap_alpha);
+    dnal_arena_release(&log->layers);
     free(log);
 }

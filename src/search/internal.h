@@ -39,6 +39,7 @@ struct dnal_run {
     uint8_t *skip_flags;      /* streamed data: the ranks' skipped files, merged */
     int64_t skipped_printed;
     int32_t *labels;
+    dnal_arena buffers;       /* order, order_next, labels, arch_msg, skip_flags */
     int64_t step;             /* steps done in the whole run */
     int64_t stage_step;       /* steps done in the stage running (0 between stages) */
     dnal_sgd opt;             /* the weights' optimizer of the stage running */

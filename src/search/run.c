@@ -50,20 +50,29 @@ static void open_model(dnal_run *r)
     dnal_dist_bcast(&r->dist, r->net->param, sizeof(float) * r->net->n_param);
     dnal_dist_bcast(&r->dist, r->net->stats, sizeof(float) * r->net->n_stats);
     dnal_arch_init(&r->arch, r->net, &r->cfg);
-    r->arch_msg = dnal_alloc(sizeof(float) * r->net->n_gates + 3 * sizeof(double));
     r->dense_cost = r->compact_cost = dnal_net_cost(r->net, NULL);
-    dnal_net_set_labels(r->net, r->labels);
 }
 
-/* streamed data: order buffers for decoding across epochs, the skipped
- * files' flags, the decoding threads */
-static void open_stream(dnal_run *r)
+/* The run's buffers, carved from one block: the epoch orders (the next
+ * epoch's too with streamed data, decoded across the boundary), the labels
+ * of a batch, the architecture message, the skipped files' flags. */
+static void open_buffers(dnal_run *r)
 {
     int64_t n = dnal_dataset_size(r->train), m = dnal_dataset_size(r->test);
-    r->skip_flags = dnal_alloc((size_t)(n > m ? n : m));
-    r->order_next = dnal_alloc(sizeof *r->order_next * (size_t)n);
-    if (r->cfg.data.workers > 0) /* two batches decoded ahead of the one in use */
-        r->loader = dnal_loader_open(r->train, (int)r->cfg.data.workers, 3, r->local_batch);
+    int streamed = dnal_dataset_streamed(r->train);
+    dnal_arena *a = &r->buffers;
+    size_t order = dnal_arena_reserve(a, sizeof *r->order * (size_t)n);
+    size_t order_next = streamed ? dnal_arena_reserve(a, sizeof *r->order_next * (size_t)n) : 0;
+    size_t labels = dnal_arena_reserve(a, sizeof *r->labels * (size_t)r->local_batch);
+    size_t msg = dnal_arena_reserve(a, sizeof(float) * r->net->n_gates + 3 * sizeof(double));
+    size_t skip = streamed ? dnal_arena_reserve(a, (size_t)(n > m ? n : m)) : 0;
+    dnal_arena_commit(a);
+    r->order = dnal_arena_at(a, order);
+    r->order_next = streamed ? dnal_arena_at(a, order_next) : NULL;
+    r->labels = dnal_arena_at(a, labels);
+    r->arch_msg = dnal_arena_at(a, msg);
+    r->skip_flags = streamed ? dnal_arena_at(a, skip) : NULL;
+    dnal_net_set_labels(r->net, r->labels);
 }
 
 dnal_run *dnal_run_open(const dnal_config *cfg, MPI_Comm comm)
@@ -82,13 +91,12 @@ dnal_run *dnal_run_open(const dnal_config *cfg, MPI_Comm comm)
     if (r->steps_per_epoch < 1)
         dnal_fatal(DNAL_EXIT_USAGE, "data.batch=%lld is larger than the %lld training samples",
                    (long long)r->batch, (long long)dnal_dataset_size(r->train));
-    r->order = dnal_alloc(sizeof *r->order * (size_t)dnal_dataset_size(r->train));
-    r->labels = dnal_alloc(sizeof *r->labels * (size_t)r->local_batch);
     r->order_epoch = r->order_next_epoch = -1;
     r->top1_search = r->top1_pruned = r->top1_final = NAN;
     open_model(r);
-    if (dnal_dataset_streamed(r->train))
-        open_stream(r);
+    open_buffers(r);
+    if (dnal_dataset_streamed(r->train) && cfg->data.workers > 0) /* two batches ahead */
+        r->loader = dnal_loader_open(r->train, (int)cfg->data.workers, 3, r->local_batch);
     /* in place on a terminal; not under a launcher (mpirun hands ranks a pty) */
     r->tty = isatty(STDOUT_FILENO) && !getenv("OMPI_COMM_WORLD_SIZE") && !getenv("PMI_SIZE") &&
              !getenv("PMIX_RANK") && !getenv("SLURM_PROCID");
@@ -107,11 +115,7 @@ void dnal_run_close(dnal_run *r)
     dnal_dataset_close(r->test);
     dnal_ctx_destroy(r->ctx);
     dnal_loader_close(r->loader);
-    dnal_free(r->order);
-    dnal_free(r->order_next);
-    dnal_free(r->skip_flags);
-    dnal_free(r->labels);
-    dnal_free(r->arch_msg);
+    dnal_arena_release(&r->buffers);
     dnal_free(r->resume_momentum);
     dnal_dist_free(&r->dist);
     dnal_free(r);
