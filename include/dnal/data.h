@@ -82,7 +82,6 @@ typedef struct dnal_loader dnal_loader;
 dnal_loader *dnal_loader_open(const dnal_dataset *d, int workers, int depth, int64_t rows);
 void dnal_loader_push(dnal_loader *l, int64_t epoch, const int64_t *index, int64_t count);
 int64_t dnal_loader_pop(dnal_loader *l, float *images, int32_t *labels);
-int dnal_loader_pending(const dnal_loader *l);
 /* seconds the workers spent decoding, summed over them */
 double dnal_loader_busy_seconds(dnal_loader *l);
 void dnal_loader_close(dnal_loader *l);

@@ -140,11 +140,6 @@ int64_t dnal_loader_pop(dnal_loader *l, float *images, int32_t *labels)
     return count;
 }
 
-int dnal_loader_pending(const dnal_loader *l)
-{
-    return l->used;
-}
-
 double dnal_loader_busy_seconds(dnal_loader *l)
 {
     pthread_mutex_lock(&l->mu);

@@ -67,7 +67,7 @@ static void file_name(hid_t f, char *out, size_t len)
     H5Fget_name(f, out, len);
 }
 
-int h5_exists(hid_t f, const char *name)
+static int h5_exists(hid_t f, const char *name)
 {
     char buf[512];
     snprintf(buf, sizeof buf, "%s", name);

@@ -14,7 +14,6 @@ hid_t h5_create(const char *path);
 hid_t h5_open(const char *path, const char *what);
 /* Closes and renames tmp to path: a file exists only once complete. */
 void h5_close_atomic(hid_t f, const char *tmp, const char *path);
-int h5_exists(hid_t f, const char *name);
 
 /* datasets (intermediate groups are created); reads check the size */
 void h5_write_f32(hid_t f, const char *name, const float *v, int ndims, const hsize_t *dims);

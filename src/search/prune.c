@@ -14,6 +14,7 @@
  *
  * With search.flops_target the masks are then moved to the budget along the
  * alpha ranking (fit_budget). */
+#define _GNU_SOURCE /* qsort_r */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,10 +115,11 @@ typedef struct budget_fit {
     double dense;
 } budget_fit;
 
-static const float *sort_alpha;
-static int by_alpha_up(const void *a, const void *b)
+/* channel indices by their alpha, smallest first (qsort_r: no global key) */
+static int by_alpha_up(const void *a, const void *b, void *alpha)
 {
-    float x = sort_alpha[*(const size_t *)a], y = sort_alpha[*(const size_t *)b];
+    const float *v = alpha;
+    float x = v[*(const size_t *)a], y = v[*(const size_t *)b];
     return x < y ? -1 : x > y;
 }
 
@@ -158,8 +160,7 @@ static void fit_budget(dnal_net *net, const branches *br, int64_t multiple, doub
             if ((base[l->gate_off + c] != 0.0f) == closing)
                 f.flip[f.n_flip++] = l->gate_off + c;
     }
-    sort_alpha = net->alpha;
-    qsort(f.flip, f.n_flip, sizeof *f.flip, by_alpha_up);
+    qsort_r(f.flip, f.n_flip, sizeof *f.flip, by_alpha_up, net->alpha);
     if (!closing) /* open the largest alphas first */
         for (size_t q = 0; q < f.n_flip / 2; q++) {
             size_t t = f.flip[q];
