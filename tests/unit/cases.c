@@ -147,6 +147,8 @@ dnal_net *case_net(const dnal_ctx *ctx, const layer_case *lc, const char *layout
     const char *layout = layout_override ? layout_override : lc->layout;
     dnal_md md = lc->ndims == 2 ? dnal_md_plain(2, dims) : h_md(ctx, dims, layout);
     dnal_net *net = dnal_net_create_md(ctx, &md);
+    if (!strcmp(layout, "nhwc")) /* convolutions write channels last too */
+        net->layout = dnal_md_channels_last_kind();
     net->input->need_grad = 1;
     lc->build(net, net->input);
     dnal_net_finalize(net);

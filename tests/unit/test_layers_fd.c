@@ -1,7 +1,7 @@
 /* Every layer's input, parameter and alpha gradients against central finite
  * differences of a scalar loss L = sum(y * r) (or the CE loss), on small
  * shapes, in the layouts the layers meet inside a network (channel-blocked,
- * with padded channels) and in plain layouts.
+ * with padded channels, or channels last) and in plain layouts.
  *
  * Tolerance: max |fd - analytic| over the sampled entries, divided by the
  * largest analytic entry of that tensor, must stay below 1e-2 (float32
@@ -133,6 +133,7 @@ int main(void)
         {"conv3x3 bias", "conv3x3", NULL, FILL_UNIFORM, train, 0, 0},
         {"conv3x3 bias nChw16c", "conv3x3", "nChw16c", FILL_UNIFORM, train, 0, 0},
         {"conv3x3 s2 nchw", "conv_s2_nchw", NULL, FILL_UNIFORM, train, 0, 0},
+        {"conv3x3 bias nhwc", "conv3x3", "nhwc", FILL_UNIFORM, train, 0, 0},
         {"conv1x1 24->40", "conv1x1", NULL, FILL_UNIFORM, train, 0, 0},
         {"conv depthwise", "conv_dw", NULL, FILL_UNIFORM, train, 0, 0},
         {"conv depthwise 7x7 (weight gradient in NHWC)", "conv_dw7", NULL, FILL_UNIFORM, train, 0, 0},
@@ -153,13 +154,16 @@ int main(void)
         {"gate beta=10 nChw16c", "gate_search", "nChw16c", FILL_UNIFORM, s10, 1, 0},
         {"gate beta=1000", "gate_search", NULL, FILL_UNIFORM, s1000, 1, 0},
         {"gate beta=10 nchw", "gate_nchw", NULL, FILL_UNIFORM, s10, 0, 0},
+        {"gate beta=10 nhwc", "gate_search", "nhwc", FILL_UNIFORM, s10, 1, 0},
         {"gate pruned", "gate_pruned", NULL, FILL_UNIFORM, pruned, 1, 0},
         {"gate off", "gate_off", NULL, FILL_UNIFORM, off, 1, 0},
         {"softmax-ce", "softmax_ce", NULL, FILL_UNIFORM, train, 0, 0},
         {"scatter-add into x", "scatter_add", NULL, FILL_UNIFORM, train, 0, 0},
+        {"scatter-add into x nhwc", "scatter_add", "nhwc", FILL_UNIFORM, train, 0, 0},
         {"option-A shortcut", "shortcut_a", NULL, FILL_UNIFORM, train, 0, 0},
         {"classifier head", "head", NULL, FILL_AWAY_RELU, train, 0, 0},
         {"basic block beta=5", "basic_block_small", NULL, FILL_UNIFORM, block, 0, 1e-3},
+        {"basic block beta=5 nhwc", "basic_block_small", "nhwc", FILL_UNIFORM, block, 0, 1e-3},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         run_case(ctx, &cases[i], 1000 + i);
