@@ -6,8 +6,8 @@
  * activation layout, dnal_net.layout), so no reorder runs between layers.
  * Where oneDNN has only a reference kernel (or none) for the producer's
  * layout, e.g. a dense 3x3 conv over 13 channels in nChw16c on AVX-512, the
- * forward picks its source layout itself (format any) and reads a reordered
- * copy; the layer says so in src_reorder and the network counts it (and
+ * forward reads a reordered copy in another layout (conv_fwd below); the
+ * layer says so in src_reorder and the network counts it (and
  * dnal_net_build then tries channels last). Weights use format any and are
  * reordered from the plain flat buffer. Backward descriptors are hinted by
  * the forward one (conv_bwd below). Execution is shared with linear
