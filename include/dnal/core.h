@@ -162,6 +162,8 @@ typedef struct dnal_chan_view {
     int64_t sn, sc, sh, sw;
 } dnal_chan_view;
 int dnal_md_chan_view(const dnal_md *md, dnal_chan_view *v);
+/* A dense 4-D channels-last (NHWC) f32 layout. */
+int dnal_md_is_channels_last(const dnal_md *md);
 /* short layout name for messages and tests, e.g. "aBcd16b" */
 const char *dnal_md_layout_str(const dnal_md *md, char *buf, size_t len);
 
@@ -219,6 +221,9 @@ size_t dnal_pd_scratch_bytes(dnal_pd pd);
 const char *dnal_pd_impl(dnal_pd pd);
 /* oneDNN's reference (unoptimised) implementation was picked */
 int dnal_pd_is_reference(dnal_pd pd);
+/* oneDNN's ISA-independent C++ implementation was picked (its name ends in
+ * ":any"; the reference ones among them) */
+int dnal_pd_is_generic(dnal_pd pd);
 
 /* Primitive from a descriptor (checked). */
 dnnl_primitive_t dnal_primitive(dnal_pd pd);

@@ -200,6 +200,13 @@ int dnal_md_chan_view(const dnal_md *md, dnal_chan_view *v)
     return 1;
 }
 
+int dnal_md_is_channels_last(const dnal_md *md)
+{
+    dnal_chan_view v;
+    return md->ndims == 4 && dnal_md_chan_view(md, &v) && v.cb == 1 && v.sc == 1 &&
+           v.sw == v.c && v.sh == v.w * v.c && v.sn == v.h * v.sh;
+}
+
 const char *dnal_md_layout_str(const dnal_md *md, char *buf, size_t len)
 {
     if (md->format_kind == dnnl_format_kind_any) {
@@ -453,6 +460,13 @@ const char *dnal_pd_impl(dnal_pd pd)
 int dnal_pd_is_reference(dnal_pd pd)
 {
     return strstr(dnal_pd_impl(pd), "ref") != NULL;
+}
+
+int dnal_pd_is_generic(dnal_pd pd)
+{
+    const char *impl = dnal_pd_impl(pd);
+    size_t n = strlen(impl);
+    return n >= 4 && !strcmp(impl + n - 4, ":any");
 }
 
 dnnl_primitive_t dnal_primitive(dnal_pd pd)

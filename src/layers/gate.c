@@ -203,12 +203,10 @@ dnal_layer *dnal_gate_create(const dnal_ctx *ctx, const char *name, dnal_tensor 
     l->n_gates = (size_t)in->c;
     t->g_off = layer_priv(l, sizeof(float) * (size_t)t->v.cpad);
     t->s_off = layer_priv(l, sizeof(float) * (size_t)t->v.cpad);
-    const dnal_chan_view *v = &t->v;
-    t->last = v->cb == 1 && v->sc == 1 && v->sw == v->c && v->sh == v->w * v->c &&
-              v->sn == v->h * v->sh;
+    t->last = dnal_md_is_channels_last(&in->md);
     if (t->last) {
         t->nthreads = omp_get_max_threads();
-        t->part_off = layer_priv(l, sizeof(double) * (size_t)(t->nthreads * v->c));
+        t->part_off = layer_priv(l, sizeof(double) * (size_t)(t->nthreads * in->c));
     }
     tensor_set(out, &in->md);
     return l;

@@ -109,6 +109,8 @@ const layer_case layer_cases[] = {
     {"conv_group", 4, 2, 16, 7, 7, "native", b_conv_group, 1},
     {"bn_train", 4, 3, 20, 4, 4, "native", b_bn, 1},
     {"bn_infer", 4, 2, 20, 4, 4, "native", b_bn, 1},
+    /* 13 channels: in NHWC dnal's own kernel (oneDNN's JIT needs a multiple of 4) */
+    {"bn_odd", 4, 3, 13, 5, 3, "native", b_bn, 0},
     {"relu", 4, 2, 20, 4, 4, "native", b_relu, 1},
     {"relu6", 4, 2, 16, 4, 4, "native", b_relu6, 1},
     {"maxpool", 4, 2, 16, 7, 7, "native", b_maxpool, 1},
