@@ -108,6 +108,9 @@ void dnal_arena_release(dnal_arena *a);
 typedef struct dnal_ctx {
     dnnl_engine_t engine;
     dnnl_stream_t stream;
+    /* the activation layout oneDNN's convolutions pick on this CPU, probed
+     * once at creation (dnal_md_conv_layout) */
+    dnnl_memory_desc_t conv_layout;
 } dnal_ctx;
 
 dnal_ctx *dnal_ctx_create(void);
@@ -130,8 +133,19 @@ dnal_md dnal_md_channels_last(const int64_t *dims);
 dnal_md dnal_md_any(int ndims, const int64_t *dims);
 /* a specific 4-D activation layout, for tests: "nchw", "nhwc", "nChw8c", "nChw16c" */
 dnal_md dnal_md_tag4(const int64_t dims[4], const char *tag);
-/* The same layout kind (plain nchw/nhwc or nChw8c/nChw16c) with c channels. */
+/* The same layout kind (dnal_md_like) with c channels. */
 dnal_md dnal_md_with_channels(const dnal_md *md, int64_t c);
+/* The layout kind of `kind` (the order of its dims and its inner blocks,
+ * e.g. aBcd16b or acdb) over other dims of the same rank, strided as oneDNN
+ * strides a format tag. `kind` must be a blocked (not any) f32 layout. */
+dnal_md dnal_md_like(const dnal_md *kind, int ndims, const int64_t *dims);
+/* The activation layout kinds a network may use (see dnal_net.layout).
+ * The destination oneDNN picks (format any) for a generic 32->32 3x3
+ * convolution on this CPU, e.g. aBcd16b with AVX-512, aBcd8b with AVX2 and
+ * SSE4.1: a probe, run once by dnal_ctx_create into ctx->conv_layout. */
+dnal_md dnal_md_conv_layout(const dnal_ctx *ctx);
+/* Channels last (NHWC). */
+dnal_md dnal_md_channels_last_kind(void);
 int dnal_md_equal(const dnal_md *a, const dnal_md *b);
 /* The logical dims of a descriptor (of up to 4 dims) into dims, the missing
  * trailing ones 1; returns the number of dims. */
@@ -148,6 +162,8 @@ typedef struct dnal_chan_view {
     int64_t sn, sc, sh, sw;
 } dnal_chan_view;
 int dnal_md_chan_view(const dnal_md *md, dnal_chan_view *v);
+/* A dense 4-D channels-last (NHWC) f32 layout. */
+int dnal_md_is_channels_last(const dnal_md *md);
 /* short layout name for messages and tests, e.g. "aBcd16b" */
 const char *dnal_md_layout_str(const dnal_md *md, char *buf, size_t len);
 
@@ -160,6 +176,9 @@ typedef struct dnal_conv_geom {
 
 dnal_pd dnal_pd_conv_fwd(const dnal_ctx *ctx, const dnal_md *src, const dnal_md *wei,
                          const dnal_md *bias, const dnal_md *dst, dnal_conv_geom g);
+/* Same, NULL where oneDNN has no implementation for these layouts. */
+dnal_pd dnal_pd_conv_fwd_try(const dnal_ctx *ctx, const dnal_md *src, const dnal_md *wei,
+                             const dnal_md *bias, const dnal_md *dst, dnal_conv_geom g);
 dnal_pd dnal_pd_conv_bwd_data(const dnal_ctx *ctx, const dnal_md *diff_src, const dnal_md *wei,
                               const dnal_md *diff_dst, dnal_conv_geom g, dnal_pd hint);
 dnal_pd dnal_pd_conv_bwd_weights(const dnal_ctx *ctx, const dnal_md *src,
@@ -202,6 +221,9 @@ size_t dnal_pd_scratch_bytes(dnal_pd pd);
 const char *dnal_pd_impl(dnal_pd pd);
 /* oneDNN's reference (unoptimised) implementation was picked */
 int dnal_pd_is_reference(dnal_pd pd);
+/* oneDNN's ISA-independent C++ implementation was picked (its name ends in
+ * ":any"; the reference ones among them) */
+int dnal_pd_is_generic(dnal_pd pd);
 
 /* Primitive from a descriptor (checked). */
 dnnl_primitive_t dnal_primitive(dnal_pd pd);

@@ -9,10 +9,14 @@
  *     creates the tensors' memory objects, sets in_diff[] and calls bind.
  *  3. forward / backward, any number of times, allocating nothing.
  *
- * Activations stay in the layouts oneDNN picks: a layer takes its input's
- * layout as it comes (no reorder between layers) and lets the primitive pick
- * its output layout. Parameters are stored in plain (PyTorch) layout; weights
- * are reordered to a primitive's layout only when that layout differs. */
+ * Activations: every layer reads its input in the layout its producer wrote
+ * (no reorder between layers). A convolution writes the layout kind its
+ * owner gives it (a network's one activation layout, dnal_net.layout);
+ * pooling writes its input's layout kind; BN, ReLU, the gate, add and
+ * scatter-add keep their input's layout. A convolution for whose input
+ * layout oneDNN has only a reference kernel reads a reordered copy instead
+ * and sets src_reorder. Parameters are stored in plain (PyTorch) layout;
+ * weights are reordered to a primitive's layout only when that differs. */
 #ifndef DNAL_LAYERS_H
 #define DNAL_LAYERS_H
 
@@ -137,6 +141,8 @@ struct dnal_layer {
     size_t scratch_bytes;
 
     int frozen;                 /* skip parameter gradients (search stage) */
+    int src_reorder;            /* the forward reads a reordered copy of in[0]: oneDNN
+                                   has only a reference kernel for its layout (conv) */
     dnal_pd fwd_pd;             /* the forward primitive's descriptor (not owned);
                                    NULL for layers dnal computes itself */
     int n_pd;
@@ -159,8 +165,10 @@ typedef struct dnal_conv_cfg {
     int bias;
 } dnal_conv_cfg;
 
+/* The output is written in the layout kind `layout` (dnal_md_like), the
+ * input read in its own layout where oneDNN has a kernel for it. */
 dnal_layer *dnal_conv_create(const dnal_ctx *ctx, const char *name, dnal_tensor *in,
-                             dnal_tensor *out, const dnal_conv_cfg *cfg);
+                             dnal_tensor *out, const dnal_conv_cfg *cfg, const dnal_md *layout);
 /* Batch normalisation: eps 1e-5, running-average momentum 0.1 (PyTorch's). */
 dnal_layer *dnal_bn_create(const dnal_ctx *ctx, const char *name, dnal_tensor *in,
                            dnal_tensor *out);
@@ -202,8 +210,8 @@ void dnal_layer_destroy(dnal_layer *l);
 
 /* The implementation of each oneDNN primitive of the layer (e.g. "jit:avx2"). */
 int dnal_layer_impls(const dnal_layer *l, const char **impl, int max);
-/* The input layout the layer's forward primitive reads (for the no-reorder check). */
-dnal_md dnal_layer_src_md(const dnal_layer *l);
+/* The layout the layer's forward reads its input k in (for the no-reorder check). */
+dnal_md dnal_layer_src_md(const dnal_layer *l, int k);
 
 /* Softmax cross-entropy: labels for the next forward (N entries, 0..K-1). */
 void dnal_softmax_ce_set_labels(dnal_layer *l, const int32_t *labels);

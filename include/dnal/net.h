@@ -25,6 +25,16 @@ typedef struct dnal_net {
                              writes d(output) of the last layer before backward */
     int finalized;
 
+    /* The one activation layout kind of every tensor between layers: what
+     * each convolution writes (pooling, BN, ReLU, gate, add and scatter-add
+     * keep their input's kind). Set before adding layers; dnal_net_create
+     * sets ctx->conv_layout, dnal_net_build picks it (layout.c). */
+    dnal_md layout;
+    int n_reorders;       /* layers reading a reordered copy of a tensor another
+                             layer wrote (l->src_reorder; no kernel for its layout) */
+    int n_input_reorders; /* the same for tensors read from the network input */
+    int n_reference;      /* primitives running oneDNN's reference kernel */
+
     size_t n_param, n_gates, n_stats; /* floats in the flat buffers */
     float *param, *grad;
     float *alpha, *alpha_grad, *mask;
@@ -52,6 +62,17 @@ dnal_net *dnal_net_create(const dnal_ctx *ctx, int64_t batch, int64_t c, int64_t
  * the layout it meets inside a network. */
 dnal_net *dnal_net_create_md(const dnal_ctx *ctx, const dnal_md *input);
 void dnal_net_destroy(dnal_net *net);
+
+/* Adds a network's layers to `net` (and nothing else: it may be called once
+ * per layout tried). */
+typedef void (*dnal_net_build_fn)(dnal_net *net, void *arg);
+/* Builds and finalizes a network over a plain NCHW input (N, C, H, W) in the
+ * activation layout that serves it: ctx->conv_layout, or where that leaves a
+ * layer with a reference kernel or a reorder between layers, channels last
+ * if it has fewer (reference kernels first, then reorders). The last call
+ * of fn built the network returned. */
+dnal_net *dnal_net_build(const dnal_ctx *ctx, const int64_t input[4], dnal_net_build_fn fn,
+                         void *arg);
 
 /* Building: each call appends a layer and returns its output tensor. */
 dnal_tensor *dnal_net_conv(dnal_net *net, const char *name, dnal_tensor *in,

@@ -10,6 +10,7 @@ dnal_ctx *dnal_ctx_create(void)
     dnal_ctx *ctx = dnal_calloc(sizeof *ctx);
     DNNL_CHECK(dnnl_engine_create(&ctx->engine, dnnl_cpu, 0));
     DNNL_CHECK(dnnl_stream_create(&ctx->stream, ctx->engine, dnnl_stream_default_flags));
+    ctx->conv_layout = dnal_md_conv_layout(ctx);
     return ctx;
 }
 

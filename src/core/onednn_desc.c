@@ -66,19 +66,90 @@ dnal_md dnal_md_tag4(const int64_t dims[4], const char *tag)
 
 dnal_md dnal_md_with_channels(const dnal_md *md, int64_t c)
 {
-    dnal_chan_view v;
-    if (md->ndims != 4 || !dnal_md_chan_view(md, &v))
+    if (md->ndims != 4)
         dnal_fatal(DNAL_EXIT_USAGE, "cannot change the channels of this layout");
-    int64_t dims[4] = {v.n, c, v.h, v.w};
-    if (v.cb == 8)
-        return md_by_tag(4, dims, dnnl_nChw8c);
-    if (v.cb == 16)
-        return md_by_tag(4, dims, dnnl_nChw16c);
-    if (v.cb == 1 && v.sc == 1 && v.c > 1)
-        return md_by_tag(4, dims, dnnl_nhwc);
-    if (v.cb == 1)
-        return md_by_tag(4, dims, dnnl_nchw);
-    dnal_fatal(DNAL_EXIT_USAGE, "unsupported channel block %lld", (long long)v.cb);
+    int64_t dims[4] = {md->dims[0], c, md->dims[2], md->dims[3]};
+    return dnal_md_like(md, 4, dims);
+}
+
+/* The extent of dim d outside its inner blocks (padded dims / blocks). */
+static int64_t outer_extent(const dnal_md *md, int d)
+{
+    const dnnl_blocking_desc_t *b = &md->format_desc.blocking;
+    int64_t blk = 1;
+    for (int j = 0; j < b->inner_nblks; j++)
+        if (b->inner_idxs[j] == d)
+            blk *= b->inner_blks[j];
+    return md->padded_dims[d] / blk;
+}
+
+/* dim a lies outside dim b: a larger stride; on a tie (a dim of extent 1
+ * shares its stride with its neighbour) the dim of extent > 1 lies outside,
+ * then the lower index (oneDNN's stable order) */
+static int outside(const dnal_md *md, int a, int b)
+{
+    const dnnl_dims_t *s = &md->format_desc.blocking.strides;
+    if ((*s)[a] != (*s)[b])
+        return (*s)[a] > (*s)[b];
+    int ea = outer_extent(md, a) > 1, eb = outer_extent(md, b) > 1;
+    return ea != eb ? ea : a < b;
+}
+
+dnal_md dnal_md_like(const dnal_md *kind, int ndims, const int64_t *dims)
+{
+    if (kind->format_kind != dnnl_blocked || kind->ndims != ndims)
+        dnal_fatal(DNAL_EXIT_USAGE, "no layout kind to give %d-D dims", ndims);
+    int order[DNNL_MAX_NDIMS]; /* outermost first */
+    for (int i = 0; i < ndims; i++) {
+        order[i] = i;
+        for (int j = i; j > 0 && outside(kind, order[j], order[j - 1]); j--) {
+            int t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    }
+    dnal_md md;
+    memset(&md, 0, sizeof md);
+    md.ndims = ndims;
+    md.data_type = kind->data_type;
+    md.format_kind = dnnl_blocked;
+    dnnl_blocking_desc_t *b = &md.format_desc.blocking;
+    *b = kind->format_desc.blocking;
+    int64_t blk[DNNL_MAX_NDIMS], stride = 1;
+    for (int d = 0; d < ndims; d++)
+        blk[d] = 1;
+    for (int j = 0; j < b->inner_nblks; j++) {
+        blk[b->inner_idxs[j]] *= b->inner_blks[j];
+        stride *= b->inner_blks[j];
+    }
+    for (int d = 0; d < ndims; d++) {
+        md.dims[d] = dims[d];
+        md.padded_dims[d] = (dims[d] + blk[d] - 1) / blk[d] * blk[d];
+    }
+    for (int i = ndims - 1; i >= 0; i--) {
+        int d = order[i];
+        b->strides[d] = stride;
+        stride *= md.padded_dims[d] / blk[d];
+    }
+    return md;
+}
+
+/* dims of the probe: all above 1 and distinct strides in every layout */
+static const int64_t probe_dims[4] = {2, 32, 8, 8};
+
+dnal_md dnal_md_conv_layout(const dnal_ctx *ctx)
+{
+    const int64_t wdims[4] = {32, 32, 3, 3};
+    dnal_md src = dnal_md_any(4, probe_dims), dst = src, wei = dnal_md_any(4, wdims);
+    dnal_pd pd = dnal_pd_conv_fwd(ctx, &src, &wei, NULL, &dst, (dnal_conv_geom){1, 1});
+    dnal_md md = dnal_pd_md(pd, dnnl_query_dst_md, 0);
+    dnnl_primitive_desc_destroy(pd);
+    return md;
+}
+
+dnal_md dnal_md_channels_last_kind(void)
+{
+    return dnal_md_channels_last(probe_dims);
 }
 
 int dnal_md_equal(const dnal_md *a, const dnal_md *b)
@@ -129,6 +200,13 @@ int dnal_md_chan_view(const dnal_md *md, dnal_chan_view *v)
     return 1;
 }
 
+int dnal_md_is_channels_last(const dnal_md *md)
+{
+    dnal_chan_view v;
+    return md->ndims == 4 && dnal_md_chan_view(md, &v) && v.cb == 1 && v.sc == 1 &&
+           v.sw == v.c && v.sh == v.w * v.c && v.sn == v.h * v.sh;
+}
+
 const char *dnal_md_layout_str(const dnal_md *md, char *buf, size_t len)
 {
     if (md->format_kind == dnnl_format_kind_any) {
@@ -167,14 +245,22 @@ const char *dnal_md_layout_str(const dnal_md *md, char *buf, size_t len)
 
 /* ------------------------------------------------------------- primitives */
 
-static dnal_pd create_pd(const dnal_ctx *ctx, const void *op_desc, dnal_pd hint, const char *what)
+static dnnl_status_t try_create_pd(const dnal_ctx *ctx, const void *op_desc, dnal_pd hint,
+                                   dnal_pd *pd)
 {
     dnnl_primitive_attr_t attr;
-    dnal_pd pd = NULL;
+    *pd = NULL;
     DNNL_CHECK(dnnl_primitive_attr_create(&attr));
     DNNL_CHECK(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
-    dnnl_status_t s = dnnl_primitive_desc_create(&pd, op_desc, attr, ctx->engine, hint);
+    dnnl_status_t s = dnnl_primitive_desc_create(pd, op_desc, attr, ctx->engine, hint);
     dnnl_primitive_attr_destroy(attr);
+    return s;
+}
+
+static dnal_pd create_pd(const dnal_ctx *ctx, const void *op_desc, dnal_pd hint, const char *what)
+{
+    dnal_pd pd;
+    dnnl_status_t s = try_create_pd(ctx, op_desc, hint, &pd);
     if (s != dnnl_success)
         dnal_fatal(DNAL_EXIT_USAGE, "oneDNN has no %s primitive for these shapes: %s", what,
                    dnal_dnnl_status_str(s));
@@ -187,8 +273,9 @@ static void conv_arrays(dnal_conv_geom g, dnnl_dims_t strides, dnnl_dims_t pad)
     pad[0] = pad[1] = g.pad;
 }
 
-dnal_pd dnal_pd_conv_fwd(const dnal_ctx *ctx, const dnal_md *src, const dnal_md *wei,
-                         const dnal_md *bias, const dnal_md *dst, dnal_conv_geom g)
+static dnnl_convolution_desc_t conv_fwd_desc(const dnal_md *src, const dnal_md *wei,
+                                             const dnal_md *bias, const dnal_md *dst,
+                                             dnal_conv_geom g)
 {
     dnnl_convolution_desc_t d;
     dnnl_dims_t strides, pad;
@@ -196,7 +283,22 @@ dnal_pd dnal_pd_conv_fwd(const dnal_ctx *ctx, const dnal_md *src, const dnal_md 
     DNNL_CHECK(dnnl_convolution_forward_desc_init(&d, dnnl_forward_training,
                                                   dnnl_convolution_direct, src, wei, bias, dst,
                                                   strides, pad, pad));
+    return d;
+}
+
+dnal_pd dnal_pd_conv_fwd(const dnal_ctx *ctx, const dnal_md *src, const dnal_md *wei,
+                         const dnal_md *bias, const dnal_md *dst, dnal_conv_geom g)
+{
+    dnnl_convolution_desc_t d = conv_fwd_desc(src, wei, bias, dst, g);
     return create_pd(ctx, &d, NULL, "convolution forward");
+}
+
+dnal_pd dnal_pd_conv_fwd_try(const dnal_ctx *ctx, const dnal_md *src, const dnal_md *wei,
+                             const dnal_md *bias, const dnal_md *dst, dnal_conv_geom g)
+{
+    dnnl_convolution_desc_t d = conv_fwd_desc(src, wei, bias, dst, g);
+    dnal_pd pd;
+    return try_create_pd(ctx, &d, NULL, &pd) == dnnl_success ? pd : NULL;
 }
 
 dnal_pd dnal_pd_conv_bwd_data(const dnal_ctx *ctx, const dnal_md *diff_src, const dnal_md *wei,
@@ -358,6 +460,13 @@ const char *dnal_pd_impl(dnal_pd pd)
 int dnal_pd_is_reference(dnal_pd pd)
 {
     return strstr(dnal_pd_impl(pd), "ref") != NULL;
+}
+
+int dnal_pd_is_generic(dnal_pd pd)
+{
+    const char *impl = dnal_pd_impl(pd);
+    size_t n = strlen(impl);
+    return n >= 4 && !strcmp(impl + n - 4, ":any");
 }
 
 dnnl_primitive_t dnal_primitive(dnal_pd pd)

@@ -5,7 +5,9 @@
  * statistics. A frozen BN (search stage) still normalises with batch
  * statistics; oneDNN 2.6 has no backward-data-only BN with a scale, so a
  * frozen BN sends its scale and shift gradients to private dummies and the
- * flat gradient buffer stays untouched. */
+ * flat gradient buffer stays untouched. Over channels last with widths for
+ * which oneDNN 2.6 has only its generic C++ kernel (not a multiple of 4),
+ * dnal's own kernel runs instead (bn_last.c). */
 #include <stdlib.h>
 
 #include "internal.h"
@@ -22,7 +24,21 @@ typedef struct bn_layer {
     dnnl_memory_t scale, shift, dscale, dshift, mean_m, var_m, run_mean_m, run_var_m;
     dnnl_memory_t dummy_scale, dummy_shift;
     exec_t train, infer, bwd, bwd_frozen;
+    int own;                               /* bn_last.c computes, not oneDNN */
+    bn_last k;
+    float *scale_p, *shift_p, *dscale_p, *dshift_p, *dummy_p;
 } bn_layer;
+
+static void own_bind(bn_layer *n, const dnal_buffers *b)
+{
+    dnal_layer *l = &n->base;
+    bn_last_bind(&n->k, b->priv);
+    n->scale_p = param_ptr(l, b, BN_SCALE);
+    n->shift_p = param_ptr(l, b, BN_SHIFT);
+    n->dscale_p = grad_ptr(l, b, BN_SCALE);
+    n->dshift_p = grad_ptr(l, b, BN_SHIFT);
+    n->dummy_p = (float *)(b->priv + n->dummy_off);
+}
 
 static void bn_bind(dnal_layer *l, const dnal_ctx *ctx, const dnal_buffers *b)
 {
@@ -34,6 +50,10 @@ static void bn_bind(dnal_layer *l, const dnal_ctx *ctx, const dnal_buffers *b)
     n->run_var = n->run_mean + c;
     n->mean = (float *)(b->priv + n->mean_off);
     n->var = (float *)(b->priv + n->var_off);
+    if (n->own) {
+        own_bind(n, b);
+        return;
+    }
     n->scale = dnal_memory(ctx, &cmd, param_ptr(l, b, BN_SCALE));
     n->shift = dnal_memory(ctx, &cmd, param_ptr(l, b, BN_SHIFT));
     n->dscale = dnal_memory(ctx, &cmd, grad_ptr(l, b, BN_SCALE));
@@ -77,14 +97,26 @@ static void bn_bind(dnal_layer *l, const dnal_ctx *ctx, const dnal_buffers *b)
     exec_arg(&n->bwd_frozen, DNNL_ARG_DIFF_SHIFT, n->dummy_shift);
 }
 
+static void own_forward(bn_layer *n, const dnal_ctx *ctx, int training)
+{
+    dnal_layer *l = &n->base;
+    DNNL_CHECK(dnnl_stream_wait(ctx->stream));
+    bn_last_forward(&n->k, training, mem_ptr(l->in[0]->mem), mem_ptr(l->out->mem), n->scale_p,
+                    n->shift_p, training ? n->mean : n->run_mean,
+                    training ? n->var : n->run_var, BN_EPS);
+}
+
 static void bn_forward(dnal_layer *l, const dnal_ctx *ctx, const dnal_pass *p)
 {
     bn_layer *n = (bn_layer *)l;
-    if (!p->training) {
+    if (n->own)
+        own_forward(n, ctx, p->training);
+    else if (!p->training)
         exec_run(&n->infer, ctx);
+    else
+        exec_run(&n->train, ctx);
+    if (!p->training)
         return;
-    }
-    exec_run(&n->train, ctx);
     DNNL_CHECK(dnnl_stream_wait(ctx->stream));
     const dnal_tensor *x = l->in[0];
     double m = (double)(x->n * x->h * x->w);
@@ -100,7 +132,15 @@ static void bn_backward(dnal_layer *l, const dnal_ctx *ctx, const dnal_pass *p)
     bn_layer *n = (bn_layer *)l;
     /* the gradient uses the batch statistics of a training forward */
     DNAL_ASSERT(p->training);
-    exec_run(l->frozen ? &n->bwd_frozen : &n->bwd, ctx);
+    if (!n->own) {
+        exec_run(l->frozen ? &n->bwd_frozen : &n->bwd, ctx);
+        return;
+    }
+    DNNL_CHECK(dnnl_stream_wait(ctx->stream));
+    float *ds = l->frozen ? n->dummy_p : n->dscale_p;
+    float *dh = l->frozen ? n->dummy_p + l->in[0]->c : n->dshift_p;
+    bn_last_backward(&n->k, mem_ptr(l->in[0]->mem), mem_ptr(l->out->diff),
+                     mem_ptr(l->in_diff[0]), n->scale_p, n->mean, n->var, ds, dh, BN_EPS);
 }
 
 static void bn_destroy(dnal_layer *l)
@@ -139,9 +179,17 @@ dnal_layer *dnal_bn_create(const dnal_ctx *ctx, const char *name, dnal_tensor *i
     n->mean_off = layer_priv(l, sizeof(float) * (size_t)in->c);
     n->var_off = layer_priv(l, sizeof(float) * (size_t)in->c);
 
-    n->train_pd = dnal_pd_bn_fwd(ctx, DNAL_BN_TRAIN, &in->md, BN_EPS);
-    n->infer_pd = dnal_pd_bn_fwd(ctx, DNAL_BN_INFER, &in->md, BN_EPS);
     n->dummy_off = layer_priv(l, 2 * sizeof(float) * (size_t)in->c);
+    n->train_pd = dnal_pd_bn_fwd(ctx, DNAL_BN_TRAIN, &in->md, BN_EPS);
+    if (dnal_md_is_channels_last(&in->md) && dnal_pd_is_generic(n->train_pd)) {
+        dnnl_primitive_desc_destroy(n->train_pd);
+        n->train_pd = NULL;
+        n->own = 1;
+        bn_last_plan(&n->k, l, in->n * in->h * in->w, in->c);
+        tensor_set(out, &in->md);
+        return l;
+    }
+    n->infer_pd = dnal_pd_bn_fwd(ctx, DNAL_BN_INFER, &in->md, BN_EPS);
     n->bwd_pd = dnal_pd_bn_bwd(ctx, &in->md, BN_EPS, n->train_pd);
     dnal_md dst = dnal_pd_md(n->train_pd, dnnl_query_dst_md, 0);
     tensor_set(out, &dst);

@@ -1,11 +1,17 @@
 /* 2-D convolution (stride, padding, groups incl. depthwise, optional bias).
- * Source, weights and destination use format tag any, so the convolution
- * picks its layouts; since the previous convolution picked the same blocked
- * layout for its output, activations flow between layers unreordered, and
- * the source is reordered only where the producer's layout differs (the
- * plain network input). Backward descriptors are hinted by the forward one;
- * the backward passes take the forward's source layout. Execution is shared
- * with linear (weighted.c). */
+ *
+ * Activation layouts: the forward reads its source in the layout the
+ * producer wrote (the input tensor's md, exactly) and writes its
+ * destination in the layout kind the owner asks for (the network's one
+ * activation layout, dnal_net.layout), so no reorder runs between layers.
+ * Where oneDNN has only a reference kernel (or none) for the producer's
+ * layout, e.g. a dense 3x3 conv over 13 channels in nChw16c on AVX-512, the
+ * forward reads a reordered copy in another layout (conv_fwd below); the
+ * layer says so in src_reorder and the network counts it (and
+ * dnal_net_build then tries channels last). Weights use format any and are
+ * reordered from the plain flat buffer. Backward descriptors are hinted by
+ * the forward one (conv_bwd below). Execution is shared with linear
+ * (weighted.c). */
 #include "internal.h"
 
 /* A backward primitive reading the forward's layouts, unless oneDNN has only
@@ -39,8 +45,35 @@ static dnal_pd conv_bwd(const dnal_ctx *ctx, int weights, dnal_pd fwd, const dna
     return pd;
 }
 
+/* The forward writing `dst` (the layout kind `layout`) and reading `in`: in
+ * the layout its producer wrote; where oneDNN has only a reference kernel
+ * or none for that, in the kind `layout` (oneDNN 2.6 picks a reference
+ * kernel for a source of format any with an NHWC destination), or in the
+ * layout it picks itself; the first that is not a reference kernel. */
+static dnal_pd conv_fwd(const dnal_ctx *ctx, const dnal_tensor *in, const dnal_md *layout,
+                        const dnal_md *wany, const dnal_md *bias, const dnal_md *dst,
+                        dnal_conv_geom geom)
+{
+    int64_t dims[4] = {in->n, in->c, in->h, in->w};
+    dnal_md srcs[3] = {in->md, dnal_md_like(layout, 4, dims), dnal_md_any(4, dims)};
+    dnal_pd first = NULL;
+    for (int i = 0; i < 3; i++) {
+        dnal_pd pd = dnal_pd_conv_fwd_try(ctx, &srcs[i], wany, bias, dst, geom);
+        if (pd && !dnal_pd_is_reference(pd)) {
+            if (first)
+                dnnl_primitive_desc_destroy(first);
+            return pd;
+        }
+        if (!first)
+            first = pd;
+        else if (pd)
+            dnnl_primitive_desc_destroy(pd);
+    }
+    return first ? first : dnal_pd_conv_fwd(ctx, &srcs[2], wany, bias, dst, geom);
+}
+
 dnal_layer *dnal_conv_create(const dnal_ctx *ctx, const char *name, dnal_tensor *in,
-                             dnal_tensor *out, const dnal_conv_cfg *cfg)
+                             dnal_tensor *out, const dnal_conv_cfg *cfg, const dnal_md *layout)
 {
     weighted_layer *c = weighted_alloc(DNAL_CONV, name);
     dnal_layer *l = &c->base;
@@ -72,13 +105,12 @@ dnal_layer *dnal_conv_create(const dnal_ctx *ctx, const char *name, dnal_tensor 
         layer_param(l, "bias", DNAL_PARAM_BIAS, 1, &cfg->out_c);
 
     int64_t odims[4] = {in->n, cfg->out_c, oh, ow};
-    dnal_md wany = dnal_md_any(wnd, pdims), dany = dnal_md_any(4, odims);
-    dnal_md sany = dnal_md_any(4, (int64_t[4]){in->n, in->c, in->h, in->w});
+    dnal_md wany = dnal_md_any(wnd, pdims), dlayout = dnal_md_like(layout, 4, odims);
     dnal_md wplain = dnal_md_plain(wnd, pdims);
     dnal_md bmd = dnal_md_plain(1, &cfg->out_c);
     const dnal_md *bias = cfg->bias ? &bmd : NULL;
 
-    c->fwd_pd = dnal_pd_conv_fwd(ctx, &sany, &wany, bias, &dany, geom);
+    c->fwd_pd = conv_fwd(ctx, in, layout, &wany, bias, &dlayout, geom);
     dnal_md src = dnal_pd_md(c->fwd_pd, dnnl_query_src_md, 0);
     dnal_md dst = dnal_pd_md(c->fwd_pd, dnnl_query_dst_md, 0);
     if (in->need_grad) /* the network input needs none */

@@ -8,18 +8,25 @@
  *
  * The alpha-gradient reduction is fused into the backward pass: each thread
  * owns whole channel blocks, so the sums need no atomics. Padded channels of
- * a blocked layout get g = 0 and stay zero. */
+ * a blocked layout get g = 0 and stay zero. In channels last (NHWC) threads
+ * split the pixels instead (a thread owning channels would read one float
+ * of every cache line) and sum into rows of their own, added up after. */
 #include <math.h>
 #include <stdlib.h>
+
+#include <omp.h>
 
 #include "internal.h"
 
 typedef struct gate_layer {
     dnal_layer base;
     dnal_chan_view v;
-    size_t g_off, s_off;
+    int last;        /* channels last: pixel after pixel, C channels each */
+    int nthreads;    /* channels last: rows of partial sums */
+    size_t g_off, s_off, part_off;
     float *g;        /* cpad gate values of the last forward */
     float *s;        /* cpad sigmoid(beta * alpha) of the last forward */
+    double *part;    /* channels last: nthreads x C partial sums of dy * x */
     float *alpha, *dalpha, *mask;
 } gate_layer;
 
@@ -29,6 +36,7 @@ static void gate_bind(dnal_layer *l, const dnal_ctx *ctx, const dnal_buffers *b)
     (void)ctx;
     t->g = (float *)(b->priv + t->g_off);
     t->s = (float *)(b->priv + t->s_off);
+    t->part = t->last ? (double *)(b->priv + t->part_off) : NULL;
     t->alpha = b->alpha + l->gate_off;
     t->dalpha = b->alpha_grad + l->gate_off;
     t->mask = b->mask + l->gate_off;
@@ -61,12 +69,65 @@ static void scale_channels(const dnal_chan_view *v, const float *g, const float 
         }
 }
 
+/* the same in channels last */
+static void scale_pixels(const dnal_chan_view *v, const float *g, const float *src, float *dst)
+{
+    const int64_t np = v->n * v->h * v->w, c = v->c;
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < np; i++)
+        for (int64_t j = 0; j < c; j++)
+            dst[i * c + j] = src[i * c + j] * g[j];
+}
+
+static void scale(const gate_layer *t, const float *src, float *dst)
+{
+    if (t->last)
+        scale_pixels(&t->v, t->g, src, dst);
+    else
+        scale_channels(&t->v, t->g, src, dst);
+}
+
+/* dL/dalpha_c from sum_{n,h,w} dy * x of channel c (search mode) */
+static void set_dalpha(gate_layer *t, const dnal_pass *p, int64_t c, double sum)
+{
+    double s = t->s[c];
+    t->dalpha[c] = (float)(p->beta * s * (1.0 - s) * t->mask[c] * sum);
+}
+
 static void gate_forward(dnal_layer *l, const dnal_ctx *ctx, const dnal_pass *p)
 {
     gate_layer *t = (gate_layer *)l;
     DNNL_CHECK(dnnl_stream_wait(ctx->stream));
     gate_values(t, p);
-    scale_channels(&t->v, t->g, mem_ptr(l->in[0]->mem), mem_ptr(l->out->mem));
+    scale(t, mem_ptr(l->in[0]->mem), mem_ptr(l->out->mem));
+}
+
+/* search-mode backward in channels last */
+static void backward_pixels(gate_layer *t, const dnal_pass *p, const float *x, const float *dy,
+                            float *dx)
+{
+    const dnal_chan_view *v = &t->v;
+    const int64_t np = v->n * v->h * v->w, c = v->c;
+    const float *g = t->g;
+    for (int64_t k = 0; k < t->nthreads * c; k++)
+        t->part[k] = 0.0;
+#pragma omp parallel num_threads(t->nthreads)
+    {
+        double *acc = t->part + omp_get_thread_num() * c;
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < np; i++) {
+            for (int64_t j = 0; j < c; j++)
+                acc[j] += dy[i * c + j] * x[i * c + j];
+            for (int64_t j = 0; dx && j < c; j++)
+                dx[i * c + j] = dy[i * c + j] * g[j];
+        }
+    }
+    for (int64_t j = 0; j < c; j++) {
+        double sum = 0.0;
+        for (int k = 0; k < t->nthreads; k++)
+            sum += t->part[k * c + j];
+        set_dalpha(t, p, j, sum);
+    }
 }
 
 static void gate_backward(dnal_layer *l, const dnal_ctx *ctx, const dnal_pass *p)
@@ -80,7 +141,11 @@ static void gate_backward(dnal_layer *l, const dnal_ctx *ctx, const dnal_pass *p
         for (int64_t c = 0; c < v->c; c++)
             t->dalpha[c] = 0.0f;
         if (dx)
-            scale_channels(v, t->g, dy, dx);
+            scale(t, dy, dx);
+        return;
+    }
+    if (t->last) {
+        backward_pixels(t, p, x, dy, dx);
         return;
     }
     const int64_t nblk = v->cpad / v->cb, cb = v->cb;
@@ -106,10 +171,8 @@ static void gate_backward(dnal_layer *l, const dnal_ctx *ctx, const dnal_pass *p
         }
         for (int64_t j = 0; j < cb; j++) {
             int64_t c = k * cb + j;
-            if (c < v->c) {
-                double s = t->s[c];
-                t->dalpha[c] = (float)(p->beta * s * (1.0 - s) * t->mask[c] * acc[j]);
-            }
+            if (c < v->c)
+                set_dalpha(t, p, c, acc[j]);
         }
     }
 }
@@ -140,6 +203,11 @@ dnal_layer *dnal_gate_create(const dnal_ctx *ctx, const char *name, dnal_tensor 
     l->n_gates = (size_t)in->c;
     t->g_off = layer_priv(l, sizeof(float) * (size_t)t->v.cpad);
     t->s_off = layer_priv(l, sizeof(float) * (size_t)t->v.cpad);
+    t->last = dnal_md_is_channels_last(&in->md);
+    if (t->last) {
+        t->nthreads = omp_get_max_threads();
+        t->part_off = layer_priv(l, sizeof(double) * (size_t)(t->nthreads * in->c));
+    }
     tensor_set(out, &in->md);
     return l;
 }

@@ -68,6 +68,29 @@ weighted_layer *weighted_alloc(dnal_layer_kind kind, const char *name);
  * reorder (if the forward picked another source layout), scratch. */
 void weighted_finish(weighted_layer *c, const dnal_md *wplain);
 
+/* Batch normalisation over dense channels-last data, dnal's own kernel
+ * (bn_last.c) for where oneDNN 2.6 has only its generic C++ one. */
+typedef struct bn_last {
+    int64_t pixels, c, w; /* N*H*W, channels, elements in a row of pixels */
+    int nthreads;         /* rows of partial sums */
+    size_t off;           /* its storage in the layer's private bytes */
+    double *part;         /* nthreads x 2w partial sums */
+    double *su, *suv;     /* per channel: sum u, sum u v */
+    float *a, *b, *d;     /* per row position: out = u a + v d + b */
+} bn_last;
+
+/* Reserves the kernel's storage in the layer's private bytes. */
+void bn_last_plan(bn_last *k, dnal_layer *l, int64_t pixels, int64_t c);
+void bn_last_bind(bn_last *k, char *priv);
+/* y = BN(x); training: with the batch's mean and biased variance, written
+ * to mean and var; else with the given ones */
+void bn_last_forward(const bn_last *k, int training, const float *x, float *y,
+                     const float *scale, const float *shift, float *mean, float *var, float eps);
+/* dx, dscale, dshift after a training forward (its mean and var) */
+void bn_last_backward(const bn_last *k, const float *x, const float *dy, float *dx,
+                      const float *scale, const float *mean, const float *var, float *dscale,
+                      float *dshift, float eps);
+
 /* Fills a layer's shared part. */
 void layer_init(dnal_layer *l, const dnal_layer_ops *ops, dnal_layer_kind kind, const char *name);
 /* Declares a parameter of the layer (plain PyTorch shape). */

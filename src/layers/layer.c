@@ -47,11 +47,12 @@ int dnal_layer_impls(const dnal_layer *l, const char **impl, int max)
     return n;
 }
 
-dnal_md dnal_layer_src_md(const dnal_layer *l)
+dnal_md dnal_layer_src_md(const dnal_layer *l, int k)
 {
+    DNAL_ASSERT(k < l->n_in);
     if (l->fwd_pd)
-        return dnal_pd_md(l->fwd_pd, dnnl_query_src_md, 0);
-    return l->in[0]->md; /* dnal's own kernels read the layout they are given */
+        return dnal_pd_md(l->fwd_pd, dnnl_query_src_md, k);
+    return l->in[k]->md; /* dnal's own kernels read the layout they are given */
 }
 
 void layer_init(dnal_layer *l, const dnal_layer_ops *ops, dnal_layer_kind kind, const char *name)

@@ -79,10 +79,10 @@ dnal_layer *dnal_pool_create(const dnal_ctx *ctx, const char *name, dnal_layer_k
         dnal_fatal(DNAL_EXIT_USAGE, "%s: a %lldx%lld input is too small for pooling kernel %lld",
                    l->name, (long long)in->h, (long long)in->w, (long long)kernel);
     int64_t odims[4] = {in->n, in->c, oh, ow};
-    dnal_md dany = dnal_md_any(4, odims);
+    dnal_md dlike = dnal_md_like(&in->md, 4, odims); /* its input's layout kind */
     dnal_pool_geom g = {kernel, stride, pad};
     dnnl_alg_kind_t alg = kind == DNAL_MAXPOOL ? dnnl_pooling_max : dnnl_pooling_avg_include_padding;
-    q->fwd_pd = dnal_pd_pool_fwd(ctx, alg, &in->md, &dany, g);
+    q->fwd_pd = dnal_pd_pool_fwd(ctx, alg, &in->md, &dlike, g);
     dnal_md dst = dnal_pd_md(q->fwd_pd, dnnl_query_dst_md, 0);
     tensor_set(out, &dst);
     l->fwd_pd = q->fwd_pd;

@@ -121,6 +121,7 @@ void weighted_finish(weighted_layer *c, const dnal_md *wplain)
     dnal_md fsrc = dnal_pd_md(c->fwd_pd, dnnl_query_src_md, 0);
     dnal_md wfwd = dnal_pd_md(c->fwd_pd, dnnl_query_weights_md, 0);
     view_plan(&c->src, &l->in[0]->md, &fsrc, l);
+    l->src_reorder = c->src.copy;
     view_plan(&c->wei_fwd, wplain, &wfwd, l);
     if (c->bwd_data_pd) {
         dnal_md wbwd = dnal_pd_md(c->bwd_data_pd, dnnl_query_weights_md, 0);

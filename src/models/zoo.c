@@ -130,6 +130,18 @@ void mb_head(mb *b, dnal_tensor *x, int64_t classes)
     dnal_net_softmax_ce(b->net, "loss", x);
 }
 
+typedef struct model_build {
+    const model_entry *e;
+    const dnal_model_cfg *cfg;
+} model_build;
+
+static void add_layers(dnal_net *net, void *arg)
+{
+    const model_build *m = arg;
+    mb b = {.net = net};
+    m->e->build(&b, m->cfg, m->e->variant);
+}
+
 dnal_net *dnal_model_build(const dnal_ctx *ctx, const dnal_model_cfg *cfg)
 {
     const char *n = cfg->name;
@@ -138,11 +150,8 @@ dnal_net *dnal_model_build(const dnal_ctx *ctx, const dnal_model_cfg *cfg)
         dnal_fatal(DNAL_EXIT_USAGE, "model %s: bad shape (batch %lld, %lld input channels, %lld classes, width %g)",
                    n, (long long)cfg->batch, (long long)cfg->in_channels, (long long)cfg->classes,
                    cfg->width);
-    mb b = {.net = dnal_net_create(ctx, cfg->batch, cfg->in_channels, cfg->image_size,
-                                   cfg->image_size)};
-    e->build(&b, cfg, e->variant);
-    dnal_net_finalize(b.net);
-    return b.net;
+    int64_t input[4] = {cfg->batch, cfg->in_channels, cfg->image_size, cfg->image_size};
+    return dnal_net_build(ctx, input, add_layers, &(model_build){e, cfg});
 }
 
 void dnal_model_init(dnal_net *net, uint64_t seed)

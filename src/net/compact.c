@@ -6,7 +6,9 @@
  * gate is 1), and a sum whose inputs keep different channels becomes a
  * scatter-add at their indices within the kept channels of the sum, so a
  * compact residual branch adds its surviving channels into the shortcut.
- * Weights, biases, BN parameters and running statistics are copied.
+ * Weights, biases, BN parameters and running statistics are copied. The
+ * compact network picks its own activation layout (dnal_net_build): its odd
+ * widths may have no fast kernel in the dense network's blocked layout.
  *
  * Dead branches: a layer whose output keeps no channel vanishes (a removed
  * supernet candidate: every gate of it closed, so it only ever added zeros),
@@ -229,6 +231,25 @@ static void copy_weights(const dnal_net *dense, dnal_net *net, const copy_job *j
     }
 }
 
+/* The compact layers into `net` (a dnal_net_build_fn: once per layout tried) */
+static void compact_layers(dnal_net *net, void *arg)
+{
+    compactor *c = arg;
+    const dnal_net *dense = c->dense;
+    c->net = net;
+    c->n_jobs = 0;
+    memset(c->used_compact, 0, sizeof *c->used_compact * (size_t)dense->n_tensors);
+    memset(c->map, 0, sizeof *c->map * (size_t)dense->n_tensors);
+    c->map[dense->input->id] = net->input;
+    for (int i = 0; i < dense->n_layers; i++)
+        compact_layer(c, dense->layers[i]);
+    for (int t = 0; t < dense->n_tensors; t++)
+        if (c->kept[t].n > 0 && c->used[t] > 0 && c->used_compact[t] == 0)
+            dnal_fatal(DNAL_EXIT_USAGE, "compact: %s keeps channels that only removed layers read",
+                       producer_name(c, dense->tensors[t]));
+    DNAL_ASSERT(net->loss);
+}
+
 dnal_net *dnal_net_compact(dnal_net *dense, int64_t batch)
 {
     DNAL_ASSERT(dense->finalized && dense->input->ndims == 4);
@@ -256,16 +277,8 @@ dnal_net *dnal_net_compact(dnal_net *dense, int64_t batch)
             c.used[dense->layers[i]->in[k]->id]++;
     if (c.kept[dense->input->id].n == 0)
         dnal_fatal(DNAL_EXIT_USAGE, "compact: no channel of the input is kept");
-    c.net = dnal_net_create(dense->ctx, batch, dense->input->c, dense->input->h, dense->input->w);
-    c.map[dense->input->id] = c.net->input;
-    for (int i = 0; i < dense->n_layers; i++)
-        compact_layer(&c, dense->layers[i]);
-    for (int t = 0; t < dense->n_tensors; t++)
-        if (c.kept[t].n > 0 && c.used[t] > 0 && c.used_compact[t] == 0)
-            dnal_fatal(DNAL_EXIT_USAGE, "compact: %s keeps channels that only removed layers read",
-                       producer_name(&c, dense->tensors[t]));
-    DNAL_ASSERT(c.net->loss);
-    dnal_net_finalize(c.net);
+    int64_t input[4] = {batch, dense->input->c, dense->input->h, dense->input->w};
+    c.net = dnal_net_build(dense->ctx, input, compact_layers, &c);
     for (int j = 0; j < c.n_jobs; j++)
         copy_weights(dense, c.net, &c.jobs[j]);
     for (int t = 0; t < dense->n_tensors; t++)

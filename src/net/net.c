@@ -62,6 +62,12 @@ static void append(dnal_net *net, dnal_layer *l)
     }
     int index = net->n_layers++;
     net->layers[index] = l;
+    if (l->src_reorder && l->in[0] == net->input)
+        net->n_input_reorders++;
+    else if (l->src_reorder)
+        net->n_reorders++;
+    for (int k = 0; k < l->n_pd; k++)
+        net->n_reference += dnal_pd_is_reference(l->pd[k]);
     if (!l->out)
         return;
     l->out->producer = index;
@@ -80,6 +86,7 @@ dnal_net *dnal_net_create_md(const dnal_ctx *ctx, const dnal_md *input)
     DNAL_ASSERT(ndims == 2 || ndims == 4);
     dnal_net *net = dnal_calloc(sizeof *net);
     net->ctx = ctx;
+    net->layout = ctx->conv_layout;
     dnal_tensor *t = net->input = new_tensor(net);
     t->need_grad = 0;
     t->md = *input;
@@ -102,7 +109,7 @@ dnal_tensor *dnal_net_conv(dnal_net *net, const char *name, dnal_tensor *in,
                            const dnal_conv_cfg *cfg)
 {
     dnal_tensor *out = new_tensor(net);
-    append(net, dnal_conv_create(net->ctx, name, in, out, cfg));
+    append(net, dnal_conv_create(net->ctx, name, in, out, cfg, &net->layout));
     return out;
 }
 

@@ -109,6 +109,8 @@ const layer_case layer_cases[] = {
     {"conv_group", 4, 2, 16, 7, 7, "native", b_conv_group, 1},
     {"bn_train", 4, 3, 20, 4, 4, "native", b_bn, 1},
     {"bn_infer", 4, 2, 20, 4, 4, "native", b_bn, 1},
+    /* 13 channels: in NHWC dnal's own kernel (oneDNN's JIT needs a multiple of 4) */
+    {"bn_odd", 4, 3, 13, 5, 3, "native", b_bn, 0},
     {"relu", 4, 2, 20, 4, 4, "native", b_relu, 1},
     {"relu6", 4, 2, 16, 4, 4, "native", b_relu6, 1},
     {"maxpool", 4, 2, 16, 7, 7, "native", b_maxpool, 1},
@@ -147,6 +149,8 @@ dnal_net *case_net(const dnal_ctx *ctx, const layer_case *lc, const char *layout
     const char *layout = layout_override ? layout_override : lc->layout;
     dnal_md md = lc->ndims == 2 ? dnal_md_plain(2, dims) : h_md(ctx, dims, layout);
     dnal_net *net = dnal_net_create_md(ctx, &md);
+    if (!strcmp(layout, "nhwc")) /* convolutions write channels last too */
+        net->layout = dnal_md_channels_last_kind();
     net->input->need_grad = 1;
     lc->build(net, net->input);
     dnal_net_finalize(net);

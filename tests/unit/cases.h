@@ -11,7 +11,7 @@ typedef struct layer_case {
     const char *name;
     int ndims;
     int64_t n, c, h, w;  /* input */
-    const char *layout;  /* "native", "nchw", "nChw16c", or "nc" (2-D) */
+    const char *layout;  /* "native", "nchw", "nhwc", "nChw16c", or "nc" (2-D) */
     build_fn build;      /* appends the layers; NULL output = ends in softmax-CE */
     int has_fixture;     /* a PyTorch reference exists */
 } layer_case;
@@ -19,7 +19,8 @@ typedef struct layer_case {
 extern const layer_case layer_cases[];
 extern const int n_layer_cases;
 const layer_case *case_find(const char *name);
-/* A net for the case, with d(input) kept, finalized. */
+/* A net for the case, with d(input) kept, finalized; with an "nhwc" input
+ * its convolutions write channels last too. */
 dnal_net *case_net(const dnal_ctx *ctx, const layer_case *lc, const char *layout_override);
 
 #endif

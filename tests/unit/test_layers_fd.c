@@ -1,7 +1,7 @@
 /* Every layer's input, parameter and alpha gradients against central finite
  * differences of a scalar loss L = sum(y * r) (or the CE loss), on small
  * shapes, in the layouts the layers meet inside a network (channel-blocked,
- * with padded channels) and in plain layouts.
+ * with padded channels, or channels last) and in plain layouts.
  *
  * Tolerance: max |fd - analytic| over the sampled entries, divided by the
  * largest analytic entry of that tensor, must stay below 1e-2 (float32
@@ -119,6 +119,64 @@ static void run_case(const dnal_ctx *ctx, const fd_case *fc, uint64_t seed)
     dnal_net_destroy(net);
 }
 
+/* max |a - b| / max |b| */
+static double rel_diff(const float *a, const float *b, size_t n)
+{
+    double d = 0, m = 1e-30;
+    for (size_t i = 0; i < n; i++) {
+        d = fmax(d, fabs((double)a[i] - b[i]));
+        m = fmax(m, fabs((double)b[i]));
+    }
+    return d / m;
+}
+
+/* dnal's channels-last BN kernel against oneDNN's in nChw16c: the same
+ * output, input gradient and scale and shift gradients, in training and
+ * inference (running statistics after one training pass) */
+static void check_bn_kernels(const dnal_ctx *ctx)
+{
+    const layer_case *lc = case_find("bn_odd");
+    const char *layouts[2] = {"nhwc", "nChw16c"};
+    dnal_net *net[2];
+    size_t nx = (size_t)(lc->n * lc->c * lc->h * lc->w), nc = (size_t)lc->c;
+    float *x = malloc(nx * sizeof *x), *r = malloc(nx * sizeof *r), *out[2][4];
+    uint64_t st = 77;
+    h_fill(x, nx, -1, 3, &st);
+    h_fill(r, nx, -1, 1, &st);
+    const dnal_pass train = {.training = 1, .gate_mode = DNAL_GATE_OFF, .beta = 1};
+    const dnal_pass infer = {.training = 0, .gate_mode = DNAL_GATE_OFF, .beta = 1};
+    for (int k = 0; k < 2; k++) {
+        net[k] = case_net(ctx, lc, layouts[k]);
+        dnal_layer *bn = net[k]->layers[0];
+        uint64_t pst = 5;
+        h_fill(dnal_net_param(net[k], bn, 0), nc, 0.5, 1.5, &pst);
+        h_fill(dnal_net_param(net[k], bn, 1), nc, -0.5, 0.5, &pst);
+        for (int j = 0; j < 4; j++)
+            out[k][j] = malloc(nx * sizeof(float));
+        h_set_input(net[k], x);
+        dnal_net_forward(net[k], &train);
+        dnal_tensor_read(ctx, h_output(net[k]), 0, out[k][0]);
+        h_backward(net[k], &train, r);
+        dnal_tensor_read(ctx, net[k]->input, 1, out[k][1]);
+        memcpy(out[k][2], dnal_net_param_grad(net[k], bn, 0), nc * sizeof(float));
+        memcpy(out[k][2] + nc, dnal_net_param_grad(net[k], bn, 1), nc * sizeof(float));
+        dnal_net_forward(net[k], &infer);
+        dnal_tensor_read(ctx, h_output(net[k]), 0, out[k][3]);
+    }
+    double e[4] = {rel_diff(out[0][0], out[1][0], nx), rel_diff(out[0][1], out[1][1], nx),
+                   rel_diff(out[0][2], out[1][2], 2 * nc), rel_diff(out[0][3], out[1][3], nx)};
+    tap_ok(e[0] < 1e-5 && e[1] < 1e-5 && e[2] < 1e-5 && e[3] < 1e-5,
+           "bn C=13: dnal's NHWC kernel = oneDNN's nChw16c: y %.1e, dx %.1e, "
+           "d(scale, shift) %.1e, inference y %.1e", e[0], e[1], e[2], e[3]);
+    for (int k = 0; k < 2; k++) {
+        for (int j = 0; j < 4; j++)
+            free(out[k][j]);
+        dnal_net_destroy(net[k]);
+    }
+    free(x);
+    free(r);
+}
+
 int main(void)
 {
     dnal_ctx *ctx = dnal_ctx_create();
@@ -133,12 +191,15 @@ int main(void)
         {"conv3x3 bias", "conv3x3", NULL, FILL_UNIFORM, train, 0, 0},
         {"conv3x3 bias nChw16c", "conv3x3", "nChw16c", FILL_UNIFORM, train, 0, 0},
         {"conv3x3 s2 nchw", "conv_s2_nchw", NULL, FILL_UNIFORM, train, 0, 0},
+        {"conv3x3 bias nhwc", "conv3x3", "nhwc", FILL_UNIFORM, train, 0, 0},
         {"conv1x1 24->40", "conv1x1", NULL, FILL_UNIFORM, train, 0, 0},
         {"conv depthwise", "conv_dw", NULL, FILL_UNIFORM, train, 0, 0},
         {"conv depthwise 7x7 (weight gradient in NHWC)", "conv_dw7", NULL, FILL_UNIFORM, train, 0, 0},
         {"conv groups=2 s2", "conv_group", NULL, FILL_UNIFORM, train, 0, 0},
         {"bn train C=20", "bn_train", NULL, FILL_UNIFORM, train, 0, 0},
         {"bn train C=20 nChw16c", "bn_train", "nChw16c", FILL_UNIFORM, train, 0, 0},
+        {"bn train C=13", "bn_odd", NULL, FILL_UNIFORM, train, 0, 0},
+        {"bn train C=13 nhwc (dnal's kernel)", "bn_odd", "nhwc", FILL_UNIFORM, train, 0, 0},
         {"relu", "relu", NULL, FILL_AWAY_RELU, train, 0, 0},
         {"relu6", "relu6", NULL, FILL_AWAY_RELU6, train, 0, 0},
         {"maxpool 3/2/1", "maxpool", NULL, FILL_DISTINCT, train, 0, 0},
@@ -153,16 +214,20 @@ int main(void)
         {"gate beta=10 nChw16c", "gate_search", "nChw16c", FILL_UNIFORM, s10, 1, 0},
         {"gate beta=1000", "gate_search", NULL, FILL_UNIFORM, s1000, 1, 0},
         {"gate beta=10 nchw", "gate_nchw", NULL, FILL_UNIFORM, s10, 0, 0},
+        {"gate beta=10 nhwc", "gate_search", "nhwc", FILL_UNIFORM, s10, 1, 0},
         {"gate pruned", "gate_pruned", NULL, FILL_UNIFORM, pruned, 1, 0},
         {"gate off", "gate_off", NULL, FILL_UNIFORM, off, 1, 0},
         {"softmax-ce", "softmax_ce", NULL, FILL_UNIFORM, train, 0, 0},
         {"scatter-add into x", "scatter_add", NULL, FILL_UNIFORM, train, 0, 0},
+        {"scatter-add into x nhwc", "scatter_add", "nhwc", FILL_UNIFORM, train, 0, 0},
         {"option-A shortcut", "shortcut_a", NULL, FILL_UNIFORM, train, 0, 0},
         {"classifier head", "head", NULL, FILL_AWAY_RELU, train, 0, 0},
         {"basic block beta=5", "basic_block_small", NULL, FILL_UNIFORM, block, 0, 1e-3},
+        {"basic block beta=5 nhwc", "basic_block_small", "nhwc", FILL_UNIFORM, block, 0, 1e-3},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         run_case(ctx, &cases[i], 1000 + i);
+    check_bn_kernels(ctx);
     dnal_ctx_destroy(ctx);
     return tap_done();
 }

@@ -1,6 +1,7 @@
 /* Every layer's forward output and gradients against PyTorch on the same
  * inputs (tests/ref/fixtures.h5, written by tests/ref/make_fixtures.py with
- * float64 references), including a whole ResNet basic block.
+ * float64 references), including a whole ResNet basic block; every 4-D case
+ * a second time in channels last (NHWC).
  *
  * Tolerance: max |dnal - torch| / max |torch| <= 1e-4 per tensor; the max
  * absolute difference is reported with each check. */
@@ -94,13 +95,17 @@ static void compare(hid_t g, const char *cname, const char *what, const char *pa
     free(ref);
 }
 
-static void run_case(const dnal_ctx *ctx, hid_t file, const layer_case *lc)
+/* layout NULL: the fixture's own */
+static void run_case(const dnal_ctx *ctx, hid_t file, const layer_case *lc, const char *layout_as)
 {
-    char path[256], layout[32];
+    char path[256], layout[32], cname[64];
     if (!tap_ok(exists(file, lc->name), "fixture %s present", lc->name))
         return;
     hid_t g = H5_CHECK(H5Gopen2(file, lc->name, H5P_DEFAULT));
     attr_str(g, "layout", layout, sizeof layout);
+    if (layout_as)
+        snprintf(layout, sizeof layout, "%s", layout_as);
+    snprintf(cname, sizeof cname, "%s%s%s", lc->name, layout_as ? " " : "", layout_as ? layout_as : "");
     dnal_pass pass = {.training = (int)attr_f64(g, "train"),
                       .gate_mode = (dnal_gate_mode)attr_f64(g, "gate_mode"),
                       .beta = (float)attr_f64(g, "beta")};
@@ -146,15 +151,15 @@ static void run_case(const dnal_ctx *ctx, hid_t file, const layer_case *lc)
     dnal_net_forward(net, &pass);
     if (y) {
         dnal_tensor_read(ctx, y, 0, buf);
-        compare(g, lc->name, "y", "expect/y", buf, ny);
+        compare(g, cname, "y", "expect/y", buf, ny);
     } else {
         float loss = (float)dnal_softmax_ce_result(net->loss).loss;
-        compare(g, lc->name, "loss", "expect/loss", &loss, 1);
+        compare(g, cname, "loss", "expect/loss", &loss, 1);
     }
     if (pass.training) {
         h_backward(net, &pass, dy);
         dnal_tensor_read(ctx, net->input, 1, buf);
-        compare(g, lc->name, "dx", "expect/dx", buf, nx);
+        compare(g, cname, "dx", "expect/dx", buf, nx);
     }
     for (int i = 0; i < net->n_layers; i++) {
         dnal_layer *l = net->layers[i];
@@ -162,21 +167,21 @@ static void run_case(const dnal_ctx *ctx, hid_t file, const layer_case *lc)
         for (int k = 0; k < l->n_params && pass.training; k++) {
             snprintf(path, sizeof path, "expect/grad/%s/%s", l->name, l->param[k].name);
             snprintf(what, sizeof what, "d(%s.%s)", l->name, l->param[k].name);
-            compare(g, lc->name, what, path, dnal_net_param_grad(net, l, k), l->param[k].count);
+            compare(g, cname, what, path, dnal_net_param_grad(net, l, k), l->param[k].count);
         }
         if (l->kind == DNAL_GATE && pass.training) {
             snprintf(path, sizeof path, "expect/dalpha/%s", l->name);
             snprintf(what, sizeof what, "d(%s.alpha)", l->name);
-            compare(g, lc->name, what, path, net->alpha_grad + l->gate_off, l->n_gates);
+            compare(g, cname, what, path, net->alpha_grad + l->gate_off, l->n_gates);
         }
         if (l->kind == DNAL_BN) {
             size_t c = l->n_stats / 2;
             snprintf(path, sizeof path, "expect/stats/%s/mean", l->name);
             snprintf(what, sizeof what, "%s running mean", l->name);
-            compare(g, lc->name, what, path, net->stats + l->stats_off, c);
+            compare(g, cname, what, path, net->stats + l->stats_off, c);
             snprintf(path, sizeof path, "expect/stats/%s/var", l->name);
             snprintf(what, sizeof what, "%s running var", l->name);
-            compare(g, lc->name, what, path, net->stats + l->stats_off + c, c);
+            compare(g, cname, what, path, net->stats + l->stats_off + c, c);
         }
     }
     free(x);
@@ -199,7 +204,11 @@ int main(void)
     dnal_ctx *ctx = dnal_ctx_create();
     for (int i = 0; i < n_layer_cases; i++)
         if (layer_cases[i].has_fixture)
-            run_case(ctx, file, &layer_cases[i]);
+            run_case(ctx, file, &layer_cases[i], NULL);
+    /* channels last: the layout networks with widths the blocked one serves badly use */
+    for (int i = 0; i < n_layer_cases; i++)
+        if (layer_cases[i].has_fixture && layer_cases[i].ndims == 4)
+            run_case(ctx, file, &layer_cases[i], "nhwc");
     dnal_ctx_destroy(ctx);
     H5Fclose(file);
     return tap_done();

@@ -8,12 +8,18 @@
 #include "dnal/models.h"
 #include "tap.h"
 
+static dnal_net *build_width(const dnal_ctx *ctx, const char *name, int64_t ch, int64_t size,
+                             int64_t classes, double width)
+{
+    dnal_model_cfg cfg = {.name = name, .batch = 2, .in_channels = ch, .image_size = size,
+                          .classes = classes, .width = width};
+    return dnal_model_build(ctx, &cfg);
+}
+
 static dnal_net *build(const dnal_ctx *ctx, const char *name, int64_t ch, int64_t size,
                        int64_t classes)
 {
-    dnal_model_cfg cfg = {.name = name, .batch = 2, .in_channels = ch, .image_size = size,
-                          .classes = classes, .width = 1.0};
-    return dnal_model_build(ctx, &cfg);
+    return build_width(ctx, name, ch, size, classes, 1.0);
 }
 
 static int near(double got, double want, double rel)
@@ -42,12 +48,10 @@ static void check_counts(const dnal_ctx *ctx, const char *name, int64_t size, in
     dnal_net_destroy(net);
 }
 
-/* Every primitive of the model runs a JIT kernel: oneDNN's reference
+/* Every primitive of the network runs a JIT kernel: oneDNN's reference
  * kernels are 10-100x slower (a 1-channel stem once took 70% of a step). */
-static void check_no_reference_kernels(const dnal_ctx *ctx, const char *name, int64_t ch,
-                                       int64_t size)
+static void check_net_no_reference_kernels(const dnal_net *net, const char *what)
 {
-    dnal_net *net = build(ctx, name, ch, size, 10);
     int total = 0, ref = 0;
     const char *first = NULL, *first_layer = NULL;
     for (int i = 0; i < net->n_layers; i++) {
@@ -62,10 +66,68 @@ static void check_no_reference_kernels(const dnal_ctx *ctx, const char *name, in
                 }
             }
     }
-    tap_ok(ref == 0 && total > 0, "%s at %lldx%lldx%lld: %d primitives, %d reference kernels%s%s%s",
-           name, (long long)ch, (long long)size, (long long)size, total, ref,
-           first ? " (first: " : "", first ? first_layer : "", first ? ")" : "");
+    tap_ok(ref == 0 && total > 0, "%s: %d primitives, %d reference kernels%s%s%s", what, total,
+           ref, first ? " (first: " : "", first ? first_layer : "", first ? ")" : "");
+}
+
+static void check_no_reference_kernels(const dnal_ctx *ctx, const char *name, int64_t ch,
+                                       int64_t size)
+{
+    char what[96];
+    dnal_net *net = build(ctx, name, ch, size, 10);
+    snprintf(what, sizeof what, "%s at %lldx%lldx%lld", name, (long long)ch, (long long)size,
+             (long long)size);
+    check_net_no_reference_kernels(net, what);
     dnal_net_destroy(net);
+}
+
+/* Every layer's forward reads the layout its producer wrote: no layer reads
+ * a reordered copy of another layer's output (whatever layout this CPU's
+ * kernels made the network pick). */
+static void check_net_no_reorders(const dnal_net *net, const char *what)
+{
+    const char *first = NULL;
+    char layout[32];
+    for (int i = 0; i < net->n_layers && !first; i++)
+        if (net->layers[i]->src_reorder && net->layers[i]->in[0] != net->input)
+            first = net->layers[i]->name;
+    tap_ok(net->n_reorders == 0 && !first, "%s: %d reorders between layers (layout %s)%s%s%s",
+           what, net->n_reorders, dnal_md_layout_str(&net->layout, layout, sizeof layout),
+           first ? " (first: " : "", first ? first : "", first ? ")" : "");
+}
+
+static void check_no_reorders(const dnal_ctx *ctx, const char *name, int64_t ch, int64_t size,
+                              double width)
+{
+    char what[96];
+    dnal_net *net = build_width(ctx, name, ch, size, 10, width);
+    snprintf(what, sizeof what, "%s at %lldx%lldx%lld width %g", name, (long long)ch,
+             (long long)size, (long long)size, width);
+    check_net_no_reorders(net, what);
+    dnal_net_destroy(net);
+}
+
+/* A pruned resnet20 whose gates keep 5, 7 or 13 channels in turn: widths
+ * without a fast kernel in some layouts (dense 3x3 over 5 or 13 channels in
+ * nChw16c on AVX-512) */
+static void check_compact_odd_widths(const dnal_ctx *ctx)
+{
+    static const size_t keep[3] = {5, 7, 13};
+    dnal_net *dense = build(ctx, "resnet20", 3, 32, 10);
+    int gate = 0;
+    for (int i = 0; i < dense->n_layers; i++) {
+        dnal_layer *l = dense->layers[i];
+        if (l->kind != DNAL_GATE)
+            continue;
+        for (size_t c = 0; c < l->n_gates; c++)
+            dense->mask[l->gate_off + c] = c < keep[gate % 3] ? 1.0f : 0.0f;
+        gate++;
+    }
+    dnal_net *net = dnal_net_compact(dense, 2);
+    check_net_no_reorders(net, "resnet20 compact to 5/7/13 channels");
+    check_net_no_reference_kernels(net, "resnet20 compact to 5/7/13 channels");
+    dnal_net_destroy(net);
+    dnal_net_destroy(dense);
 }
 
 int main(void)
@@ -131,6 +193,14 @@ int main(void)
     check_no_reference_kernels(ctx, "mobilenetv2", 3, 32);
     check_no_reference_kernels(ctx, "mobilenetv2", 1, 28);
     check_no_reference_kernels(ctx, "resnet50", 3, 64);
+
+    check_no_reorders(ctx, "resnet20", 1, 28, 1.0);
+    check_no_reorders(ctx, "resnet56", 3, 32, 1.0);
+    check_no_reorders(ctx, "vgg16", 3, 32, 1.0);
+    check_no_reorders(ctx, "mobilenetv2", 3, 32, 1.0);
+    check_no_reorders(ctx, "resnet50", 3, 64, 1.0);
+    check_no_reorders(ctx, "proxyless-supernet", 1, 28, 0.25);
+    check_compact_odd_widths(ctx);
 
     /* every model builds for the shapes of its datasets */
     for (int i = 0; i < dnal_model_count(); i++) {
