@@ -151,7 +151,6 @@ int dnal_md_equal(const dnal_md *a, const dnal_md *b);
  * trailing ones 1; returns the number of dims. */
 int dnal_md_dims(const dnal_md *md, int64_t dims[4]);
 size_t dnal_md_bytes(const dnal_md *md);
-int dnal_md_is_any(const dnal_md *md);
 /* A channel view of a 4-D (or 2-D) f32 activation layout: element (n,c,h,w)
  * is at n*sn + (c/cb)*sc + h*sh + w*sw + c%cb. Supports plain layouts and
  * layouts blocked on channels only (nChw8c, nChw16c); returns 0 otherwise. */
@@ -227,8 +226,7 @@ int dnal_pd_is_generic(dnal_pd pd);
 
 /* Primitive from a descriptor (checked). */
 dnnl_primitive_t dnal_primitive(dnal_pd pd);
-/* A memory object over caller-owned storage (NULL: set the handle later). */
+/* A memory object over caller-owned storage. */
 dnnl_memory_t dnal_memory(const dnal_ctx *ctx, const dnal_md *md, void *handle);
-void dnal_memory_set(dnnl_memory_t m, void *handle);
 
 #endif

@@ -225,9 +225,6 @@ typedef struct dnal_ce_result {
 } dnal_ce_result;
 dnal_ce_result dnal_softmax_ce_result(const dnal_layer *l);
 
-/* Gate values g_c of the last forward, one per channel (C entries). */
-const float *dnal_gate_values(const dnal_layer *l);
-
 /* Plain NCHW <-> tensor layout copies (tests and network boundaries; these
  * create a reorder primitive per call, so keep them out of the step loop). */
 void dnal_tensor_write(const dnal_ctx *ctx, dnal_tensor *t, int diff, const float *nchw);

@@ -39,6 +39,7 @@ typedef struct dnal_net {
     float *param, *grad;
     float *alpha, *alpha_grad, *mask;
     float *stats;
+    dnal_arena flat;      /* the flat buffers above and below, carved by offsets */
     dnal_arena acts;      /* activations, gradients, private bytes */
     void *scratch;        /* shared oneDNN scratchpad */
     size_t scratch_bytes;

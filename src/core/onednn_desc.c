@@ -170,11 +170,6 @@ size_t dnal_md_bytes(const dnal_md *md)
     return dnnl_memory_desc_get_size(md);
 }
 
-int dnal_md_is_any(const dnal_md *md)
-{
-    return md->format_kind == dnnl_format_kind_any;
-}
-
 int dnal_md_chan_view(const dnal_md *md, dnal_chan_view *v)
 {
     if (md->format_kind != dnnl_blocked || md->data_type != dnnl_f32)
@@ -481,9 +476,4 @@ dnnl_memory_t dnal_memory(const dnal_ctx *ctx, const dnal_md *md, void *handle)
     dnnl_memory_t m;
     DNNL_CHECK(dnnl_memory_create(&m, md, ctx->engine, handle ? handle : DNNL_MEMORY_NONE));
     return m;
-}
-
-void dnal_memory_set(dnnl_memory_t m, void *handle)
-{
-    DNNL_CHECK(dnnl_memory_set_data_handle(m, handle));
 }

@@ -27,8 +27,8 @@ static void layer_span(const dnal_net *net, int i, size_t *lo, size_t *hi)
 void dnal_dist_plan(dnal_dist *d, const dnal_net *net)
 {
     dnal_dist_free(d);
-    d->buckets = dnal_calloc(sizeof *d->buckets * (size_t)net->n_layers + 1);
-    d->reqs = dnal_calloc(sizeof *d->reqs * (size_t)net->n_layers + 1);
+    d->buckets = dnal_calloc(sizeof *d->buckets * ((size_t)net->n_layers + 1));
+    d->reqs = dnal_calloc(sizeof *d->reqs * ((size_t)net->n_layers + 1));
     dnal_bucket *cur = NULL;
     for (int i = net->n_layers - 1; i >= 0; i--) {
         const dnal_layer *l = net->layers[i];

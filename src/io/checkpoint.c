@@ -130,7 +130,7 @@ dnal_net *dnal_checkpoint_load(const dnal_ctx *ctx, const char *path, int64_t ba
     info->model.dense.flops = dnal_net_cost(net, NULL).flops;
     info->model.dense.params = dnal_net_cost(net, NULL).params;
     h5_read_f32(f, "/dense/mask", net->mask, net->n_gates);
-    info->alpha_momentum = dnal_calloc(sizeof *info->alpha_momentum * net->n_gates + 1);
+    info->alpha_momentum = dnal_calloc(sizeof *info->alpha_momentum * (net->n_gates + 1));
     if (info->compact) {
         if (rec)
             dnal_arch_record_of(rec, net);

@@ -51,10 +51,8 @@ static const dnal_layer_ops add_ops = {add_bind, add_forward, add_backward, add_
 dnal_layer *dnal_add_create(const dnal_ctx *ctx, const char *name, dnal_tensor *x,
                             dnal_tensor *y, dnal_tensor *out)
 {
-    add_layer *a = calloc(1, sizeof *a);
+    add_layer *a = layer_new(sizeof *a, &add_ops, DNAL_ADD, name, x, y, out);
     dnal_layer *l = &a->base;
-    DNAL_ASSERT(a);
-    layer_init(l, &add_ops, DNAL_ADD, name);
     if (!dnal_md_equal(&x->md, &y->md)) {
         char s1[32], s2[32];
         dnal_fatal(DNAL_EXIT_USAGE, "%s: inputs differ (%lldx%lldx%lld %s vs %lldx%lldx%lld %s)",
@@ -62,10 +60,6 @@ dnal_layer *dnal_add_create(const dnal_ctx *ctx, const char *name, dnal_tensor *
                    dnal_md_layout_str(&x->md, s1, sizeof s1), (long long)y->c, (long long)y->h,
                    (long long)y->w, dnal_md_layout_str(&y->md, s2, sizeof s2));
     }
-    l->n_in = 2;
-    l->in[0] = x;
-    l->in[1] = y;
-    l->out = out;
     a->pd = dnal_pd_binary_add(ctx, &x->md, &y->md, &x->md);
     tensor_set(out, &x->md);
     l->fwd_pd = a->pd;

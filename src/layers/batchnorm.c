@@ -166,13 +166,8 @@ static const dnal_layer_ops bn_ops = {bn_bind, bn_forward, bn_backward, bn_destr
 dnal_layer *dnal_bn_create(const dnal_ctx *ctx, const char *name, dnal_tensor *in,
                            dnal_tensor *out)
 {
-    bn_layer *n = calloc(1, sizeof *n);
+    bn_layer *n = layer_new(sizeof *n, &bn_ops, DNAL_BN, name, in, NULL, out);
     dnal_layer *l = &n->base;
-    DNAL_ASSERT(n);
-    layer_init(l, &bn_ops, DNAL_BN, name);
-    l->n_in = 1;
-    l->in[0] = in;
-    l->out = out;
     layer_param(l, "scale", DNAL_PARAM_NORM, 1, &in->c);
     layer_param(l, "shift", DNAL_PARAM_NORM, 1, &in->c);
     l->n_stats = 2 * (size_t)in->c; /* running mean, running variance */

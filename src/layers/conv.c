@@ -75,7 +75,7 @@ static dnal_pd conv_fwd(const dnal_ctx *ctx, const dnal_tensor *in, const dnal_m
 dnal_layer *dnal_conv_create(const dnal_ctx *ctx, const char *name, dnal_tensor *in,
                              dnal_tensor *out, const dnal_conv_cfg *cfg, const dnal_md *layout)
 {
-    weighted_layer *c = weighted_alloc(DNAL_CONV, name);
+    weighted_layer *c = weighted_alloc(DNAL_CONV, name, in, out);
     dnal_layer *l = &c->base;
     int64_t g = cfg->groups > 0 ? cfg->groups : 1, k = cfg->kernel;
     if (in->ndims != 4 || in->c % g || cfg->out_c % g)
@@ -86,9 +86,6 @@ dnal_layer *dnal_conv_create(const dnal_ctx *ctx, const char *name, dnal_tensor 
     if (oh < 1 || ow < 1)
         dnal_fatal(DNAL_EXIT_USAGE, "%s: a %lldx%lld input is too small for kernel %lld",
                    l->name, (long long)in->h, (long long)in->w, (long long)k);
-    l->n_in = 1;
-    l->in[0] = in;
-    l->out = out;
     l->kernel = k;
     l->stride = cfg->stride;
     l->pad = cfg->pad;

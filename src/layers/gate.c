@@ -187,19 +187,14 @@ static const dnal_layer_ops gate_ops = {gate_bind, gate_forward, gate_backward, 
 dnal_layer *dnal_gate_create(const dnal_ctx *ctx, const char *name, dnal_tensor *in,
                              dnal_tensor *out)
 {
-    gate_layer *t = calloc(1, sizeof *t);
+    (void)ctx; /* dnal's own kernel: no oneDNN primitive */
+    gate_layer *t = layer_new(sizeof *t, &gate_ops, DNAL_GATE, name, in, NULL, out);
     dnal_layer *l = &t->base;
-    (void)ctx;
-    DNAL_ASSERT(t);
-    layer_init(l, &gate_ops, DNAL_GATE, name);
     if (!dnal_md_chan_view(&in->md, &t->v) || t->v.cb > 64) {
         char s[32];
         dnal_fatal(DNAL_EXIT_USAGE, "%s: unsupported activation layout %s", l->name,
                    dnal_md_layout_str(&in->md, s, sizeof s));
     }
-    l->n_in = 1;
-    l->in[0] = in;
-    l->out = out;
     l->n_gates = (size_t)in->c;
     t->g_off = layer_priv(l, sizeof(float) * (size_t)t->v.cpad);
     t->s_off = layer_priv(l, sizeof(float) * (size_t)t->v.cpad);
@@ -210,10 +205,4 @@ dnal_layer *dnal_gate_create(const dnal_ctx *ctx, const char *name, dnal_tensor 
     }
     tensor_set(out, &in->md);
     return l;
-}
-
-const float *dnal_gate_values(const dnal_layer *l)
-{
-    DNAL_ASSERT(l->kind == DNAL_GATE);
-    return ((const gate_layer *)l)->g;
 }

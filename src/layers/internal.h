@@ -63,7 +63,8 @@ typedef struct weighted_layer {
     exec_t fwd, bwd_data, bwd_wei;
 } weighted_layer;
 
-weighted_layer *weighted_alloc(dnal_layer_kind kind, const char *name);
+weighted_layer *weighted_alloc(dnal_layer_kind kind, const char *name, dnal_tensor *in,
+                               dnal_tensor *out);
 /* After the three descriptors are set: output tensor, weight views, source
  * reorder (if the forward picked another source layout), scratch. */
 void weighted_finish(weighted_layer *c, const dnal_md *wplain);
@@ -91,8 +92,18 @@ void bn_last_backward(const bn_last *k, const float *x, const float *dy, float *
                       const float *scale, const float *mean, const float *var, float *dscale,
                       float *dshift, float eps);
 
-/* Fills a layer's shared part. */
-void layer_init(dnal_layer *l, const dnal_layer_ops *ops, dnal_layer_kind kind, const char *name);
+/* ReLU, ReLU6 and pooling: one forward and one backward primitive (pair.c).
+ * new: the layer; finish: its two descriptors (owned), the output tensor,
+ * the workspace. */
+dnal_layer *pair_layer_new(dnal_layer_kind kind, const char *name, dnal_tensor *in,
+                           dnal_tensor *out, int bwd_reads_src);
+void pair_layer_finish(dnal_layer *l, dnal_pd fwd, dnal_pd bwd);
+
+/* A new layer of `bytes` (its kind's struct, which starts with dnal_layer),
+ * zeroed, its shared part filled: reading a (and b, if not NULL), writing
+ * out (NULL for the loss). */
+void *layer_new(size_t bytes, const dnal_layer_ops *ops, dnal_layer_kind kind, const char *name,
+                dnal_tensor *a, dnal_tensor *b, dnal_tensor *out);
 /* Declares a parameter of the layer (plain PyTorch shape). */
 void layer_param(dnal_layer *l, const char *name, dnal_param_role role, int ndims,
                  const int64_t *dims);

@@ -55,12 +55,19 @@ dnal_md dnal_layer_src_md(const dnal_layer *l, int k)
     return l->in[k]->md; /* dnal's own kernels read the layout they are given */
 }
 
-void layer_init(dnal_layer *l, const dnal_layer_ops *ops, dnal_layer_kind kind, const char *name)
+void *layer_new(size_t bytes, const dnal_layer_ops *ops, dnal_layer_kind kind, const char *name,
+                dnal_tensor *a, dnal_tensor *b, dnal_tensor *out)
 {
+    dnal_layer *l = dnal_calloc(bytes);
     l->ops = ops;
     l->kind = kind;
     snprintf(l->name, sizeof l->name, "%s", name ? name : dnal_layer_kind_name(kind));
     l->groups = 1;
+    l->n_in = b ? 2 : 1;
+    l->in[0] = a;
+    l->in[1] = b;
+    l->out = out;
+    return l;
 }
 
 void layer_param(dnal_layer *l, const char *name, dnal_param_role role, int ndims,

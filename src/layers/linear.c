@@ -6,11 +6,8 @@
 dnal_layer *dnal_linear_create(const dnal_ctx *ctx, const char *name, dnal_tensor *in,
                                dnal_tensor *out, int64_t out_features, int bias)
 {
-    weighted_layer *f = weighted_alloc(DNAL_LINEAR, name);
+    weighted_layer *f = weighted_alloc(DNAL_LINEAR, name, in, out);
     dnal_layer *l = &f->base;
-    l->n_in = 1;
-    l->in[0] = in;
-    l->out = out;
     int nd = in->ndims;
     int64_t wdims[4] = {out_features, in->c, in->h, in->w};
     int64_t flat[2] = {out_features, in->c * in->h * in->w};

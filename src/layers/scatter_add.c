@@ -95,20 +95,17 @@ dnal_layer *dnal_scatter_add_create(const dnal_ctx *ctx, const char *name, dnal_
                                     dnal_tensor *base, int64_t out_c, const int64_t *idx,
                                     dnal_tensor *out)
 {
-    scatter_layer *s = calloc(1, sizeof *s);
+    scatter_layer *s = layer_new(sizeof *s, &scatter_ops, DNAL_SCATTER_ADD, name, b, base, out);
     dnal_layer *l = &s->base;
     (void)ctx;
-    DNAL_ASSERT(s);
-    layer_init(l, &scatter_ops, DNAL_SCATTER_ADD, name);
     dnal_md omd = base ? base->md : dnal_md_with_channels(&b->md, out_c);
     if (!dnal_md_chan_view(&b->md, &s->vb) || !dnal_md_chan_view(&omd, &s->vo) ||
         (base && base->c != out_c) || b->h != s->vo.h || b->w != s->vo.w)
         dnal_fatal(DNAL_EXIT_USAGE, "%s: inputs do not fit a %lld-channel output", l->name,
                    (long long)out_c);
-    s->idx = malloc(sizeof *s->idx * (size_t)b->c);
-    s->off_b = malloc(sizeof *s->off_b * (size_t)b->c);
-    s->off_o = malloc(sizeof *s->off_o * (size_t)b->c);
-    DNAL_ASSERT(s->idx && s->off_b && s->off_o);
+    s->idx = dnal_alloc(sizeof *s->idx * (size_t)b->c);
+    s->off_b = dnal_alloc(sizeof *s->off_b * (size_t)b->c);
+    s->off_o = dnal_alloc(sizeof *s->off_o * (size_t)b->c);
     for (int64_t k = 0; k < b->c; k++) {
         if (idx[k] < 0 || idx[k] >= out_c || (k > 0 && idx[k] <= idx[k - 1]))
             dnal_fatal(DNAL_EXIT_USAGE, "%s: channel indices must increase within 0..%lld",
@@ -117,10 +114,6 @@ dnal_layer *dnal_scatter_add_create(const dnal_ctx *ctx, const char *name, dnal_
         s->off_b[k] = channel_offset(&s->vb, k);
         s->off_o[k] = channel_offset(&s->vo, idx[k]);
     }
-    l->n_in = base ? 2 : 1;
-    l->in[0] = b;
-    l->in[1] = base;
-    l->out = out;
     tensor_set(out, &omd);
     s->out_bytes = dnal_md_bytes(&omd);
     return l;

@@ -96,20 +96,15 @@ static const dnal_layer_ops ce_ops = {ce_bind, ce_forward, ce_backward, ce_destr
 
 dnal_layer *dnal_softmax_ce_create(const dnal_ctx *ctx, const char *name, dnal_tensor *logits)
 {
-    ce_layer *e = calloc(1, sizeof *e);
+    ce_layer *e = layer_new(sizeof *e, &ce_ops, DNAL_SOFTMAX_CE, name, logits, NULL, NULL);
     dnal_layer *l = &e->base;
     (void)ctx;
-    DNAL_ASSERT(e);
-    layer_init(l, &ce_ops, DNAL_SOFTMAX_CE, name);
     if (logits->ndims != 2 || !dnal_md_chan_view(&logits->md, &e->v) || e->v.cb != 1 ||
         e->v.sc != 1) {
         char s[32];
         dnal_fatal(DNAL_EXIT_USAGE, "%s: logits must be N x K row-major, got %s", l->name,
                    dnal_md_layout_str(&logits->md, s, sizeof s));
     }
-    l->n_in = 1;
-    l->in[0] = logits;
-    l->out = NULL;
     e->rows = e->v.n;
     return l;
 }

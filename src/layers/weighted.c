@@ -104,12 +104,10 @@ static void weighted_destroy(dnal_layer *l)
 static const dnal_layer_ops weighted_ops = {weighted_bind, weighted_forward, weighted_backward,
                                             weighted_destroy};
 
-weighted_layer *weighted_alloc(dnal_layer_kind kind, const char *name)
+weighted_layer *weighted_alloc(dnal_layer_kind kind, const char *name, dnal_tensor *in,
+                               dnal_tensor *out)
 {
-    weighted_layer *c = calloc(1, sizeof *c);
-    DNAL_ASSERT(c);
-    layer_init(&c->base, &weighted_ops, kind, name);
-    return c;
+    return layer_new(sizeof(weighted_layer), &weighted_ops, kind, name, in, NULL, out);
 }
 
 void weighted_finish(weighted_layer *c, const dnal_md *wplain)

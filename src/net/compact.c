@@ -51,8 +51,7 @@ static int same(const chans *a, const chans *b)
 /* positions of `part`'s channels within `whole` (part is a subset) */
 static int64_t *positions(const chans *part, const chans *whole)
 {
-    int64_t *pos = malloc(sizeof *pos * (size_t)(part->n + 1));
-    DNAL_ASSERT(pos);
+    int64_t *pos = dnal_alloc(sizeof *pos * (size_t)(part->n + 1));
     for (int64_t k = 0, j = 0; k < part->n; k++) {
         while (j < whole->n && whole->idx[j] != part->idx[k])
             j++;
@@ -167,7 +166,7 @@ static void compact_layer(compactor *c, const dnal_layer *l)
     }
     case DNAL_SCATTER_ADD: {
         const int64_t *idx = dnal_scatter_add_indices(l);
-        chans placed = {kin->n, malloc(sizeof(int64_t) * (size_t)(kin->n + 1))};
+        chans placed = {kin->n, dnal_alloc(sizeof(int64_t) * (size_t)(kin->n + 1))};
         for (int64_t k = 0; k < kin->n; k++)
             placed.idx[k] = idx[kin->idx[k]];
         int64_t *pos = positions(&placed, kout);
@@ -255,23 +254,20 @@ dnal_net *dnal_net_compact(dnal_net *dense, int64_t batch)
     DNAL_ASSERT(dense->finalized && dense->input->ndims == 4);
     compactor c = {.dense = dense};
     dnal_net_cost(dense, dense->mask); /* liveness under the masks */
-    c.kept = calloc((size_t)dense->n_tensors, sizeof *c.kept);
-    c.map = calloc((size_t)dense->n_tensors, sizeof *c.map);
-    c.jobs = calloc((size_t)dense->n_layers, sizeof *c.jobs);
-    DNAL_ASSERT(c.kept && c.map && c.jobs);
+    c.kept = dnal_calloc(sizeof *c.kept * (size_t)dense->n_tensors);
+    c.map = dnal_calloc(sizeof *c.map * (size_t)dense->n_tensors);
+    c.jobs = dnal_calloc(sizeof *c.jobs * (size_t)dense->n_layers);
     for (int t = 0; t < dense->n_tensors; t++) {
         const dnal_tensor *x = dense->tensors[t];
         const float *live = dnal_net_liveness(dense, x);
         chans *k = &c.kept[t];
-        k->idx = malloc(sizeof *k->idx * (size_t)(x->c + 1));
-        DNAL_ASSERT(k->idx);
+        k->idx = dnal_alloc(sizeof *k->idx * (size_t)(x->c + 1));
         for (int64_t ch = 0; ch < x->c; ch++)
             if (live[ch] > 0.5f)
                 k->idx[k->n++] = ch;
     }
-    c.used = calloc((size_t)dense->n_tensors, sizeof *c.used);
-    c.used_compact = calloc((size_t)dense->n_tensors, sizeof *c.used_compact);
-    DNAL_ASSERT(c.used && c.used_compact);
+    c.used = dnal_calloc(sizeof *c.used * (size_t)dense->n_tensors);
+    c.used_compact = dnal_calloc(sizeof *c.used_compact * (size_t)dense->n_tensors);
     for (int i = 0; i < dense->n_layers; i++)
         for (int k = 0; k < dense->layers[i]->n_in; k++)
             c.used[dense->layers[i]->in[k]->id]++;

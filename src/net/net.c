@@ -12,11 +12,9 @@ static dnal_tensor *new_tensor(dnal_net *net)
 {
     if (net->n_tensors == net->cap_tensors) {
         net->cap_tensors = net->cap_tensors ? 2 * net->cap_tensors : 64;
-        net->tensors = realloc(net->tensors, sizeof *net->tensors * (size_t)net->cap_tensors);
-        DNAL_ASSERT(net->tensors);
+        net->tensors = dnal_realloc(net->tensors, sizeof *net->tensors * (size_t)net->cap_tensors);
     }
-    dnal_tensor *t = calloc(1, sizeof *t);
-    DNAL_ASSERT(t);
+    dnal_tensor *t = dnal_calloc(sizeof *t);
     t->producer = -1;
     t->gate = -1;
     t->need_grad = 1;
@@ -52,13 +50,13 @@ static void claim_channels(dnal_net *net, dnal_tensor *t, int gate)
     }
 }
 
-static void append(dnal_net *net, dnal_layer *l)
+/* appends a new layer; returns its output tensor */
+static dnal_tensor *append(dnal_net *net, dnal_layer *l)
 {
     DNAL_ASSERT(!net->finalized && net->loss == NULL);
     if (net->n_layers == net->cap_layers) {
         net->cap_layers = net->cap_layers ? 2 * net->cap_layers : 64;
-        net->layers = realloc(net->layers, sizeof *net->layers * (size_t)net->cap_layers);
-        DNAL_ASSERT(net->layers);
+        net->layers = dnal_realloc(net->layers, sizeof *net->layers * (size_t)net->cap_layers);
     }
     int index = net->n_layers++;
     net->layers[index] = l;
@@ -69,7 +67,7 @@ static void append(dnal_net *net, dnal_layer *l)
     for (int k = 0; k < l->n_pd; k++)
         net->n_reference += dnal_pd_is_reference(l->pd[k]);
     if (!l->out)
-        return;
+        return NULL;
     l->out->producer = index;
     if (l->kind == DNAL_GATE) {
         l->out->gate = index;
@@ -77,6 +75,7 @@ static void append(dnal_net *net, dnal_layer *l)
     }
     else if (preserves_channels(l))
         l->out->gate = l->in[0]->gate;
+    return l->out;
 }
 
 dnal_net *dnal_net_create_md(const dnal_ctx *ctx, const dnal_md *input)
@@ -108,68 +107,54 @@ dnal_net *dnal_net_create(const dnal_ctx *ctx, int64_t batch, int64_t c, int64_t
 dnal_tensor *dnal_net_conv(dnal_net *net, const char *name, dnal_tensor *in,
                            const dnal_conv_cfg *cfg)
 {
-    dnal_tensor *out = new_tensor(net);
-    append(net, dnal_conv_create(net->ctx, name, in, out, cfg, &net->layout));
-    return out;
+    return append(net,
+                  dnal_conv_create(net->ctx, name, in, new_tensor(net), cfg, &net->layout));
 }
 
 dnal_tensor *dnal_net_bn(dnal_net *net, const char *name, dnal_tensor *in)
 {
-    dnal_tensor *out = new_tensor(net);
-    append(net, dnal_bn_create(net->ctx, name, in, out));
-    return out;
+    return append(net, dnal_bn_create(net->ctx, name, in, new_tensor(net)));
 }
 
 dnal_tensor *dnal_net_relu(dnal_net *net, const char *name, dnal_tensor *in, float cap)
 {
-    dnal_tensor *out = new_tensor(net);
-    append(net, dnal_relu_create(net->ctx, name, in, out, cap));
-    return out;
+    return append(net, dnal_relu_create(net->ctx, name, in, new_tensor(net), cap));
 }
 
 dnal_tensor *dnal_net_pool(dnal_net *net, const char *name, dnal_layer_kind kind,
                            dnal_tensor *in, int64_t kernel, int64_t stride, int64_t pad)
 {
-    dnal_tensor *out = new_tensor(net);
-    append(net, dnal_pool_create(net->ctx, name, kind, in, out, kernel, stride, pad));
-    return out;
+    return append(net, dnal_pool_create(net->ctx, name, kind, in, new_tensor(net), kernel, stride,
+                                        pad));
 }
 
 dnal_tensor *dnal_net_gap(dnal_net *net, const char *name, dnal_tensor *in)
 {
-    dnal_tensor *out = new_tensor(net);
-    append(net, dnal_gap_create(net->ctx, name, in, out));
-    return out;
+    return append(net, dnal_gap_create(net->ctx, name, in, new_tensor(net)));
 }
 
 dnal_tensor *dnal_net_linear(dnal_net *net, const char *name, dnal_tensor *in,
                              int64_t out_features, int bias)
 {
-    dnal_tensor *out = new_tensor(net);
-    append(net, dnal_linear_create(net->ctx, name, in, out, out_features, bias));
-    return out;
+    return append(net,
+                  dnal_linear_create(net->ctx, name, in, new_tensor(net), out_features, bias));
 }
 
 dnal_tensor *dnal_net_sum(dnal_net *net, const char *name, dnal_tensor *a, dnal_tensor *b)
 {
-    dnal_tensor *out = new_tensor(net);
-    append(net, dnal_add_create(net->ctx, name, a, b, out));
-    return out;
+    return append(net, dnal_add_create(net->ctx, name, a, b, new_tensor(net)));
 }
 
 dnal_tensor *dnal_net_gate(dnal_net *net, const char *name, dnal_tensor *in)
 {
-    dnal_tensor *out = new_tensor(net);
-    append(net, dnal_gate_create(net->ctx, name, in, out));
-    return out;
+    return append(net, dnal_gate_create(net->ctx, name, in, new_tensor(net)));
 }
 
 dnal_tensor *dnal_net_scatter_add(dnal_net *net, const char *name, dnal_tensor *b,
                                   dnal_tensor *base, int64_t out_c, const int64_t *idx)
 {
-    dnal_tensor *out = new_tensor(net);
-    append(net, dnal_scatter_add_create(net->ctx, name, b, base, out_c, idx, out));
-    return out;
+    return append(net,
+                  dnal_scatter_add_create(net->ctx, name, b, base, out_c, idx, new_tensor(net)));
 }
 
 void dnal_net_softmax_ce(dnal_net *net, const char *name, dnal_tensor *logits)
@@ -220,25 +205,56 @@ static void set_defaults(dnal_net *net)
     }
 }
 
+/* The flat buffers, carved from one zeroed block: parameters, gradients,
+ * alpha, its gradient, masks, BN statistics, the per-layer gradient
+ * accumulators and timings, the channel liveness of every tensor. */
+static void carve_flat(dnal_net *net)
+{
+    dnal_arena *a = &net->flat;
+    size_t nl = (size_t)net->n_layers, nt = (size_t)net->n_tensors, channels = 0;
+    for (size_t t = 0; t < nt; t++)
+        channels += (size_t)net->tensors[t]->c;
+    size_t off[11] = {
+        dnal_arena_reserve(a, sizeof(float) * net->n_param),
+        dnal_arena_reserve(a, sizeof(float) * net->n_param),
+        dnal_arena_reserve(a, sizeof(float) * net->n_gates),
+        dnal_arena_reserve(a, sizeof(float) * net->n_gates),
+        dnal_arena_reserve(a, sizeof(float) * net->n_gates),
+        dnal_arena_reserve(a, sizeof(float) * net->n_stats),
+        dnal_arena_reserve(a, sizeof *net->edge_accum * 2 * nl),
+        dnal_arena_reserve(a, sizeof *net->fwd_time * nl),
+        dnal_arena_reserve(a, sizeof *net->bwd_time * nl),
+        dnal_arena_reserve(a, sizeof *net->live_off * (nt + 1)),
+        dnal_arena_reserve(a, sizeof *net->live * channels)};
+    dnal_arena_commit(a);
+    net->param = dnal_arena_at(a, off[0]);
+    net->grad = dnal_arena_at(a, off[1]);
+    net->alpha = dnal_arena_at(a, off[2]);
+    net->alpha_grad = dnal_arena_at(a, off[3]);
+    net->mask = dnal_arena_at(a, off[4]);
+    net->stats = dnal_arena_at(a, off[5]);
+    net->edge_accum = dnal_arena_at(a, off[6]);
+    net->fwd_time = dnal_arena_at(a, off[7]);
+    net->bwd_time = dnal_arena_at(a, off[8]);
+    net->live_off = dnal_arena_at(a, off[9]);
+    net->live = dnal_arena_at(a, off[10]);
+    for (size_t t = 0; t < nt; t++)
+        net->live_off[t + 1] = net->live_off[t] + (size_t)net->tensors[t]->c;
+}
+
 void dnal_net_finalize(dnal_net *net)
 {
     DNAL_ASSERT(!net->finalized && net->n_layers > 0);
     const dnal_ctx *ctx = net->ctx;
     assign_offsets(net);
-    net->param = dnal_calloc(sizeof(float) * (net->n_param + 1));
-    net->grad = dnal_calloc(sizeof(float) * (net->n_param + 1));
-    net->alpha = dnal_calloc(sizeof(float) * (net->n_gates + 1));
-    net->alpha_grad = dnal_calloc(sizeof(float) * (net->n_gates + 1));
-    net->mask = dnal_calloc(sizeof(float) * (net->n_gates + 1));
-    net->stats = dnal_calloc(sizeof(float) * (net->n_stats + 1));
+    carve_flat(net);
     set_defaults(net);
 
     /* activations and gradients */
-    size_t *data_off = calloc((size_t)net->n_tensors, sizeof *data_off);
-    size_t *diff_off = calloc((size_t)net->n_tensors, sizeof *diff_off);
-    size_t *priv_off = calloc((size_t)net->n_layers + 1, sizeof *priv_off);
-    int *consumers = calloc((size_t)net->n_tensors, sizeof *consumers);
-    DNAL_ASSERT(data_off && diff_off && priv_off && consumers);
+    size_t *data_off = dnal_calloc(sizeof *data_off * (size_t)net->n_tensors);
+    size_t *diff_off = dnal_calloc(sizeof *diff_off * (size_t)net->n_tensors);
+    size_t *priv_off = dnal_calloc(sizeof *priv_off * ((size_t)net->n_layers + 1));
+    int *consumers = dnal_calloc(sizeof *consumers * (size_t)net->n_tensors);
     for (int t = 0; t < net->n_tensors; t++) {
         size_t bytes = dnal_md_bytes(&net->tensors[t]->md);
         data_off[t] = dnal_arena_reserve(&net->acts, bytes);
@@ -271,10 +287,6 @@ void dnal_net_finalize(dnal_net *net)
 
     /* backward order: the first consumer met writes the tensor's gradient,
      * every later one writes to the accumulator and adds it in */
-    net->edge_accum = calloc((size_t)net->n_layers * 2, sizeof *net->edge_accum);
-    net->fwd_time = calloc((size_t)net->n_layers, sizeof *net->fwd_time);
-    net->bwd_time = calloc((size_t)net->n_layers, sizeof *net->bwd_time);
-    DNAL_ASSERT(net->edge_accum && net->fwd_time && net->bwd_time);
     for (int i = net->n_layers - 1; i >= 0; i--) {
         dnal_layer *l = net->layers[i];
         for (int k = 0; k < l->n_in; k++) {
@@ -292,8 +304,7 @@ void dnal_net_finalize(dnal_net *net)
     }
     /* a tensor a gate governs (up to the conv that makes it) must feed only
      * the layers leading to that gate, or pruning would change other paths */
-    int *uses = calloc((size_t)net->n_tensors, sizeof *uses);
-    DNAL_ASSERT(uses);
+    int *uses = dnal_calloc(sizeof *uses * (size_t)net->n_tensors);
     for (int i = 0; i < net->n_layers; i++)
         for (int k = 0; k < net->layers[i]->n_in; k++)
             uses[net->layers[i]->in[k]->id]++;
@@ -305,11 +316,6 @@ void dnal_net_finalize(dnal_net *net)
                        net->layers[x->gate]->name, uses[t]);
     }
     free(uses);
-    net->live_off = calloc((size_t)net->n_tensors + 1, sizeof *net->live_off);
-    DNAL_ASSERT(net->live_off);
-    for (int t = 0; t < net->n_tensors; t++)
-        net->live_off[t + 1] = net->live_off[t] + (size_t)net->tensors[t]->c;
-    net->live = dnal_calloc(sizeof(float) * (net->live_off[net->n_tensors] + 1));
 
     for (int i = 0; i < net->n_layers; i++) {
         dnal_layer *l = net->layers[i];
@@ -409,19 +415,9 @@ void dnal_net_destroy(dnal_net *net)
             dnnl_memory_destroy(net->tensors[t]->diff);
         free(net->tensors[t]);
     }
-    free(net->edge_accum);
-    free(net->fwd_time);
-    free(net->bwd_time);
-    free(net->live_off);
-    dnal_free(net->live);
     free(net->layers);
     free(net->tensors);
-    dnal_free(net->param);
-    dnal_free(net->grad);
-    dnal_free(net->alpha);
-    dnal_free(net->alpha_grad);
-    dnal_free(net->mask);
-    dnal_free(net->stats);
+    dnal_arena_release(&net->flat);
     dnal_arena_release(&net->acts);
     free(net);
 }

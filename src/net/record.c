@@ -22,18 +22,16 @@ void dnal_arch_record_of(dnal_arch_record *rec, const dnal_net *net)
     dnal_arch_record_free(rec);
     for (int i = 0; i < net->n_layers; i++)
         rec->n += net->layers[i]->kind == DNAL_GATE;
-    rec->name = calloc((size_t)rec->n + 1, sizeof *rec->name);
-    rec->channels = calloc((size_t)rec->n + 1, sizeof *rec->channels);
-    rec->mask = calloc((size_t)rec->n + 1, sizeof *rec->mask);
-    DNAL_ASSERT(rec->name && rec->channels && rec->mask);
+    rec->name = dnal_calloc(sizeof *rec->name * ((size_t)rec->n + 1));
+    rec->channels = dnal_calloc(sizeof *rec->channels * ((size_t)rec->n + 1));
+    rec->mask = dnal_calloc(sizeof *rec->mask * ((size_t)rec->n + 1));
     for (int i = 0, k = 0; i < net->n_layers; i++) {
         const dnal_layer *l = net->layers[i];
         if (l->kind != DNAL_GATE)
             continue;
         snprintf(rec->name[k], sizeof rec->name[k], "%s", l->name);
         rec->channels[k] = (int64_t)l->n_gates;
-        rec->mask[k] = malloc(sizeof(float) * l->n_gates + 1);
-        DNAL_ASSERT(rec->mask[k]);
+        rec->mask[k] = dnal_alloc(sizeof(float) * l->n_gates + 1);
         memcpy(rec->mask[k], net->mask + l->gate_off, sizeof(float) * l->n_gates);
         k++;
     }
