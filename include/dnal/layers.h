@@ -208,6 +208,14 @@ void dnal_layer_forward(dnal_layer *l, const dnal_ctx *ctx, const dnal_pass *p);
 void dnal_layer_backward(dnal_layer *l, const dnal_ctx *ctx, const dnal_pass *p);
 void dnal_layer_destroy(dnal_layer *l);
 
+/* A depthwise convolution: groups > 1, each output channel reads one input
+ * channel (weight shape O x 1 x k x k). */
+int dnal_layer_is_depthwise(const dnal_layer *l);
+/* Output channel c depends on input channel c alone, one to one: BN, ReLU,
+ * ReLU6, pooling, a depthwise conv with as many outputs as inputs (the
+ * gate too, but a gate governs its channels: nets treat it apart). The one
+ * list of these kinds: gate governance, liveness and FLOPs walk it. */
+int dnal_layer_keeps_channels(const dnal_layer *l);
 /* The implementation of each oneDNN primitive of the layer (e.g. "jit:avx2"). */
 int dnal_layer_impls(const dnal_layer *l, const char **impl, int max);
 /* The layout the layer's forward reads its input k in (for the no-reorder check). */

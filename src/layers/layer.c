@@ -39,6 +39,24 @@ void dnal_layer_destroy(dnal_layer *l)
         l->ops->destroy(l);
 }
 
+int dnal_layer_is_depthwise(const dnal_layer *l)
+{
+    return l->kind == DNAL_CONV && l->groups > 1 && l->groups == l->in[0]->c;
+}
+
+int dnal_layer_keeps_channels(const dnal_layer *l)
+{
+    switch (l->kind) {
+    case DNAL_BN: case DNAL_RELU: case DNAL_RELU6: case DNAL_MAXPOOL: case DNAL_AVGPOOL:
+    case DNAL_GAP:
+        return 1;
+    case DNAL_CONV:
+        return dnal_layer_is_depthwise(l) && l->out->c == l->in[0]->c;
+    default:
+        return 0;
+    }
+}
+
 int dnal_layer_impls(const dnal_layer *l, const char **impl, int max)
 {
     int n = l->n_pd < max ? l->n_pd : max;

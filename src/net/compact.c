@@ -116,7 +116,7 @@ static void compact_layer(compactor *c, const dnal_layer *l)
     dnal_tensor *y = NULL;
     switch (l->kind) {
     case DNAL_CONV: {
-        int depthwise = l->groups > 1 && l->groups == x->c;
+        int depthwise = dnal_layer_is_depthwise(l);
         dnal_conv_cfg cfg = {.out_c = kout->n, .kernel = l->kernel, .stride = l->stride,
                              .pad = l->pad, .groups = depthwise ? kout->n : l->groups,
                              .bias = l->n_params == 2};
@@ -207,7 +207,7 @@ static void copy_weights(const dnal_net *dense, dnal_net *net, const copy_job *j
         int64_t rows_in = dp->dims[1], inner = 1;
         for (int d = 2; d < dp->ndims; d++)
             inner *= dp->dims[d];
-        int depthwise = from->kind == DNAL_CONV && from->groups > 1 && dp->dims[1] == 1;
+        int depthwise = dnal_layer_is_depthwise(from);
         int64_t spatial = from->kind == DNAL_LINEAR ? from->in[0]->h * from->in[0]->w : 1;
         int64_t cin = depthwise ? 1 : j->in->n;
         for (int64_t o = 0; o < j->out->n; o++)

@@ -35,20 +35,12 @@ static void propagate(const dnal_net *net, const float *g)
             continue;
         }
         const float *la = live_of(net, l->in[0]);
-        switch (l->kind) {
-        case DNAL_BN: case DNAL_RELU: case DNAL_RELU6: case DNAL_MAXPOOL: case DNAL_AVGPOOL:
-        case DNAL_GAP: case DNAL_GATE:
+        if (dnal_layer_keeps_channels(l)) {
             for (int64_t c = 0; c < y->c; c++)
                 ly[c] = la[c];
-            break;
-        case DNAL_CONV:
-            if (l->groups > 1 && l->groups == l->in[0]->c && y->c == l->in[0]->c) {
-                for (int64_t c = 0; c < y->c; c++) /* depthwise */
-                    ly[c] = la[c];
-            } else {
-                set_all(ly, y->c, 1.0f);
-            }
-            break;
+            continue;
+        }
+        switch (l->kind) {
         case DNAL_ADD: {
             const float *lb = live_of(net, l->in[1]);
             for (int64_t c = 0; c < y->c; c++)
@@ -96,9 +88,8 @@ dnal_cost dnal_net_cost(const dnal_net *net, const float *g)
         switch (l->kind) {
         case DNAL_CONV: {
             double k2 = (double)(l->kernel * l->kernel), hw = (double)(y->h * y->w);
-            int depthwise = l->groups > 1 && l->groups == x->c;
             /* a depthwise channel reads one input channel; else in/groups */
-            double per_out = depthwise ? k2 : k2 * cin / (double)l->groups;
+            double per_out = dnal_layer_is_depthwise(l) ? k2 : k2 * cin / (double)l->groups;
             cost.flops += hw * cout * per_out;
             cost.params += cout * per_out + (has_bias ? cout : 0);
             break;

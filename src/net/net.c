@@ -23,19 +23,6 @@ static dnal_tensor *new_tensor(dnal_net *net)
     return t;
 }
 
-static int preserves_channels(const dnal_layer *l)
-{
-    switch (l->kind) {
-    case DNAL_BN: case DNAL_RELU: case DNAL_RELU6: case DNAL_MAXPOOL: case DNAL_AVGPOOL:
-    case DNAL_GAP:
-        return 1;
-    case DNAL_CONV: /* depthwise: output channel c reads input channel c only */
-        return l->groups > 1 && l->groups == l->in[0]->c && l->out->c == l->in[0]->c;
-    default:
-        return 0;
-    }
-}
-
 /* A gate governs the channels of every tensor between it and the layer that
  * mixes channels before it (a dense conv, whose output channels these are):
  * walking back through BN, ReLU, pooling and depthwise convs. */
@@ -46,7 +33,7 @@ static void claim_channels(dnal_net *net, dnal_tensor *t, int gate)
         if (t->producer < 0)
             return;
         dnal_layer *p = net->layers[t->producer];
-        t = preserves_channels(p) ? p->in[0] : NULL;
+        t = dnal_layer_keeps_channels(p) ? p->in[0] : NULL;
     }
 }
 
@@ -73,7 +60,7 @@ static dnal_tensor *append(dnal_net *net, dnal_layer *l)
         l->out->gate = index;
         claim_channels(net, l->in[0], index);
     }
-    else if (preserves_channels(l))
+    else if (dnal_layer_keeps_channels(l))
         l->out->gate = l->in[0]->gate;
     return l->out;
 }
