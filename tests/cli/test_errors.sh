@@ -16,34 +16,21 @@ check() {
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-"$PROBE" dnnl >/dev/null 2>"$tmp/err"; rc=$?
-check "DNNL_CHECK exits 70 (internal)" "[ $rc -eq 70 ]"
-check "DNNL_CHECK names file:line, the call and oneDNN's message" \
-    "grep -q 'fatal_probe.c:[0-9]*: oneDNN: dnnl_stream_wait(NULL): invalid arguments' '$tmp/err'"
-
-"$PROBE" h5 >/dev/null 2>"$tmp/err"; rc=$?
-check "H5_CHECK exits 2 (input/output)" "[ $rc -eq 2 ]"
-check "H5_CHECK names file:line, the call and HDF5's message" \
-    "grep -q 'fatal_probe.c:[0-9]*: HDF5: H5Fopen.*unable to' '$tmp/err'"
-
-"$PROBE" mpi >/dev/null 2>"$tmp/err"; rc=$?
-check "MPI_CHECK exits 70 (internal)" "[ $rc -eq 70 ]"
-check "MPI_CHECK names file:line, the call and MPI's message" \
-    "grep -q 'fatal_probe.c:[0-9]*: MPI: MPI_Send.*rank' '$tmp/err'"
-
-"$PROBE" assert >/dev/null 2>"$tmp/err"; rc=$?
-check "a failed internal assertion exits 70" "[ $rc -eq 70 ]"
-check "it names file:line and the condition" \
-    "grep -q 'fatal_probe.c:[0-9]*: internal error: rank < 0' '$tmp/err'"
-
-"$PROBE" oom >/dev/null 2>"$tmp/err"; rc=$?
-check "exhausted memory exits 70" "[ $rc -eq 70 ]"
-check "it names the size and the allocating file:line" \
-    "grep -q 'fatal_probe.c:[0-9]*: out of memory allocating [0-9]* bytes' '$tmp/err'"
-
-"$PROBE" input >/dev/null 2>"$tmp/err"; rc=$?
-check "an allocation sized by a corrupt input exits 2" "[ $rc -eq 2 ]"
-check "it names the file and what was sized" "grep -q 'corrupt.idx: image count' '$tmp/err'"
+# probe WHAT CODE PATTERN WHO: fatal_probe WHAT exits CODE and its message
+# matches PATTERN (dnal's file:line for the internal ones)
+probe() {
+    "$PROBE" "$1" >/dev/null 2>"$tmp/err"
+    rc=$?
+    check "$4 exits $2" "[ $rc -eq $2 ]"
+    check "$4: the message names what failed and where ($3)" "grep -q '$3' '$tmp/err'"
+}
+probe dnnl 70 'fatal_probe.c:[0-9]*: oneDNN: dnnl_stream_wait(NULL): invalid arguments' \
+    "a failed oneDNN call (DNNL_CHECK)"
+probe h5 2 'fatal_probe.c:[0-9]*: HDF5: H5Fopen.*unable to' "a failed HDF5 call (H5_CHECK, input/output)"
+probe mpi 70 'fatal_probe.c:[0-9]*: MPI: MPI_Send.*rank' "a failed MPI call (MPI_CHECK)"
+probe assert 70 'fatal_probe.c:[0-9]*: internal error: rank < 0' "a failed internal assertion"
+probe oom 70 'fatal_probe.c:[0-9]*: out of memory allocating [0-9]* bytes' "exhausted memory"
+probe input 2 'corrupt.idx: image count' "an allocation sized by a corrupt input"
 
 timeout 60 mpirun -np 2 --oversubscribe "$PROBE" fatal >/dev/null 2>"$tmp/err"; rc=$?
 check "a fatal error on one rank of two ends the run with its code (2), no hang" "[ $rc -eq 2 ]"
