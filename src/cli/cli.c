@@ -54,8 +54,15 @@ static void usage(FILE *out)
     fprintf(out, "usage: dnal [--help] [--version] SUBCOMMAND [ARGS]\n\n"
                  "Differentiable Neural Architecture Learning on CPU clusters.\n\n"
                  "subcommands:\n");
-    for (int i = 0; i < N_COMMANDS; i++)
-        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    for (int i = 0; i < N_COMMANDS; i++) { /* a summary's later lines under its first */
+        const char *line = commands[i].summary, *nl;
+        fprintf(out, "  %-10s ", commands[i].name);
+        while ((nl = strchr(line, '\n'))) {
+            fprintf(out, "%.*s\n%13s", (int)(nl - line), line, "");
+            line = nl + 1;
+        }
+        fprintf(out, "%s\n", line);
+    }
     fprintf(out, "\n'dnal SUBCOMMAND --help' describes one subcommand.\n");
 }
 
