@@ -39,8 +39,12 @@ two train $eq --set checkpoint.dir=rb --set dist.allreduce=blocking >/dev/null 2
 d=$(reldiff r2/pretrain.h5 rb/pretrain.h5 /net/param)
 check "blocking single allreduce and overlapped buckets agree ($d <= 1e-6)" "small $d 1e-6"
 
-# 10 search steps from that checkpoint
-s="$eq --set run.init=r1/pretrain.h5 --set search.lambda=0.002"
+# 10 search steps from that checkpoint. beta stops at 1000: near 1e4 the
+# gates decide on differences of a few ulps (float sums in another order on
+# 1 and 2 ranks, and in the kernels of another ISA), which the schedule
+# amplifies to 1e-3 of alpha (measured under ONEDNN_MAX_CPU_ISA=sse41); at
+# 1000 the two runs agree to about 1e-7 on every ISA
+s="$eq --set run.init=r1/pretrain.h5 --set search.lambda=0.002 --set search.beta_final=1000"
 one search $s --set run.stages=search --set checkpoint.dir=s1 >search1.out 2>&1
 two search $s --set run.stages=search,prune --set checkpoint.dir=s2 --set dist.check_sync=true \
     >search2.out 2>&1; rc=$?
