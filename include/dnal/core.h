@@ -185,9 +185,11 @@ dnal_pd dnal_pd_conv_bwd_weights(const dnal_ctx *ctx, const dnal_md *src,
                                  const dnal_md *diff_dst, dnal_conv_geom g, dnal_pd hint);
 
 enum { DNAL_BN_TRAIN = 0, DNAL_BN_INFER = 1 };
-/* BN with separate scale and shift; INFER uses the given (running) statistics */
-dnal_pd dnal_pd_bn_fwd(const dnal_ctx *ctx, int kind, const dnal_md *data, float eps);
-dnal_pd dnal_pd_bn_bwd(const dnal_ctx *ctx, const dnal_md *data, float eps, dnal_pd hint);
+/* BN with separate scale and shift; INFER uses the given (running) statistics;
+ * relu: ReLU fused on the output (training keeps its mask in a workspace) */
+dnal_pd dnal_pd_bn_fwd(const dnal_ctx *ctx, int kind, const dnal_md *data, float eps, int relu);
+dnal_pd dnal_pd_bn_bwd(const dnal_ctx *ctx, const dnal_md *data, float eps, int relu,
+                       dnal_pd hint);
 
 /* alg: dnnl_eltwise_relu (alpha 0) or dnnl_eltwise_clip (alpha lower, beta upper) */
 dnal_pd dnal_pd_eltwise_fwd(const dnal_ctx *ctx, dnnl_alg_kind_t alg, const dnal_md *data,
@@ -210,8 +212,9 @@ dnal_pd dnal_pd_ip_bwd_data(const dnal_ctx *ctx, const dnal_md *diff_src, const 
 dnal_pd dnal_pd_ip_bwd_weights(const dnal_ctx *ctx, const dnal_md *src, const dnal_md *diff_wei,
                                const dnal_md *diff_bias, const dnal_md *diff_dst, dnal_pd hint);
 
+/* dst = a + b; relu: max(a + b, 0) (a ReLU post-op) */
 dnal_pd dnal_pd_binary_add(const dnal_ctx *ctx, const dnal_md *a, const dnal_md *b,
-                           const dnal_md *dst);
+                           const dnal_md *dst, int relu);
 dnal_pd dnal_pd_reorder(const dnal_ctx *ctx, const dnal_md *src, const dnal_md *dst);
 
 /* Queries of a primitive descriptor. */

@@ -67,6 +67,8 @@ typedef struct dnal_tensor {
     int id;             /* its index among the net's tensors */
     int need_grad;      /* its gradient is computed (not for the network input) */
     int gate;           /* index of the gate layer governing its channels; -1: none */
+    struct dnal_tensor *alias; /* inside a fused chain (src/net/fuse.c): its storage is
+                                  that of the chain's output; NULL: its own */
 } dnal_tensor;
 
 typedef enum dnal_layer_kind {
@@ -141,6 +143,8 @@ struct dnal_layer {
     size_t scratch_bytes;
 
     int frozen;                 /* skip parameter gradients (search stage) */
+    int absorbed;               /* an earlier layer does its work (src/net/fuse.c):
+                                   it is neither bound nor run */
     int src_reorder;            /* the forward reads a reordered copy of in[0]: oneDNN
                                    has only a reference kernel for its layout (conv) */
     dnal_pd fwd_pd;             /* the forward primitive's descriptor (not owned);
@@ -202,6 +206,16 @@ dnal_layer *dnal_gate_create(const dnal_ctx *ctx, const char *name, dnal_tensor 
                              dnal_tensor *out);
 /* Softmax cross-entropy over logits N x K, mean over the batch. */
 dnal_layer *dnal_softmax_ce_create(const dnal_ctx *ctx, const char *name, dnal_tensor *logits);
+
+/* Fusion (src/net/fuse.c picks the chains, before bind). The BN runs the
+ * gate layer `gate` folded into its scale and shift (NULL: none), and with
+ * relu a ReLU on its output where oneDNN has a fast kernel for it (or dnal's
+ * own BN kernel runs); returns whether the ReLU is fused. The BN then writes
+ * the chain's output: the owner aliases the tensors in between. */
+int dnal_bn_fuse(dnal_layer *bn, const dnal_ctx *ctx, const dnal_layer *gate, int relu);
+/* The add writes max(a + b, 0); 0 (nothing changed) where oneDNN has no
+ * fast kernel for the ReLU post-op. */
+int dnal_add_fuse_relu(dnal_layer *add, const dnal_ctx *ctx);
 
 void dnal_layer_bind(dnal_layer *l, const dnal_ctx *ctx, const dnal_buffers *b);
 void dnal_layer_forward(dnal_layer *l, const dnal_ctx *ctx, const dnal_pass *p);

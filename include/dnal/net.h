@@ -35,6 +35,12 @@ typedef struct dnal_net {
     int n_input_reorders; /* the same for tensors read from the network input */
     int n_reference;      /* primitives running oneDNN's reference kernel */
 
+    /* Fusion at finalize (src/net/fuse.c): BN with the gate after it and the
+     * ReLU after that, BN with a ReLU, an add with a ReLU run as one layer
+     * each. no_fuse (set before finalize) runs every layer on its own. */
+    int no_fuse;
+    int n_fused_gates, n_fused_relus; /* gates folded into BN, ReLUs fused */
+
     size_t n_param, n_gates, n_stats; /* floats in the flat buffers */
     float *param, *grad;
     float *alpha, *alpha_grad, *mask;
@@ -91,9 +97,12 @@ dnal_tensor *dnal_net_scatter_add(dnal_net *net, const char *name, dnal_tensor *
                                   dnal_tensor *base, int64_t out_c, const int64_t *idx);
 void dnal_net_softmax_ce(dnal_net *net, const char *name, dnal_tensor *logits);
 
-/* Assigns offsets, allocates every buffer, creates all primitives. BN scales
- * and running variances start at 1, masks at 1, everything else at 0. */
+/* Assigns offsets, fuses (unless no_fuse), allocates every buffer, creates
+ * all primitives. BN scales and running variances start at 1, masks at 1,
+ * everything else at 0. */
 void dnal_net_finalize(dnal_net *net);
+/* The fusion step of finalize (fuse.c). */
+void dnal_net_fuse(dnal_net *net);
 
 /* Called after each layer's backward, in backward order (e.g. to start the
  * allreduce of a gradient bucket). */

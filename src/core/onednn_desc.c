@@ -240,26 +240,46 @@ const char *dnal_md_layout_str(const dnal_md *md, char *buf, size_t len)
 
 /* ------------------------------------------------------------- primitives */
 
-static dnnl_status_t try_create_pd(const dnal_ctx *ctx, const void *op_desc, dnal_pd hint,
-                                   dnal_pd *pd)
+/* post_relu: a ReLU post-op on the primitive's output */
+static dnnl_status_t try_create_pd_ops(const dnal_ctx *ctx, const void *op_desc, dnal_pd hint,
+                                       int post_relu, dnal_pd *pd)
 {
     dnnl_primitive_attr_t attr;
     *pd = NULL;
     DNNL_CHECK(dnnl_primitive_attr_create(&attr));
     DNNL_CHECK(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
+    if (post_relu) {
+        dnnl_post_ops_t ops;
+        DNNL_CHECK(dnnl_post_ops_create(&ops));
+        DNNL_CHECK(dnnl_post_ops_append_eltwise(ops, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f));
+        DNNL_CHECK(dnnl_primitive_attr_set_post_ops(attr, ops));
+        dnnl_post_ops_destroy(ops);
+    }
     dnnl_status_t s = dnnl_primitive_desc_create(pd, op_desc, attr, ctx->engine, hint);
     dnnl_primitive_attr_destroy(attr);
     return s;
 }
 
-static dnal_pd create_pd(const dnal_ctx *ctx, const void *op_desc, dnal_pd hint, const char *what)
+static dnnl_status_t try_create_pd(const dnal_ctx *ctx, const void *op_desc, dnal_pd hint,
+                                   dnal_pd *pd)
+{
+    return try_create_pd_ops(ctx, op_desc, hint, 0, pd);
+}
+
+static dnal_pd create_pd_ops(const dnal_ctx *ctx, const void *op_desc, dnal_pd hint,
+                             int post_relu, const char *what)
 {
     dnal_pd pd;
-    dnnl_status_t s = try_create_pd(ctx, op_desc, hint, &pd);
+    dnnl_status_t s = try_create_pd_ops(ctx, op_desc, hint, post_relu, &pd);
     if (s != dnnl_success)
         dnal_fatal(DNAL_EXIT_USAGE, "oneDNN has no %s primitive for these shapes: %s", what,
                    dnal_dnnl_status_str(s));
     return pd;
+}
+
+static dnal_pd create_pd(const dnal_ctx *ctx, const void *op_desc, dnal_pd hint, const char *what)
+{
+    return create_pd_ops(ctx, op_desc, hint, 0, what);
 }
 
 static void conv_arrays(dnal_conv_geom g, dnnl_dims_t strides, dnnl_dims_t pad)
@@ -320,10 +340,10 @@ dnal_pd dnal_pd_conv_bwd_weights(const dnal_ctx *ctx, const dnal_md *src,
     return create_pd(ctx, &d, hint, "convolution backward-weights");
 }
 
-dnal_pd dnal_pd_bn_fwd(const dnal_ctx *ctx, int kind, const dnal_md *data, float eps)
+dnal_pd dnal_pd_bn_fwd(const dnal_ctx *ctx, int kind, const dnal_md *data, float eps, int relu)
 {
     dnnl_batch_normalization_desc_t d;
-    unsigned flags = dnnl_use_scale | dnnl_use_shift;
+    unsigned flags = dnnl_use_scale | dnnl_use_shift | (relu ? dnnl_fuse_norm_relu : 0);
     dnnl_prop_kind_t prop = dnnl_forward_training;
     if (kind == DNAL_BN_INFER) {
         flags |= dnnl_use_global_stats;
@@ -333,11 +353,13 @@ dnal_pd dnal_pd_bn_fwd(const dnal_ctx *ctx, int kind, const dnal_md *data, float
     return create_pd(ctx, &d, NULL, "batch-norm forward");
 }
 
-dnal_pd dnal_pd_bn_bwd(const dnal_ctx *ctx, const dnal_md *data, float eps, dnal_pd hint)
+dnal_pd dnal_pd_bn_bwd(const dnal_ctx *ctx, const dnal_md *data, float eps, int relu,
+                       dnal_pd hint)
 {
     dnnl_batch_normalization_desc_t d;
+    unsigned flags = dnnl_use_scale | dnnl_use_shift | (relu ? dnnl_fuse_norm_relu : 0);
     DNNL_CHECK(dnnl_batch_normalization_backward_desc_init(&d, dnnl_backward, data, data, eps,
-                                                           dnnl_use_scale | dnnl_use_shift));
+                                                           flags));
     return create_pd(ctx, &d, hint, "batch-norm backward");
 }
 
@@ -409,11 +431,11 @@ dnal_pd dnal_pd_ip_bwd_weights(const dnal_ctx *ctx, const dnal_md *src, const dn
 }
 
 dnal_pd dnal_pd_binary_add(const dnal_ctx *ctx, const dnal_md *a, const dnal_md *b,
-                           const dnal_md *dst)
+                           const dnal_md *dst, int relu)
 {
     dnnl_binary_desc_t d;
     DNNL_CHECK(dnnl_binary_desc_init(&d, dnnl_binary_add, a, b, dst));
-    return create_pd(ctx, &d, NULL, "binary add");
+    return create_pd_ops(ctx, &d, NULL, relu, "binary add");
 }
 
 dnal_pd dnal_pd_reorder(const dnal_ctx *ctx, const dnal_md *src, const dnal_md *dst)

@@ -1,5 +1,7 @@
-/* Residual addition out = a + b. Backward hands d(out) to both inputs; the
- * owner sums gradients where a tensor feeds several layers. */
+/* Residual addition out = a + b, and with a fused ReLU out = max(a + b, 0)
+ * (src/net/fuse.c fuses the ReLU that reads the sum alone). Backward hands
+ * d(out) to both inputs, with the fused ReLU only where out > 0, in one
+ * pass; the owner sums gradients where a tensor feeds several layers. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,6 +10,7 @@
 typedef struct add_layer {
     dnal_layer base;
     dnal_pd pd;
+    int relu;
     exec_t fwd;
     size_t bytes;
 } add_layer;
@@ -27,12 +30,33 @@ static void add_forward(dnal_layer *l, const dnal_ctx *ctx, const dnal_pass *p)
     exec_run(&((add_layer *)l)->fwd, ctx);
 }
 
+/* d0 = d1 = (y > 0 ? dy : 0); either may be NULL. Padded channels of a
+ * blocked layout hold y = 0, so their gradient stays 0. */
+static void relu_backward_twice(const float *y, const float *dy, float *d0, float *d1, size_t n)
+{
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        float v = y[i] > 0.0f ? dy[i] : 0.0f;
+        if (d0)
+            d0[i] = v;
+        if (d1)
+            d1[i] = v;
+    }
+}
+
 static void add_backward(dnal_layer *l, const dnal_ctx *ctx, const dnal_pass *p)
 {
     add_layer *a = (add_layer *)l;
     (void)p;
     DNNL_CHECK(dnnl_stream_wait(ctx->stream));
     const char *dy = mem_ptr(l->out->diff);
+    if (a->relu) {
+        relu_backward_twice(mem_ptr(l->out->mem), (const float *)dy,
+                            l->in_diff[0] ? mem_ptr(l->in_diff[0]) : NULL,
+                            l->in_diff[1] ? mem_ptr(l->in_diff[1]) : NULL,
+                            a->bytes / sizeof(float));
+        return;
+    }
     for (int i = 0; i < 2; i++)
         if (l->in_diff[i])
             copy_parallel(mem_ptr(l->in_diff[i]), dy, a->bytes);
@@ -60,10 +84,27 @@ dnal_layer *dnal_add_create(const dnal_ctx *ctx, const char *name, dnal_tensor *
                    dnal_md_layout_str(&x->md, s1, sizeof s1), (long long)y->c, (long long)y->h,
                    (long long)y->w, dnal_md_layout_str(&y->md, s2, sizeof s2));
     }
-    a->pd = dnal_pd_binary_add(ctx, &x->md, &y->md, &x->md);
+    a->pd = dnal_pd_binary_add(ctx, &x->md, &y->md, &x->md, 0);
     tensor_set(out, &x->md);
     l->fwd_pd = a->pd;
     a->bytes = dnal_md_bytes(&x->md);
     layer_pd(l, a->pd);
     return l;
+}
+
+int dnal_add_fuse_relu(dnal_layer *l, const dnal_ctx *ctx)
+{
+    add_layer *a = (add_layer *)l;
+    DNAL_ASSERT(l->kind == DNAL_ADD && !a->relu);
+    dnal_pd pd = dnal_pd_binary_add(ctx, &l->in[0]->md, &l->in[1]->md, &l->in[0]->md, 1);
+    if (dnal_pd_is_reference(pd)) { /* a separate ReLU pass is faster */
+        dnnl_primitive_desc_destroy(pd);
+        return 0;
+    }
+    dnnl_primitive_desc_destroy(a->pd);
+    a->pd = l->fwd_pd = pd;
+    l->n_pd = 0;
+    layer_pd(l, pd);
+    a->relu = 1;
+    return 1;
 }

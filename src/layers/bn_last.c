@@ -14,7 +14,9 @@
  *   forward:  y = x a + b,  a = scale / sqrt(var + eps),  b = shift - mean a
  *   backward: dshift = sum dy,  dscale = sum dy (x - mean) / sqrt(var + eps),
  *             dx = a (dy - dshift / M - (x - mean) dscale / (M sqrt(var + eps)))
- *                = dy a + x d + b'  (coefficients per channel; M pixels) */
+ *                = dy a + x d + b'  (coefficients per channel; M pixels)
+ * With a fused ReLU the forward clamps y at 0 and the backward takes dy
+ * only where y > 0 (the ReLU's derivative, read from y itself). */
 #include <math.h>
 #include <string.h>
 
@@ -56,8 +58,15 @@ static int64_t row_len(const bn_last *k, int64_t r)
     return left < k->w ? left : k->w;
 }
 
-/* per channel: su = sum u, suv = sum u * v over all pixels */
-static void channel_sums(const bn_last *k, const float *u, const float *v)
+/* u where the ReLU output y is positive, else 0 (y NULL: u) */
+static inline float relu_masked(const float *u, const float *y, int64_t i)
+{
+    return y && y[i] <= 0.0f ? 0.0f : u[i];
+}
+
+/* per channel: su = sum u, suv = sum u * v over all pixels; u counts only
+ * where y > 0 (y NULL: everywhere) */
+static void channel_sums(const bn_last *k, const float *u, const float *v, const float *y)
 {
     const int64_t w = k->w, rows = n_rows(k);
     memset(k->part, 0, sizeof(double) * (size_t)(2 * k->nthreads * w));
@@ -66,12 +75,13 @@ static void channel_sums(const bn_last *k, const float *u, const float *v)
         double *pu = k->part + 2 * omp_get_thread_num() * w, *puv = pu + w;
 #pragma omp for schedule(static)
         for (int64_t r = 0; r < rows; r++) {
-            const float *ur = u + r * w, *vr = v + r * w;
+            const float *ur = u + r * w, *vr = v + r * w, *yr = y ? y + r * w : NULL;
             const int64_t len = row_len(k, r);
 #pragma omp simd
             for (int64_t i = 0; i < len; i++) {
-                pu[i] += ur[i];
-                puv[i] += (double)ur[i] * vr[i];
+                float ui = relu_masked(ur, yr, i);
+                pu[i] += ui;
+                puv[i] += (double)ui * vr[i];
             }
         }
     }
@@ -85,19 +95,31 @@ static void channel_sums(const bn_last *k, const float *u, const float *v)
     }
 }
 
-/* out = u a + v d + b, coefficients per row position */
-static void affine(const bn_last *k, const float *u, const float *v, float *out)
+/* out = u a + v d + b, coefficients per row position; u counts only where
+ * y > 0 (y NULL: everywhere); relu: out clamped at 0 */
+static void affine(const bn_last *k, const float *u, const float *v, const float *y, int relu,
+                   float *out)
 {
     const int64_t w = k->w, rows = n_rows(k);
     const float *a = k->a, *b = k->b, *d = k->d;
 #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < rows; r++) {
-        const float *ur = u + r * w, *vr = v + r * w;
+        const float *ur = u + r * w, *vr = v + r * w, *yr = y ? y + r * w : NULL;
         float *o = out + r * w;
         const int64_t len = row_len(k, r);
+        if (relu) {
 #pragma omp simd
-        for (int64_t i = 0; i < len; i++)
-            o[i] = ur[i] * a[i] + vr[i] * d[i] + b[i];
+            for (int64_t i = 0; i < len; i++)
+                o[i] = fmaxf(ur[i] * a[i] + vr[i] * d[i] + b[i], 0.0f);
+        } else if (yr) {
+#pragma omp simd
+            for (int64_t i = 0; i < len; i++)
+                o[i] = relu_masked(ur, yr, i) * a[i] + vr[i] * d[i] + b[i];
+        } else {
+#pragma omp simd
+            for (int64_t i = 0; i < len; i++)
+                o[i] = ur[i] * a[i] + vr[i] * d[i] + b[i];
+        }
     }
 }
 
@@ -111,11 +133,11 @@ static void set_coef(const bn_last *k, int64_t c, float a, float b, float d)
     }
 }
 
-void bn_last_forward(const bn_last *k, int training, const float *x, float *y,
+void bn_last_forward(const bn_last *k, int training, int relu, const float *x, float *y,
                      const float *scale, const float *shift, float *mean, float *var, float eps)
 {
     if (training) {
-        channel_sums(k, x, x);
+        channel_sums(k, x, x, NULL);
         for (int64_t c = 0; c < k->c; c++) {
             double m = k->su[c] / (double)k->pixels;
             mean[c] = (float)m;
@@ -126,15 +148,15 @@ void bn_last_forward(const bn_last *k, int training, const float *x, float *y,
         float a = scale[c] / sqrtf(var[c] + eps);
         set_coef(k, c, a, shift[c] - mean[c] * a, 0.0f);
     }
-    affine(k, x, x, y);
+    affine(k, x, x, NULL, relu, y);
 }
 
-void bn_last_backward(const bn_last *k, const float *x, const float *dy, float *dx,
-                      const float *scale, const float *mean, const float *var, float *dscale,
-                      float *dshift, float eps)
+void bn_last_backward(const bn_last *k, const float *x, const float *relu_y, const float *dy,
+                      float *dx, const float *scale, const float *mean, const float *var,
+                      float *dscale, float *dshift, float eps)
 {
     const double m = (double)k->pixels;
-    channel_sums(k, dy, x);
+    channel_sums(k, dy, x, relu_y);
     for (int64_t c = 0; c < k->c; c++) {
         double inv = 1.0 / sqrt((double)var[c] + eps), a = scale[c] * inv;
         double ds = k->su[c], dsc = (k->suv[c] - mean[c] * k->su[c]) * inv;
@@ -143,5 +165,5 @@ void bn_last_backward(const bn_last *k, const float *x, const float *dy, float *
         double d = -a * dsc * inv / m; /* dx = a dy + d (x - mean) - a ds / m */
         set_coef(k, c, (float)a, (float)(-d * mean[c] - a * ds / m), (float)d);
     }
-    affine(k, dy, x, dx);
+    affine(k, dy, x, relu_y, 0, dx);
 }

@@ -42,14 +42,21 @@ static void gate_bind(dnal_layer *l, const dnal_ctx *ctx, const dnal_buffers *b)
     t->mask = b->mask + l->gate_off;
 }
 
+void gate_eval(const dnal_pass *p, const float *alpha, const float *mask, int64_t c, float *s,
+               float *g)
+{
+    for (int64_t k = 0; k < c; k++) {
+        s[k] = (float)dnal_gate_sigmoid(p->beta, alpha[k]);
+        g[k] = dnal_gate_value(p->gate_mode, p->beta, alpha[k], mask[k]);
+    }
+}
+
 static void gate_values(gate_layer *t, const dnal_pass *p)
 {
     const dnal_chan_view *v = &t->v;
-    for (int64_t c = 0; c < v->cpad; c++) {
-        int real = c < v->c; /* padded channels of a blocked layout stay 0 */
-        t->s[c] = real ? (float)dnal_gate_sigmoid(p->beta, t->alpha[c]) : 0.0f;
-        t->g[c] = real ? dnal_gate_value(p->gate_mode, p->beta, t->alpha[c], t->mask[c]) : 0.0f;
-    }
+    gate_eval(p, t->alpha, t->mask, v->c, t->s, t->g);
+    for (int64_t c = v->c; c < v->cpad; c++) /* padded channels of a blocked layout stay 0 */
+        t->s[c] = t->g[c] = 0.0f;
 }
 
 /* y = x * g over the view; dst and src may be the same layout's two buffers */
@@ -90,8 +97,7 @@ static void scale(const gate_layer *t, const float *src, float *dst)
 /* dL/dalpha_c from sum_{n,h,w} dy * x of channel c (search mode) */
 static void set_dalpha(gate_layer *t, const dnal_pass *p, int64_t c, double sum)
 {
-    double s = t->s[c];
-    t->dalpha[c] = (float)(p->beta * s * (1.0 - s) * t->mask[c] * sum);
+    t->dalpha[c] = gate_dalpha(p, t->s[c], t->mask[c], sum);
 }
 
 static void gate_forward(dnal_layer *l, const dnal_ctx *ctx, const dnal_pass *p)

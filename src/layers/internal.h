@@ -83,14 +83,16 @@ typedef struct bn_last {
 /* Reserves the kernel's storage in the layer's private bytes. */
 void bn_last_plan(bn_last *k, dnal_layer *l, int64_t pixels, int64_t c);
 void bn_last_bind(bn_last *k, char *priv);
-/* y = BN(x); training: with the batch's mean and biased variance, written
- * to mean and var; else with the given ones */
-void bn_last_forward(const bn_last *k, int training, const float *x, float *y,
+/* y = BN(x) (relu: max(BN(x), 0)); training: with the batch's mean and
+ * biased variance, written to mean and var; else with the given ones */
+void bn_last_forward(const bn_last *k, int training, int relu, const float *x, float *y,
                      const float *scale, const float *shift, float *mean, float *var, float eps);
-/* dx, dscale, dshift after a training forward (its mean and var) */
-void bn_last_backward(const bn_last *k, const float *x, const float *dy, float *dx,
-                      const float *scale, const float *mean, const float *var, float *dscale,
-                      float *dshift, float eps);
+/* dx, dscale, dshift after a training forward (its mean and var); relu_y:
+ * the output of a forward with a fused ReLU (dy counts where it is > 0),
+ * NULL without */
+void bn_last_backward(const bn_last *k, const float *x, const float *relu_y, const float *dy,
+                      float *dx, const float *scale, const float *mean, const float *var,
+                      float *dscale, float *dshift, float eps);
 
 /* ReLU, ReLU6 and pooling: one forward and one backward primitive (pair.c).
  * new: the layer; finish: its two descriptors (owned), the output tensor,
@@ -123,6 +125,19 @@ static inline float *grad_ptr(const dnal_layer *l, const dnal_buffers *b, int i)
     return b->grad + l->param[i].off;
 }
 void *mem_ptr(dnnl_memory_t m);
+
+/* The gate's arithmetic (gate.c), shared with a BN that folds a gate in:
+ * s = sigmoid(beta * alpha) and g (dnal_gate_value) of channels [0, c). */
+void gate_eval(const dnal_pass *p, const float *alpha, const float *mask, int64_t c, float *s,
+               float *g);
+/* dL/dalpha of a channel from sum over its pixels of dy * x (dy: the
+ * gradient of the gate's output, x: its input); 0 outside search mode. */
+static inline float gate_dalpha(const dnal_pass *p, float s, float mask, double sum)
+{
+    if (p->gate_mode != DNAL_GATE_SEARCH)
+        return 0.0f;
+    return (float)(p->beta * (double)s * (1.0 - (double)s) * mask * sum);
+}
 /* memcpy / memset over all threads (activations are megabytes) */
 void copy_parallel(void *dst, const void *src, size_t bytes);
 void zero_parallel(void *dst, size_t bytes);

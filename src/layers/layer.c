@@ -20,17 +20,20 @@ const char *dnal_layer_kind_name(dnal_layer_kind k)
 
 void dnal_layer_bind(dnal_layer *l, const dnal_ctx *ctx, const dnal_buffers *b)
 {
-    l->ops->bind(l, ctx, b);
+    if (!l->absorbed)
+        l->ops->bind(l, ctx, b);
 }
 
 void dnal_layer_forward(dnal_layer *l, const dnal_ctx *ctx, const dnal_pass *p)
 {
-    l->ops->forward(l, ctx, p);
+    if (!l->absorbed)
+        l->ops->forward(l, ctx, p);
 }
 
 void dnal_layer_backward(dnal_layer *l, const dnal_ctx *ctx, const dnal_pass *p)
 {
-    l->ops->backward(l, ctx, p);
+    if (!l->absorbed)
+        l->ops->backward(l, ctx, p);
 }
 
 void dnal_layer_destroy(dnal_layer *l)

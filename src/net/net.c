@@ -233,6 +233,8 @@ void dnal_net_finalize(dnal_net *net)
 {
     DNAL_ASSERT(!net->finalized && net->n_layers > 0);
     const dnal_ctx *ctx = net->ctx;
+    if (!net->no_fuse)
+        dnal_net_fuse(net);
     assign_offsets(net);
     carve_flat(net);
     set_defaults(net);
@@ -243,9 +245,12 @@ void dnal_net_finalize(dnal_net *net)
     size_t *priv_off = dnal_calloc(sizeof *priv_off * ((size_t)net->n_layers + 1));
     int *consumers = dnal_calloc(sizeof *consumers * (size_t)net->n_tensors);
     for (int t = 0; t < net->n_tensors; t++) {
-        size_t bytes = dnal_md_bytes(&net->tensors[t]->md);
+        const dnal_tensor *x = net->tensors[t];
+        if (x->alias) /* storage of the fused chain's output */
+            continue;
+        size_t bytes = dnal_md_bytes(&x->md);
         data_off[t] = dnal_arena_reserve(&net->acts, bytes);
-        if (net->tensors[t]->need_grad)
+        if (x->need_grad)
             diff_off[t] = dnal_arena_reserve(&net->acts, bytes);
     }
     size_t accum_bytes = 0;
@@ -267,16 +272,19 @@ void dnal_net_finalize(dnal_net *net)
 
     for (int t = 0; t < net->n_tensors; t++) {
         dnal_tensor *x = net->tensors[t];
-        x->mem = dnal_memory(ctx, &x->md, dnal_arena_at(&net->acts, data_off[t]));
+        int s = x->alias ? x->alias->id : t;
+        DNAL_ASSERT(!x->alias || (!x->alias->alias && dnal_md_equal(&x->md, &x->alias->md) &&
+                                  x->need_grad == x->alias->need_grad));
+        x->mem = dnal_memory(ctx, &x->md, dnal_arena_at(&net->acts, data_off[s]));
         if (x->need_grad)
-            x->diff = dnal_memory(ctx, &x->md, dnal_arena_at(&net->acts, diff_off[t]));
+            x->diff = dnal_memory(ctx, &x->md, dnal_arena_at(&net->acts, diff_off[s]));
     }
 
     /* backward order: the first consumer met writes the tensor's gradient,
      * every later one writes to the accumulator and adds it in */
     for (int i = net->n_layers - 1; i >= 0; i--) {
         dnal_layer *l = net->layers[i];
-        for (int k = 0; k < l->n_in; k++) {
+        for (int k = 0; k < l->n_in && !l->absorbed; k++) {
             dnal_tensor *x = l->in[k];
             int t = x->id;
             if (!x->diff) {

@@ -190,6 +190,15 @@ def head(seed):
     return cs
 
 
+def bn_gate(name, seed, shape, act, train=1, gate_mode=1, beta=10.0):
+    """BN, gate, then act (None, F.relu or F.relu6): the chains a network
+    fuses into one BN primitive (the gate folded into scale and shift)."""
+    def fn(cs, x):
+        y = cs.gate("gate", cs.bn("bn", x, train)) if gate_mode is not None else cs.bn("bn", x, train)
+        return act(y) if act else y
+    return simple(name, seed, shape, fn, train=train, gate_mode=gate_mode or 0, beta=beta)
+
+
 def main():
     cases = [
         conv_case("conv3x3", 1, 2, 16, 6, 24, 3, 1, 1, bias=True),
@@ -219,6 +228,17 @@ def main():
         scatter_add(21),
         simple("shortcut_a", 22, (2, 8, 6, 6),
                lambda cs, x: F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, 4, 4))),
+        bn_gate("bng_relu_b1", 25, (3, 20, 4, 4), F.relu, beta=1.0),
+        bn_gate("bng_relu_b10", 26, (3, 20, 4, 4), F.relu, beta=10.0),
+        bn_gate("bng_relu_b1000", 27, (3, 20, 4, 4), F.relu, beta=1000.0),
+        bn_gate("bng_relu_pruned", 28, (3, 20, 4, 4), F.relu, gate_mode=2),
+        bn_gate("bng_relu_off", 29, (3, 20, 4, 4), F.relu, gate_mode=0),
+        bn_gate("bng_relu_infer", 30, (2, 20, 4, 4), F.relu, train=0),
+        bn_gate("bng_relu6", 31, (3, 16, 4, 4), F.relu6),
+        bn_gate("bng", 32, (3, 20, 4, 4), None),
+        bn_gate("bn_relu", 33, (3, 20, 4, 4), F.relu, gate_mode=None),
+        bn_gate("bng_relu_odd", 34, (3, 13, 5, 3), F.relu),
+        simple("add_relu", 35, (2, 16, 3, 3), lambda cs, x: F.relu(F.relu(x) + x)),
         basic_block(20),
         down_block(23),
         head(24),

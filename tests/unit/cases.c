@@ -39,6 +39,28 @@ static dnal_tensor *b_add(dnal_net *net, dnal_tensor *x)
     return dnal_net_sum(net, "add", dnal_net_relu(net, "relu", x, 0), x);
 }
 static dnal_tensor *b_gate(dnal_net *net, dnal_tensor *x) { return dnal_net_gate(net, "gate", x); }
+/* the chains a network fuses into one BN primitive (src/net/fuse.c) */
+static dnal_tensor *b_bng_relu(dnal_net *net, dnal_tensor *x)
+{
+    return dnal_net_relu(net, "relu", dnal_net_gate(net, "gate", dnal_net_bn(net, "bn", x)), 0);
+}
+static dnal_tensor *b_bng_relu6(dnal_net *net, dnal_tensor *x)
+{
+    return dnal_net_relu(net, "relu6", dnal_net_gate(net, "gate", dnal_net_bn(net, "bn", x)), 6);
+}
+static dnal_tensor *b_bng(dnal_net *net, dnal_tensor *x)
+{
+    return dnal_net_gate(net, "gate", dnal_net_bn(net, "bn", x));
+}
+static dnal_tensor *b_bn_relu(dnal_net *net, dnal_tensor *x)
+{
+    return dnal_net_relu(net, "relu", dnal_net_bn(net, "bn", x), 0);
+}
+/* relu(relu(x) + x): the add and the ReLU after it fuse */
+static dnal_tensor *b_add_relu(dnal_net *net, dnal_tensor *x)
+{
+    return dnal_net_relu(net, "relu2", b_add(net, x), 0);
+}
 static dnal_tensor *b_ce(dnal_net *net, dnal_tensor *x)
 {
     dnal_net_softmax_ce(net, "ce", x);
@@ -101,37 +123,49 @@ static dnal_tensor *b_down_block(dnal_net *net, dnal_tensor *x)
 }
 
 const layer_case layer_cases[] = {
-    {"conv3x3", 4, 2, 16, 6, 6, "native", b_conv3x3, 1},
-    {"conv_s2_nchw", 4, 2, 3, 7, 7, "nchw", b_conv_s2, 1},
-    {"conv1x1", 4, 2, 24, 5, 5, "native", b_conv1x1, 1},
-    {"conv_dw", 4, 2, 32, 6, 6, "native", b_conv_dw, 1},
-    {"conv_dw7", 4, 2, 16, 8, 8, "native", b_conv_dw7, 0},
-    {"conv_group", 4, 2, 16, 7, 7, "native", b_conv_group, 1},
-    {"bn_train", 4, 3, 20, 4, 4, "native", b_bn, 1},
-    {"bn_infer", 4, 2, 20, 4, 4, "native", b_bn, 1},
+    {"conv3x3", 4, 2, 16, 6, 6, "native", b_conv3x3, 1, 0, 0},
+    {"conv_s2_nchw", 4, 2, 3, 7, 7, "nchw", b_conv_s2, 1, 0, 0},
+    {"conv1x1", 4, 2, 24, 5, 5, "native", b_conv1x1, 1, 0, 0},
+    {"conv_dw", 4, 2, 32, 6, 6, "native", b_conv_dw, 1, 0, 0},
+    {"conv_dw7", 4, 2, 16, 8, 8, "native", b_conv_dw7, 0, 0, 0},
+    {"conv_group", 4, 2, 16, 7, 7, "native", b_conv_group, 1, 0, 0},
+    {"bn_train", 4, 3, 20, 4, 4, "native", b_bn, 1, 0, 0},
+    {"bn_infer", 4, 2, 20, 4, 4, "native", b_bn, 1, 0, 0},
     /* 13 channels: in NHWC dnal's own kernel (oneDNN's JIT needs a multiple of 4) */
-    {"bn_odd", 4, 3, 13, 5, 3, "native", b_bn, 0},
-    {"relu", 4, 2, 20, 4, 4, "native", b_relu, 1},
-    {"relu6", 4, 2, 16, 4, 4, "native", b_relu6, 1},
-    {"maxpool", 4, 2, 16, 7, 7, "native", b_maxpool, 1},
-    {"avgpool", 4, 2, 16, 5, 5, "native", b_avgpool, 1},
-    {"avgpool2", 4, 2, 16, 6, 6, "native", b_avgpool2, 1},
-    {"gap", 4, 2, 20, 4, 4, "native", b_gap, 1},
-    {"linear", 4, 3, 32, 2, 2, "native", b_linear, 1},
-    {"linear_2d", 2, 4, 12, 1, 1, "nc", b_linear, 0},
-    {"add", 4, 2, 16, 3, 3, "native", b_add, 1},
-    {"gate_search", 4, 2, 20, 4, 4, "native", b_gate, 1},
-    {"gate_pruned", 4, 2, 20, 4, 4, "native", b_gate, 1},
-    {"gate_off", 4, 2, 20, 4, 4, "native", b_gate, 1},
-    {"gate_nchw", 4, 2, 5, 3, 3, "nchw", b_gate, 0},
-    {"softmax_ce", 2, 8, 10, 1, 1, "nc", b_ce, 1},
-    {"scatter_add", 4, 2, 16, 4, 4, "native", b_scatter_add, 1},
-    {"shortcut_a", 4, 2, 8, 6, 6, "native", b_shortcut_a, 1},
-    {"basic_block", 4, 2, 16, 8, 8, "native", b_block, 1},
-    {"down_block", 4, 2, 16, 8, 8, "native", b_down_block, 1},
-    {"head", 4, 8, 64, 7, 7, "native", b_head, 1},
+    {"bn_odd", 4, 3, 13, 5, 3, "native", b_bn, 0, 0, 0},
+    {"relu", 4, 2, 20, 4, 4, "native", b_relu, 1, 0, 0},
+    {"relu6", 4, 2, 16, 4, 4, "native", b_relu6, 1, 0, 0},
+    {"maxpool", 4, 2, 16, 7, 7, "native", b_maxpool, 1, 0, 0},
+    {"avgpool", 4, 2, 16, 5, 5, "native", b_avgpool, 1, 0, 0},
+    {"avgpool2", 4, 2, 16, 6, 6, "native", b_avgpool2, 1, 0, 0},
+    {"gap", 4, 2, 20, 4, 4, "native", b_gap, 1, 0, 0},
+    {"linear", 4, 3, 32, 2, 2, "native", b_linear, 1, 0, 0},
+    {"linear_2d", 2, 4, 12, 1, 1, "nc", b_linear, 0, 0, 0},
+    {"add", 4, 2, 16, 3, 3, "native", b_add, 1, 0, 0},
+    {"gate_search", 4, 2, 20, 4, 4, "native", b_gate, 1, 0, 0},
+    {"gate_pruned", 4, 2, 20, 4, 4, "native", b_gate, 1, 0, 0},
+    {"gate_off", 4, 2, 20, 4, 4, "native", b_gate, 1, 0, 0},
+    {"gate_nchw", 4, 2, 5, 3, 3, "nchw", b_gate, 0, 0, 0},
+    {"bng_relu_b1", 4, 3, 20, 4, 4, "native", b_bng_relu, 1, 1, 1},
+    {"bng_relu_b10", 4, 3, 20, 4, 4, "native", b_bng_relu, 1, 1, 1},
+    {"bng_relu_b1000", 4, 3, 20, 4, 4, "native", b_bng_relu, 1, 1, 1},
+    {"bng_relu_pruned", 4, 3, 20, 4, 4, "native", b_bng_relu, 1, 1, 1},
+    {"bng_relu_off", 4, 3, 20, 4, 4, "native", b_bng_relu, 1, 1, 1},
+    {"bng_relu_infer", 4, 2, 20, 4, 4, "native", b_bng_relu, 1, 1, 1},
+    {"bng_relu6", 4, 3, 16, 4, 4, "native", b_bng_relu6, 1, 1, 0},
+    {"bng", 4, 3, 20, 4, 4, "native", b_bng, 1, 1, 0},
+    {"bn_relu", 4, 3, 20, 4, 4, "native", b_bn_relu, 1, 0, 1},
+    /* 13 channels: padded in blocked layouts, dnal's own BN kernel in NHWC */
+    {"bng_relu_odd", 4, 3, 13, 5, 3, "native", b_bng_relu, 1, 1, 1},
+    {"add_relu", 4, 2, 16, 3, 3, "native", b_add_relu, 1, 0, 1},
+    {"softmax_ce", 2, 8, 10, 1, 1, "nc", b_ce, 1, 0, 0},
+    {"scatter_add", 4, 2, 16, 4, 4, "native", b_scatter_add, 1, 0, 0},
+    {"shortcut_a", 4, 2, 8, 6, 6, "native", b_shortcut_a, 1, 0, 0},
+    {"basic_block", 4, 2, 16, 8, 8, "native", b_block, 1, 2, 2},
+    {"down_block", 4, 2, 16, 8, 8, "native", b_down_block, 1, 2, 2},
+    {"head", 4, 8, 64, 7, 7, "native", b_head, 1, 0, 0},
     /* finite differences need few outputs: float32 rounding of the BN-coupled loss */
-    {"basic_block_small", 4, 2, 16, 5, 5, "native", b_block, 0},
+    {"basic_block_small", 4, 2, 16, 5, 5, "native", b_block, 0, 2, 2},
 };
 const int n_layer_cases = sizeof layer_cases / sizeof layer_cases[0];
 
@@ -145,6 +179,12 @@ const layer_case *case_find(const char *name)
 
 dnal_net *case_net(const dnal_ctx *ctx, const layer_case *lc, const char *layout_override)
 {
+    return case_net_fuse(ctx, lc, layout_override, 1);
+}
+
+dnal_net *case_net_fuse(const dnal_ctx *ctx, const layer_case *lc, const char *layout_override,
+                        int fuse)
+{
     int64_t dims[4] = {lc->n, lc->c, lc->h, lc->w};
     const char *layout = layout_override ? layout_override : lc->layout;
     dnal_md md = lc->ndims == 2 ? dnal_md_plain(2, dims) : h_md(ctx, dims, layout);
@@ -152,6 +192,7 @@ dnal_net *case_net(const dnal_ctx *ctx, const layer_case *lc, const char *layout
     if (!strcmp(layout, "nhwc")) /* convolutions write channels last too */
         net->layout = dnal_md_channels_last_kind();
     net->input->need_grad = 1;
+    net->no_fuse = !fuse;
     lc->build(net, net->input);
     dnal_net_finalize(net);
     return net;

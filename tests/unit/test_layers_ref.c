@@ -1,7 +1,9 @@
 /* Every layer's forward output and gradients against PyTorch on the same
  * inputs (tests/ref/fixtures.h5, written by tests/ref/make_fixtures.py with
  * float64 references), including a whole ResNet basic block; every 4-D case
- * a second time in channels last (NHWC).
+ * a second time in channels last (NHWC); the cases with fused layers (BN
+ * with its gate and ReLU, add with its ReLU) also with every layer on its
+ * own, and with a check of what was fused.
  *
  * Tolerance: max |dnal - torch| / max |torch| <= 1e-4 per tensor; the max
  * absolute difference is reported with each check. */
@@ -95,8 +97,9 @@ static void compare(hid_t g, const char *cname, const char *what, const char *pa
     free(ref);
 }
 
-/* layout NULL: the fixture's own */
-static void run_case(const dnal_ctx *ctx, hid_t file, const layer_case *lc, const char *layout_as)
+/* layout NULL: the fixture's own; fuse 0: every layer on its own */
+static void run_case(const dnal_ctx *ctx, hid_t file, const layer_case *lc, const char *layout_as,
+                     int fuse)
 {
     char path[256], layout[32], cname[64];
     if (!tap_ok(exists(file, lc->name), "fixture %s present", lc->name))
@@ -105,12 +108,22 @@ static void run_case(const dnal_ctx *ctx, hid_t file, const layer_case *lc, cons
     attr_str(g, "layout", layout, sizeof layout);
     if (layout_as)
         snprintf(layout, sizeof layout, "%s", layout_as);
-    snprintf(cname, sizeof cname, "%s%s%s", lc->name, layout_as ? " " : "", layout_as ? layout_as : "");
+    snprintf(cname, sizeof cname, "%s%s%s%s", lc->name, layout_as ? " " : "",
+             layout_as ? layout_as : "", fuse ? "" : " unfused");
     dnal_pass pass = {.training = (int)attr_f64(g, "train"),
                       .gate_mode = (dnal_gate_mode)attr_f64(g, "gate_mode"),
                       .beta = (float)attr_f64(g, "beta")};
-    dnal_net *net = case_net(ctx, lc, layout);
-
+    dnal_net *net = case_net_fuse(ctx, lc, layout, fuse);
+    /* gates always fold; a ReLU fuses where oneDNN has a fast kernel for the
+     * fused form: in the blocked layouts on every x86-64 ISA, in channels
+     * last for some widths only (else it runs as its own layer) */
+    int relus_ok = layout_as ? net->n_fused_relus <= lc->fused_relus
+                             : net->n_fused_relus == lc->fused_relus;
+    if (fuse && (lc->fused_gates || lc->fused_relus))
+        tap_ok(net->n_fused_gates == lc->fused_gates && relus_ok,
+               "fuse %s: %d gates folded into BN (expect %d), %d ReLUs fused (expect %d%s)", cname,
+               net->n_fused_gates, lc->fused_gates, net->n_fused_relus, lc->fused_relus,
+               layout_as ? " or fewer" : "");
     for (int i = 0; i < net->n_layers; i++) {
         dnal_layer *l = net->layers[i];
         for (int k = 0; k < l->n_params; k++) {
@@ -202,13 +215,18 @@ int main(void)
     if (!tap_ok(file >= 0, "open fixtures %s", path))
         return tap_done();
     dnal_ctx *ctx = dnal_ctx_create();
-    for (int i = 0; i < n_layer_cases; i++)
-        if (layer_cases[i].has_fixture)
-            run_case(ctx, file, &layer_cases[i], NULL);
-    /* channels last: the layout networks with widths the blocked one serves badly use */
-    for (int i = 0; i < n_layer_cases; i++)
-        if (layer_cases[i].has_fixture && layer_cases[i].ndims == 4)
-            run_case(ctx, file, &layer_cases[i], "nhwc");
+    /* fused as networks run them, then every layer on its own where
+     * something fuses; each in the case's layout, then (4-D) in channels
+     * last: the layout networks with widths the blocked one serves badly use */
+    for (int fuse = 1; fuse >= 0; fuse--)
+        for (int i = 0; i < n_layer_cases; i++) {
+            const layer_case *lc = &layer_cases[i];
+            if (!lc->has_fixture || (!fuse && !lc->fused_gates && !lc->fused_relus))
+                continue;
+            run_case(ctx, file, lc, NULL, fuse);
+            if (lc->ndims == 4)
+                run_case(ctx, file, lc, "nhwc", fuse);
+        }
     dnal_ctx_destroy(ctx);
     H5Fclose(file);
     return tap_done();
