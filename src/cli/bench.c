@@ -1,5 +1,7 @@
 /* dnal bench: times forward, backward and update of a model on synthetic
- * data; prints each layer kind's share of the step and the bench line;
+ * data; prints each layer kind's share of the step and the bench line
+ * (with primitives_ms, the layers' own time per step, and conv_ms, the
+ * convolutions' part of it);
  * with data.dataset imagenet or imagenet-shards also the decoding rate
  * (bench_data line).
  * Under mpirun the global batch (data.batch) is split over the ranks and
@@ -164,8 +166,12 @@ int dnal_cmd_bench(int argc, char **argv)
     for (long s = 0; s < steps; s++)
         dnal_dist_grad_finish(&dist, net);
     double allreduce = dist.t_allreduce;
-    double fwd = 0, bwd = 0, kind_time[DNAL_LAYER_KINDS][2] = {{0}};
+    /* fwd + bwd: the layers' own times (primitives_ms), without the update
+     * and what runs between layers; conv the convolutions' share of it */
+    double fwd = 0, bwd = 0, conv = 0, kind_time[DNAL_LAYER_KINDS][2] = {{0}};
     for (int i = 0; i < net->n_layers; i++) {
+        if (net->layers[i]->kind == DNAL_CONV)
+            conv += net->fwd_time[i] + net->bwd_time[i];
         kind_time[net->layers[i]->kind][0] += net->fwd_time[i];
         kind_time[net->layers[i]->kind][1] += net->bwd_time[i];
         fwd += net->fwd_time[i];
@@ -183,12 +189,14 @@ int dnal_cmd_bench(int argc, char **argv)
            t_update / t_total);
     dnal_cost cost = dnal_net_cost(net, NULL);
     printf("bench model=%s batch=%lld ranks=%d threads=%d images_per_s=%.1f step_ms=%.3f "
-           "forward_ms=%.3f backward_ms=%.3f update_ms=%.3f compute_ms=%.3f allreduce_ms=%.3f "
-           "exposed_comm_ms=%.3f flops=%.0f params=%.0f isa=%s%s%s\n",
+           "forward_ms=%.3f backward_ms=%.3f update_ms=%.3f primitives_ms=%.3f conv_ms=%.3f "
+           "compute_ms=%.3f allreduce_ms=%.3f exposed_comm_ms=%.3f flops=%.0f params=%.0f "
+           "isa=%s%s%s\n",
            m.name, (long long)cfg.data.batch, dist.size, omp_get_max_threads(),
            (double)(cfg.data.batch * steps) / t_total, t_total * per, fwd * per, bwd * per,
-           t_update * per, (t_total - exposed) * per, allreduce * per, exposed * per, cost.flops,
-           cost.params, dnal_isa_name(), nfile ? " file=" : "", nfile ? file[0] : "");
+           t_update * per, (fwd + bwd) * per, conv * per, (t_total - exposed) * per,
+           allreduce * per, exposed * per, cost.flops, cost.params, dnal_isa_name(),
+           nfile ? " file=" : "", nfile ? file[0] : "");
     if (!strcmp(cfg.data.dataset, "imagenet") || !strcmp(cfg.data.dataset, "imagenet-shards"))
         bench_data(&cfg, &dist, first, local, steps, (double)(cfg.data.batch * steps) / t_total);
     dnal_sgd_free(&opt);

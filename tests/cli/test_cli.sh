@@ -71,6 +71,10 @@ check "dnal train prints one eval line per epoch" \
 check "dnal bench prints the bench line" \
     "[ $rc -eq 0 ] && grep -q '^bench model=resnet20 batch=16 ranks=1 threads=[0-9]* images_per_s=[0-9.]* step_ms=[0-9.]* .*exposed_comm_ms=' '$tmp/out'"
 check "dnal bench prints the conv share" "grep -q '^bench_layer kind=conv .*share=0\\.[0-9]*' '$tmp/out'"
+# the layers' own times per step: conv_ms (convolutions) <= primitives_ms (every layer) <= step_ms
+times=$(sed -n 's/^bench .* step_ms=\([0-9]*\.[0-9]*\) .* primitives_ms=\([0-9]*\.[0-9]*\) conv_ms=\([0-9]*\.[0-9]*\) .*/\1 \2 \3/p' "$tmp/out")
+check "dnal bench prints primitives_ms and conv_ms, conv_ms <= primitives_ms <= step_ms ($times)" \
+    "echo '$times' | awk 'NF == 3 && \$3 > 0 && \$3 <= \$2 && \$2 <= \$1 { ok = 1 } END { exit !ok }'"
 
 # dnal config: the resolved configuration and the key list, without MPI
 TOP=${TOP:-$(dirname "$0")/../..}
