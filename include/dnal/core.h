@@ -111,6 +111,9 @@ typedef struct dnal_ctx {
     /* the activation layout oneDNN's convolutions pick on this CPU, probed
      * once at creation (dnal_md_conv_layout) */
     dnnl_memory_desc_t conv_layout;
+    /* networks built on this context run every layer on its own (net->no_fuse;
+     * dnal bench --no-fuse measures what fusion gains) */
+    int no_fuse;
 } dnal_ctx;
 
 dnal_ctx *dnal_ctx_create(void);

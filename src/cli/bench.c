@@ -70,11 +70,15 @@ static void bench_data(const dnal_config *cfg, const dnal_dist *dist, int64_t fi
     dnal_dataset_close(d);
 }
 
-/* takes --steps N and --warmup N out of argv */
-static int bench_flags(int *argc, char **argv, long *steps, long *warmup)
+/* takes --steps N, --warmup N and --no-fuse out of argv */
+static int bench_flags(int *argc, char **argv, long *steps, long *warmup, int *no_fuse)
 {
     int out = 1;
     for (int i = 1; i < *argc; i++) {
+        if (!strcmp(argv[i], "--no-fuse")) {
+            *no_fuse = 1;
+            continue;
+        }
         long *dst = !strcmp(argv[i], "--steps") ? steps : !strcmp(argv[i], "--warmup") ? warmup : NULL;
         if (!dst) {
             argv[out++] = argv[i];
@@ -97,7 +101,7 @@ int dnal_cmd_bench(int argc, char **argv)
     long steps = 10, warmup = 3;
     dnal_config cfg;
     const char *file[1];
-    int nfile = 0, rc = bench_flags(&argc, argv, &steps, &warmup);
+    int no_fuse = 0, nfile = 0, rc = bench_flags(&argc, argv, &steps, &warmup, &no_fuse);
     if (rc || (rc = cli_config("bench", argc, argv, &cfg, &nfile, 1, file)))
         return rc;
     dnal_set_threads(cfg.run.threads);
@@ -110,6 +114,7 @@ int dnal_cmd_bench(int argc, char **argv)
                    (long long)cfg.data.batch, dist.size);
 
     dnal_ctx *ctx = dnal_ctx_create();
+    ctx->no_fuse = no_fuse;
     dnal_net *net;
     dnal_model_info info;
     dnal_model_cfg m;
@@ -191,11 +196,12 @@ int dnal_cmd_bench(int argc, char **argv)
     printf("bench model=%s batch=%lld ranks=%d threads=%d images_per_s=%.1f step_ms=%.3f "
            "forward_ms=%.3f backward_ms=%.3f update_ms=%.3f primitives_ms=%.3f conv_ms=%.3f "
            "compute_ms=%.3f allreduce_ms=%.3f exposed_comm_ms=%.3f flops=%.0f params=%.0f "
-           "isa=%s%s%s\n",
+           "fused_gates=%d fused_relus=%d isa=%s%s%s\n",
            m.name, (long long)cfg.data.batch, dist.size, omp_get_max_threads(),
            (double)(cfg.data.batch * steps) / t_total, t_total * per, fwd * per, bwd * per,
            t_update * per, (fwd + bwd) * per, conv * per, (t_total - exposed) * per,
-           allreduce * per, exposed * per, cost.flops, cost.params, dnal_isa_name(),
+           allreduce * per, exposed * per, cost.flops, cost.params, net->n_fused_gates,
+           net->n_fused_relus, dnal_isa_name(),
            nfile ? " file=" : "", nfile ? file[0] : "");
     if (!strcmp(cfg.data.dataset, "imagenet") || !strcmp(cfg.data.dataset, "imagenet-shards"))
         bench_data(&cfg, &dist, first, local, steps, (double)(cfg.data.batch * steps) / t_total);

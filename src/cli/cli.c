@@ -30,9 +30,11 @@ static const subcommand commands[] = {
      dnal_cmd_export},
     {"eval", "dnal eval MODEL.h5 [-c FILE] [--set data.*=...]",
      "accuracy of a compact model on the test split of data.dataset", dnal_cmd_eval},
-    {"bench", "dnal bench [MODEL.h5] [-c FILE] [--set section.key=value ...] [--steps N] [--warmup N]",
+    {"bench", "dnal bench [MODEL.h5] [-c FILE] [--set section.key=value ...] [--steps N] [--warmup N]\n"
+     "           [--no-fuse]",
      "step timing breakdown and images/s on synthetic data: of a compact model file, or of\n"
-     "a model zoo net (model.name, data.batch, data.image_size, run.threads)",
+     "a model zoo net (model.name, data.batch, data.image_size, run.threads); --no-fuse\n"
+     "runs BN, gate, ReLU and add as separate layers",
      dnal_cmd_bench},
     {"prep", "dnal prep imagenet SRC_DIR OUT_DIR [--size N] [--per-shard K]",
      "pack ImageNet's JPEG folders (SRC_DIR/train/<class>/, SRC_DIR/val/<class>/) into\n"

@@ -73,6 +73,7 @@ dnal_net *dnal_net_create_md(const dnal_ctx *ctx, const dnal_md *input)
     dnal_net *net = dnal_calloc(sizeof *net);
     net->ctx = ctx;
     net->layout = ctx->conv_layout;
+    net->no_fuse = ctx->no_fuse;
     dnal_tensor *t = net->input = new_tensor(net);
     t->need_grad = 0;
     t->md = *input;

@@ -75,6 +75,12 @@ check "dnal bench prints the conv share" "grep -q '^bench_layer kind=conv .*shar
 times=$(sed -n 's/^bench .* step_ms=\([0-9]*\.[0-9]*\) .* primitives_ms=\([0-9]*\.[0-9]*\) conv_ms=\([0-9]*\.[0-9]*\) .*/\1 \2 \3/p' "$tmp/out")
 check "dnal bench prints primitives_ms and conv_ms, conv_ms <= primitives_ms <= step_ms ($times)" \
     "echo '$times' | awk 'NF == 3 && \$3 > 0 && \$3 <= \$2 && \$2 <= \$1 { ok = 1 } END { exit !ok }'"
+# resnet20: 18 gated BNs (two in each of the 9 blocks) fold their gate; the
+# ReLUs after BNs and adds fuse (how many depends on oneDNN's kernels)
+check "dnal bench: 18 gates folded into BN, ReLUs fused" \
+    "grep -q '^bench .* fused_gates=18 fused_relus=[1-9][0-9]* ' '$tmp/out'"
+"$DNAL" bench --set model.name=resnet20 --set data.batch=16 --steps 1 --warmup 0 --no-fuse >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "dnal bench --no-fuse: nothing fused" "[ $rc -eq 0 ] && grep -q '^bench .* fused_gates=0 fused_relus=0 ' '$tmp/out'"
 
 # dnal config: the resolved configuration and the key list, without MPI
 TOP=${TOP:-$(dirname "$0")/../..}
