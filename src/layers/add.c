@@ -1,7 +1,8 @@
 /* Residual addition out = a + b, and with a fused ReLU out = max(a + b, 0)
  * (src/net/fuse.c fuses the ReLU that reads the sum alone). Backward hands
- * d(out) to both inputs, with the fused ReLU only where out > 0, in one
- * pass; the owner sums gradients where a tensor feeds several layers. */
+ * d(out) to both inputs, with the fused ReLU only where out > 0 (masked
+ * into one, copied to the other); the owner sums gradients where a tensor
+ * feeds several layers. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,18 +31,14 @@ static void add_forward(dnal_layer *l, const dnal_ctx *ctx, const dnal_pass *p)
     exec_run(&((add_layer *)l)->fwd, ctx);
 }
 
-/* d0 = d1 = (y > 0 ? dy : 0); either may be NULL. Padded channels of a
- * blocked layout hold y = 0, so their gradient stays 0. */
-static void relu_backward_twice(const float *y, const float *dy, float *d0, float *d1, size_t n)
+/* d = (y > 0 ? dy : 0). Padded channels of a blocked layout hold y = 0, so
+ * their gradient stays 0. */
+static void relu_backward(const float *restrict y, const float *restrict dy, float *restrict d,
+                          size_t n)
 {
 #pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < n; i++) {
-        float v = y[i] > 0.0f ? dy[i] : 0.0f;
-        if (d0)
-            d0[i] = v;
-        if (d1)
-            d1[i] = v;
-    }
+    for (size_t i = 0; i < n; i++)
+        d[i] = y[i] > 0.0f ? dy[i] : 0.0f;
 }
 
 static void add_backward(dnal_layer *l, const dnal_ctx *ctx, const dnal_pass *p)
@@ -50,14 +47,15 @@ static void add_backward(dnal_layer *l, const dnal_ctx *ctx, const dnal_pass *p)
     (void)p;
     DNNL_CHECK(dnnl_stream_wait(ctx->stream));
     const char *dy = mem_ptr(l->out->diff);
-    if (a->relu) {
-        relu_backward_twice(mem_ptr(l->out->mem), (const float *)dy,
-                            l->in_diff[0] ? mem_ptr(l->in_diff[0]) : NULL,
-                            l->in_diff[1] ? mem_ptr(l->in_diff[1]) : NULL,
-                            a->bytes / sizeof(float));
-        return;
+    int first = l->in_diff[0] ? 0 : 1;
+    if (a->relu && l->in_diff[first]) {
+        /* masked into the first input's gradient, then copied to the other's */
+        float *d = mem_ptr(l->in_diff[first]);
+        relu_backward(mem_ptr(l->out->mem), (const float *)dy, d, a->bytes / sizeof(float));
+        dy = (const char *)d;
+        first++;
     }
-    for (int i = 0; i < 2; i++)
+    for (int i = first; i < 2; i++)
         if (l->in_diff[i])
             copy_parallel(mem_ptr(l->in_diff[i]), dy, a->bytes);
 }
