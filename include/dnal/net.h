@@ -59,9 +59,10 @@ typedef struct dnal_net {
     float *live;
     size_t *live_off;
 
-    /* per-layer wall time in seconds, accumulated while `profile` is set */
+    /* per-layer wall time in seconds, accumulated while `profile` is set;
+     * grad_sum_time: the gradient sums of tensors read by several layers */
     int profile;
-    double *fwd_time, *bwd_time;
+    double *fwd_time, *bwd_time, grad_sum_time;
 } dnal_net;
 
 dnal_net *dnal_net_create(const dnal_ctx *ctx, int64_t batch, int64_t c, int64_t h, int64_t w);

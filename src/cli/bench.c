@@ -171,9 +171,9 @@ int dnal_cmd_bench(int argc, char **argv)
     for (long s = 0; s < steps; s++)
         dnal_dist_grad_finish(&dist, net);
     double allreduce = dist.t_allreduce;
-    /* fwd + bwd: the layers' own times (primitives_ms), without the update
-     * and what runs between layers; conv the convolutions' share of it */
-    double fwd = 0, bwd = 0, conv = 0, kind_time[DNAL_LAYER_KINDS][2] = {{0}};
+    /* fwd + bwd: the layers' own times and the gradient sums of fan-out
+     * (primitives_ms), without the update; conv the convolutions' share */
+    double fwd = 0, bwd = net->grad_sum_time, conv = 0, kind_time[DNAL_LAYER_KINDS][2] = {{0}};
     for (int i = 0; i < net->n_layers; i++) {
         if (net->layers[i]->kind == DNAL_CONV)
             conv += net->fwd_time[i] + net->bwd_time[i];
@@ -190,6 +190,8 @@ int dnal_cmd_bench(int argc, char **argv)
                    dnal_layer_kind_name((dnal_layer_kind)k), kind_time[k][0] * per,
                    kind_time[k][1] * per, t / t_total);
     }
+    printf("bench_layer kind=grad_sum forward_ms=0.000 backward_ms=%.3f share=%.3f\n",
+           net->grad_sum_time * per, net->grad_sum_time / t_total);
     printf("bench_layer kind=update forward_ms=0.000 backward_ms=%.3f share=%.3f\n", t_update * per,
            t_update / t_total);
     dnal_cost cost = dnal_net_cost(net, NULL);

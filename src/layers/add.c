@@ -37,8 +37,10 @@ static void relu_backward(const float *restrict y, const float *restrict dy, flo
                           size_t n)
 {
 #pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < n; i++)
-        d[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+    for (size_t i = 0; i < n; i++) {
+        float g = dy[i]; /* loaded unconditionally: the loop becomes a vector select */
+        d[i] = y[i] > 0.0f ? g : 0.0f;
+    }
 }
 
 static void add_backward(dnal_layer *l, const dnal_ctx *ctx, const dnal_pass *p)

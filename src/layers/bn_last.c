@@ -58,10 +58,12 @@ static int64_t row_len(const bn_last *k, int64_t r)
     return left < k->w ? left : k->w;
 }
 
-/* u where the ReLU output y is positive, else 0 (y NULL: u) */
+/* u where the ReLU output y is positive, else 0 (y NULL: u); u is loaded
+ * unconditionally so that the loops stay vector selects */
 static inline float relu_masked(const float *u, const float *y, int64_t i)
 {
-    return y && y[i] <= 0.0f ? 0.0f : u[i];
+    float v = u[i];
+    return y && y[i] <= 0.0f ? 0.0f : v;
 }
 
 /* per channel: su = sum u, suv = sum u * v over all pixels; u counts only

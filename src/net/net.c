@@ -361,12 +361,16 @@ void dnal_net_backward(dnal_net *net, const dnal_pass *p, dnal_layer_done_fn don
         double t0 = net->profile ? omp_get_wtime() : 0;
         dnal_layer_backward(l, net->ctx, p);
         DNNL_CHECK(dnnl_stream_wait(net->ctx->stream));
+        double t1 = net->profile ? omp_get_wtime() : 0;
         for (int k = 0; k < l->n_in; k++)
             if (net->edge_accum[2 * i + k])
                 accumulate(dnal_tensor_grad(l->in[k]), net->accum,
                            dnal_md_bytes(&l->in[k]->md) / sizeof(float));
-        if (net->profile)
-            net->bwd_time[i] += omp_get_wtime() - t0;
+        if (net->profile) {
+            double t2 = omp_get_wtime();
+            net->bwd_time[i] += t1 - t0;
+            net->grad_sum_time += t2 - t1;
+        }
         if (done)
             done(arg, net, i);
     }
