@@ -18,6 +18,7 @@
  * With a fused ReLU the forward clamps y at 0 and the backward takes dy
  * only where y > 0 (the ReLU's derivative, read from y itself). */
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include <omp.h>
@@ -58,12 +59,16 @@ static int64_t row_len(const bn_last *k, int64_t r)
     return left < k->w ? left : k->w;
 }
 
-/* u where the ReLU output y is positive, else 0 (y NULL: u); u is loaded
- * unconditionally so that the loops stay vector selects */
+/* u[i] where the ReLU output y[i] is positive, else 0, as a bit mask: a
+ * select or a multiply keeps GCC's loops scalar */
 static inline float relu_masked(const float *u, const float *y, int64_t i)
 {
-    float v = u[i];
-    return y && y[i] <= 0.0f ? 0.0f : v;
+    uint32_t bits, mask = -(uint32_t)(y[i] > 0.0f);
+    float r;
+    memcpy(&bits, &u[i], sizeof bits);
+    bits &= mask;
+    memcpy(&r, &bits, sizeof r);
+    return r;
 }
 
 /* per channel: su = sum u, suv = sum u * v over all pixels; u counts only
@@ -77,13 +82,22 @@ static void channel_sums(const bn_last *k, const float *u, const float *v, const
         double *pu = k->part + 2 * omp_get_thread_num() * w, *puv = pu + w;
 #pragma omp for schedule(static)
         for (int64_t r = 0; r < rows; r++) {
-            const float *ur = u + r * w, *vr = v + r * w, *yr = y ? y + r * w : NULL;
+            const float *ur = u + r * w, *vr = v + r * w;
             const int64_t len = row_len(k, r);
+            if (y) {
+                const float *yr = y + r * w;
 #pragma omp simd
-            for (int64_t i = 0; i < len; i++) {
-                float ui = relu_masked(ur, yr, i);
-                pu[i] += ui;
-                puv[i] += (double)ui * vr[i];
+                for (int64_t i = 0; i < len; i++) {
+                    float ui = relu_masked(ur, yr, i);
+                    pu[i] += ui;
+                    puv[i] += (double)ui * vr[i];
+                }
+            } else {
+#pragma omp simd
+                for (int64_t i = 0; i < len; i++) {
+                    pu[i] += ur[i];
+                    puv[i] += (double)ur[i] * vr[i];
+                }
             }
         }
     }
@@ -109,10 +123,12 @@ static void affine(const bn_last *k, const float *u, const float *v, const float
         const float *ur = u + r * w, *vr = v + r * w, *yr = y ? y + r * w : NULL;
         float *o = out + r * w;
         const int64_t len = row_len(k, r);
-        if (relu) {
+        if (relu) { /* a select, not fmaxf: that one has NaN rules that keep it scalar */
 #pragma omp simd
-            for (int64_t i = 0; i < len; i++)
-                o[i] = fmaxf(ur[i] * a[i] + vr[i] * d[i] + b[i], 0.0f);
+            for (int64_t i = 0; i < len; i++) {
+                float t = ur[i] * a[i] + vr[i] * d[i] + b[i];
+                o[i] = t > 0.0f ? t : 0.0f;
+            }
         } else if (yr) {
 #pragma omp simd
             for (int64_t i = 0; i < len; i++)
