@@ -102,7 +102,8 @@ void dnal_net_softmax_ce(dnal_net *net, const char *name, dnal_tensor *logits);
  * all primitives. BN scales and running variances start at 1, masks at 1,
  * everything else at 0. */
 void dnal_net_finalize(dnal_net *net);
-/* The fusion step of finalize (fuse.c). */
+/* The fusion step of finalize (fuse.c); called by it, never after it
+ * (fusing changes primitives and private storage that bind has used). */
 void dnal_net_fuse(dnal_net *net);
 
 /* Called after each layer's backward, in backward order (e.g. to start the

@@ -49,6 +49,7 @@ static dnnl_memory_t plain_mem(bn_layer *n, int *k, const dnal_ctx *ctx, float *
 {
     int64_t c = n->base.in[0]->c;
     dnal_md cmd = dnal_md_plain(1, &c);
+    DNAL_ASSERT(*k < (int)(sizeof n->mems / sizeof n->mems[0]));
     return n->mems[(*k)++] = dnal_memory(ctx, &cmd, p);
 }
 
