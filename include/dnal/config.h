@@ -61,7 +61,7 @@ typedef struct dnal_config {
     struct {
         uint64_t seed;
         int64_t threads;       /* 0 = OpenMP's default */
-        char dtype[8];         /* f32 (bf16 is not implemented yet) */
+        char dtype[8];         /* f32 or bf16 (activations and working weights) */
         char stages[64];       /* comma-separated subset of pretrain,search,prune,finetune */
         char init[DNAL_PATH_MAX]; /* checkpoint whose weights (and masks) the run starts from */
     } run;

@@ -114,9 +114,28 @@ typedef struct dnal_ctx {
     /* networks built on this context run every layer on its own (net->no_fuse;
      * dnal bench --no-fuse measures what fusion gains) */
     int no_fuse;
+    /* the number format of activations and of the weights' working copies
+     * in networks built on this context (run.dtype): dnnl_f32 (the default)
+     * or dnnl_bf16; parameters, gradients and statistics stay f32 */
+    dnnl_data_type_t dtype;
 } dnal_ctx;
 
 dnal_ctx *dnal_ctx_create(void);
+/* A context for run.dtype ("f32" or "bf16"): where this CPU has no bf16
+ * primitives, exit 1 naming its ISA; where it emulates them, a warning on
+ * stderr (once a process). */
+dnal_ctx *dnal_ctx_create_for(const char *dtype);
+/* How this CPU runs bf16 primitives. */
+typedef enum dnal_bf16_support {
+    DNAL_BF16_NONE = 0,     /* oneDNN creates no bf16 primitive (below avx512_core) */
+    DNAL_BF16_EMULATED = 1, /* avx512_core without bf16 instructions: emulated, slow */
+    DNAL_BF16_NATIVE = 2    /* avx512_core_bf16 or avx512_core_amx */
+} dnal_bf16_support;
+dnal_bf16_support dnal_bf16_supported(const dnal_ctx *ctx);
+/* Networks built on ctx from now on run in dtype (dnnl_f32 or dnnl_bf16):
+ * re-probes ctx->conv_layout for it. Returns 0 (ctx unchanged) where
+ * oneDNN has no convolution in that type on this CPU. */
+int dnal_ctx_set_dtype(dnal_ctx *ctx, dnnl_data_type_t dtype);
 /* The threads oneDNN and dnal's own loops use (run.threads; 0 keeps
  * OpenMP's default, OMP_NUM_THREADS). */
 void dnal_set_threads(int64_t threads);
@@ -134,37 +153,48 @@ dnal_md dnal_md_plain(int ndims, const int64_t *dims);
 dnal_md dnal_md_channels_last(const int64_t *dims);
 /* format_tag any: the primitive picks the layout */
 dnal_md dnal_md_any(int ndims, const int64_t *dims);
+/* The same descriptor (layout, or any) with elements of another type. */
+dnal_md dnal_md_with_type(const dnal_md *md, dnnl_data_type_t dtype);
+/* The element type of a descriptor, and whether it is bf16. */
+dnnl_data_type_t dnal_md_type(const dnal_md *md);
+int dnal_md_is_bf16(const dnal_md *md);
 /* a specific 4-D activation layout, for tests: "nchw", "nhwc", "nChw8c", "nChw16c" */
 dnal_md dnal_md_tag4(const int64_t dims[4], const char *tag);
 /* The same layout kind (dnal_md_like) with c channels. */
 dnal_md dnal_md_with_channels(const dnal_md *md, int64_t c);
 /* The layout kind of `kind` (the order of its dims and its inner blocks,
  * e.g. aBcd16b or acdb) over other dims of the same rank, strided as oneDNN
- * strides a format tag. `kind` must be a blocked (not any) f32 layout. */
+ * strides a format tag, of kind's element type. `kind` must be a blocked
+ * (not any) layout. */
 dnal_md dnal_md_like(const dnal_md *kind, int ndims, const int64_t *dims);
 /* The activation layout kinds a network may use (see dnal_net.layout).
  * The destination oneDNN picks (format any) for a generic 32->32 3x3
- * convolution on this CPU, e.g. aBcd16b with AVX-512, aBcd8b with AVX2 and
- * SSE4.1: a probe, run once by dnal_ctx_create into ctx->conv_layout. */
+ * convolution of ctx->dtype on this CPU, e.g. aBcd16b with AVX-512, aBcd8b
+ * with AVX2 and SSE4.1: a probe, run by dnal_ctx_create (and
+ * dnal_ctx_set_dtype) into ctx->conv_layout. */
 dnal_md dnal_md_conv_layout(const dnal_ctx *ctx);
-/* Channels last (NHWC). */
-dnal_md dnal_md_channels_last_kind(void);
+/* The same probe for elements of dtype; 0 where oneDNN has no such convolution. */
+int dnal_md_conv_layout_of(const dnal_ctx *ctx, dnnl_data_type_t dtype, dnal_md *layout);
+/* Channels last (NHWC), of ctx->dtype. */
+dnal_md dnal_md_channels_last_kind(const dnal_ctx *ctx);
 int dnal_md_equal(const dnal_md *a, const dnal_md *b);
 /* The logical dims of a descriptor (of up to 4 dims) into dims, the missing
  * trailing ones 1; returns the number of dims. */
 int dnal_md_dims(const dnal_md *md, int64_t dims[4]);
 size_t dnal_md_bytes(const dnal_md *md);
-/* A channel view of a 4-D (or 2-D) f32 activation layout: element (n,c,h,w)
- * is at n*sn + (c/cb)*sc + h*sh + w*sw + c%cb. Supports plain layouts and
- * layouts blocked on channels only (nChw8c, nChw16c); returns 0 otherwise. */
+/* A channel view of a 4-D (or 2-D) f32 or bf16 activation layout: element
+ * (n,c,h,w) is at n*sn + (c/cb)*sc + h*sh + w*sw + c%cb. Supports plain
+ * layouts and layouts blocked on channels only (nChw8c, nChw16c); returns 0
+ * otherwise. */
 typedef struct dnal_chan_view {
     int64_t n, c, h, w; /* logical dims */
     int64_t cpad;       /* channels rounded up to the block */
     int64_t cb;         /* channel block (1 = plain) */
     int64_t sn, sc, sh, sw;
+    int bf16;           /* elements are bf16 (else f32) */
 } dnal_chan_view;
 int dnal_md_chan_view(const dnal_md *md, dnal_chan_view *v);
-/* A dense 4-D channels-last (NHWC) f32 layout. */
+/* A dense 4-D channels-last (NHWC) layout. */
 int dnal_md_is_channels_last(const dnal_md *md);
 /* short layout name for messages and tests, e.g. "aBcd16b" */
 const char *dnal_md_layout_str(const dnal_md *md, char *buf, size_t len);

@@ -252,7 +252,10 @@ dnal_ce_result dnal_softmax_ce_result(const dnal_layer *l);
 void dnal_tensor_write(const dnal_ctx *ctx, dnal_tensor *t, int diff, const float *nchw);
 void dnal_tensor_read(const dnal_ctx *ctx, const dnal_tensor *t, int diff, float *nchw);
 size_t dnal_tensor_count(const dnal_tensor *t);
-/* Raw pointers behind a tensor's memory objects. */
+/* d(t) += src, src a buffer in t's layout and type (gradient fan-out sums) */
+void dnal_tensor_grad_add(const dnal_tensor *t, const void *src);
+/* Raw pointers behind a tensor's memory objects (f32 or bf16 elements:
+ * the tensor's md says which). */
 float *dnal_tensor_data(const dnal_tensor *t);
 float *dnal_tensor_grad(const dnal_tensor *t);
 

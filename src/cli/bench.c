@@ -113,7 +113,7 @@ int dnal_cmd_bench(int argc, char **argv)
         dnal_fatal(DNAL_EXIT_USAGE, "data.batch=%lld does not split evenly over %d ranks",
                    (long long)cfg.data.batch, dist.size);
 
-    dnal_ctx *ctx = dnal_ctx_create();
+    dnal_ctx *ctx = dnal_ctx_create_for(cfg.run.dtype);
     ctx->no_fuse = no_fuse;
     dnal_net *net;
     dnal_model_info info;
@@ -198,12 +198,12 @@ int dnal_cmd_bench(int argc, char **argv)
     printf("bench model=%s batch=%lld ranks=%d threads=%d images_per_s=%.1f step_ms=%.3f "
            "forward_ms=%.3f backward_ms=%.3f update_ms=%.3f primitives_ms=%.3f conv_ms=%.3f "
            "compute_ms=%.3f allreduce_ms=%.3f exposed_comm_ms=%.3f flops=%.0f params=%.0f "
-           "fused_gates=%d fused_relus=%d isa=%s%s%s\n",
+           "fused_gates=%d fused_relus=%d dtype=%s isa=%s%s%s\n",
            m.name, (long long)cfg.data.batch, dist.size, omp_get_max_threads(),
            (double)(cfg.data.batch * steps) / t_total, t_total * per, fwd * per, bwd * per,
            t_update * per, (fwd + bwd) * per, conv * per, (t_total - exposed) * per,
            allreduce * per, exposed * per, cost.flops, cost.params, net->n_fused_gates,
-           net->n_fused_relus, dnal_isa_name(),
+           net->n_fused_relus, cfg.run.dtype, dnal_isa_name(),
            nfile ? " file=" : "", nfile ? file[0] : "");
     if (!strcmp(cfg.data.dataset, "imagenet") || !strcmp(cfg.data.dataset, "imagenet-shards"))
         bench_data(&cfg, &dist, first, local, steps, (double)(cfg.data.batch * steps) / t_total);

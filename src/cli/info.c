@@ -39,6 +39,11 @@ int dnal_cmd_info(int argc, char **argv)
         printf("onednn_version=%d.%d.%d\n", v->major, v->minor, v->patch);
         printf("onednn_cpu_runtime=%s\n", v->cpu_runtime == DNNL_RUNTIME_OMP ? "openmp" : "other");
         printf("onednn_isa=%s\n", dnal_isa_name());
+        /* native: avx512_core_bf16 or avx512_core_amx; emulated: avx512_core */
+        static const char *bf16[] = {"none", "emulated", "native"};
+        dnal_ctx *ctx = dnal_ctx_create();
+        printf("bf16=%s\n", bf16[dnal_bf16_supported(ctx)]);
+        dnal_ctx_destroy(ctx);
         printf("omp_threads=%d\n", omp_get_max_threads());
         printf("mpi_library=%s\n", lib);
         printf("mpi_standard=%d.%d\n", major, minor);

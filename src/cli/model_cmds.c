@@ -81,8 +81,8 @@ int dnal_cmd_eval(int argc, char **argv)
     }
     dnal_set_threads(cfg.run.threads);
     dnal_data_cfg d = dnal_data_config(&cfg, DNAL_SPLIT_TEST);
+    dnal_ctx *ctx = dnal_ctx_create_for(cfg.run.dtype);
     dnal_dataset *test = dnal_dataset_open(&d, DNAL_SPLIT_TEST);
-    dnal_ctx *ctx = dnal_ctx_create();
     dnal_model_info info;
     dnal_net *net = dnal_model_load(ctx, pos[0], cfg.data.batch, &info);
     int64_t c, h, w;

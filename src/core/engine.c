@@ -1,5 +1,7 @@
 /* The oneDNN CPU engine, its stream and its threads. */
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <omp.h>
 
@@ -10,8 +12,56 @@ dnal_ctx *dnal_ctx_create(void)
     dnal_ctx *ctx = dnal_calloc(sizeof *ctx);
     DNNL_CHECK(dnnl_engine_create(&ctx->engine, dnnl_cpu, 0));
     DNNL_CHECK(dnnl_stream_create(&ctx->stream, ctx->engine, dnnl_stream_default_flags));
+    ctx->dtype = dnnl_f32;
     ctx->conv_layout = dnal_md_conv_layout(ctx);
     return ctx;
+}
+
+int dnal_ctx_set_dtype(dnal_ctx *ctx, dnnl_data_type_t dtype)
+{
+    dnal_md layout;
+    if (!dnal_md_conv_layout_of(ctx, dtype, &layout))
+        return 0;
+    ctx->dtype = dtype;
+    ctx->conv_layout = layout;
+    return 1;
+}
+
+dnal_ctx *dnal_ctx_create_for(const char *dtype)
+{
+    dnal_ctx *ctx = dnal_ctx_create();
+    if (strcmp(dtype, "bf16"))
+        return ctx;
+    static int warned;
+    switch (dnal_bf16_supported(ctx)) {
+    case DNAL_BF16_NONE:
+        dnal_fatal(DNAL_EXIT_USAGE,
+                   "run.dtype=bf16: oneDNN creates no bf16 primitives on this CPU (ISA %s); "
+                   "bf16 needs avx512_core or later, native with avx512_core_bf16 or "
+                   "avx512_core_amx; use run.dtype=f32",
+                   dnal_isa_name());
+    case DNAL_BF16_EMULATED:
+        if (!warned++)
+            fprintf(stderr, "dnal: warning: run.dtype=bf16 on ISA %s is emulated (no bf16 "
+                            "instructions): expect it slower than f32\n",
+                    dnal_isa_name());
+        break;
+    case DNAL_BF16_NATIVE: break;
+    }
+    DNAL_ASSERT(dnal_ctx_set_dtype(ctx, dnnl_bf16));
+    return ctx;
+}
+
+/* oneDNN 2.6 creates bf16 primitives from avx512_core on, with the bf16
+ * instructions (vdpbf16ps, vcvtneps2bf16) from avx512_core_bf16 on (the ISA
+ * values are bit sets: amx includes bf16); below, it emulates them */
+dnal_bf16_support dnal_bf16_supported(const dnal_ctx *ctx)
+{
+    dnal_md layout;
+    if (!dnal_md_conv_layout_of(ctx, dnnl_bf16, &layout))
+        return DNAL_BF16_NONE;
+    unsigned isa = (unsigned)dnnl_get_effective_cpu_isa(), bf16 = dnnl_cpu_isa_avx512_core_bf16;
+    return (isa & bf16) == bf16 ? DNAL_BF16_NATIVE : DNAL_BF16_EMULATED;
 }
 
 void dnal_ctx_destroy(dnal_ctx *ctx)

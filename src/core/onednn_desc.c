@@ -48,6 +48,27 @@ dnal_md dnal_md_any(int ndims, const int64_t *dims)
     return md_by_tag(ndims, dims, dnnl_format_tag_any);
 }
 
+/* Strides and blocks count elements, not bytes, so a layout carries over
+ * to another element type unchanged. */
+dnal_md dnal_md_with_type(const dnal_md *md, dnnl_data_type_t dtype)
+{
+    dnal_md r = *md;
+    DNAL_ASSERT(md->format_kind == dnnl_blocked || md->format_kind == dnnl_format_kind_any);
+    DNAL_ASSERT(md->extra.flags == 0);
+    r.data_type = dtype;
+    return r;
+}
+
+dnnl_data_type_t dnal_md_type(const dnal_md *md)
+{
+    return md->data_type;
+}
+
+int dnal_md_is_bf16(const dnal_md *md)
+{
+    return md->data_type == dnnl_bf16;
+}
+
 dnal_md dnal_md_tag4(const int64_t dims[4], const char *tag)
 {
     dnnl_format_tag_t t;
@@ -137,19 +158,30 @@ dnal_md dnal_md_like(const dnal_md *kind, int ndims, const int64_t *dims)
 /* dims of the probe: all above 1 and distinct strides in every layout */
 static const int64_t probe_dims[4] = {2, 32, 8, 8};
 
-dnal_md dnal_md_conv_layout(const dnal_ctx *ctx)
+int dnal_md_conv_layout_of(const dnal_ctx *ctx, dnnl_data_type_t dtype, dnal_md *layout)
 {
     const int64_t wdims[4] = {32, 32, 3, 3};
-    dnal_md src = dnal_md_any(4, probe_dims), dst = src, wei = dnal_md_any(4, wdims);
-    dnal_pd pd = dnal_pd_conv_fwd(ctx, &src, &wei, NULL, &dst, (dnal_conv_geom){1, 1});
-    dnal_md md = dnal_pd_md(pd, dnnl_query_dst_md, 0);
+    dnal_md f32 = dnal_md_any(4, probe_dims), f32w = dnal_md_any(4, wdims);
+    dnal_md src = dnal_md_with_type(&f32, dtype), wei = dnal_md_with_type(&f32w, dtype);
+    dnal_pd pd = dnal_pd_conv_fwd_try(ctx, &src, &wei, NULL, &src, (dnal_conv_geom){1, 1});
+    if (!pd)
+        return 0;
+    *layout = dnal_pd_md(pd, dnnl_query_dst_md, 0);
     dnnl_primitive_desc_destroy(pd);
+    return 1;
+}
+
+dnal_md dnal_md_conv_layout(const dnal_ctx *ctx)
+{
+    dnal_md md;
+    DNAL_ASSERT(dnal_md_conv_layout_of(ctx, ctx->dtype, &md));
     return md;
 }
 
-dnal_md dnal_md_channels_last_kind(void)
+dnal_md dnal_md_channels_last_kind(const dnal_ctx *ctx)
 {
-    return dnal_md_channels_last(probe_dims);
+    dnal_md md = dnal_md_channels_last(probe_dims);
+    return dnal_md_with_type(&md, ctx->dtype);
 }
 
 int dnal_md_equal(const dnal_md *a, const dnal_md *b)
@@ -172,12 +204,14 @@ size_t dnal_md_bytes(const dnal_md *md)
 
 int dnal_md_chan_view(const dnal_md *md, dnal_chan_view *v)
 {
-    if (md->format_kind != dnnl_blocked || md->data_type != dnnl_f32)
+    if (md->format_kind != dnnl_blocked ||
+        (md->data_type != dnnl_f32 && md->data_type != dnnl_bf16))
         return 0;
     if (md->ndims != 2 && md->ndims != 4)
         return 0;
     const dnnl_blocking_desc_t *b = &md->format_desc.blocking;
     memset(v, 0, sizeof *v);
+    v->bf16 = md->data_type == dnnl_bf16;
     v->n = md->dims[0];
     v->c = md->dims[1];
     v->h = md->ndims == 4 ? md->dims[2] : 1;

@@ -22,7 +22,6 @@ typedef struct key_def {
     size_t off, size;       /* the field in dnal_config */
     const char *def;        /* the default, as INI text */
     const char *values;     /* T_ENUM, T_STAGES: the accepted values, '|'-separated */
-    const char *planned;    /* T_ENUM: values refused as not implemented yet, '|'-separated */
     double lo, hi;          /* numbers and list entries: the accepted range */
     unsigned flags;         /* LO_OPEN, HI_OPEN: bound excluded; NONEMPTY: strings */
     size_t count_off;       /* T_LIST: the int that counts the entries */

@@ -142,8 +142,9 @@ const key_def config_keys[] = {
     {K("run", "threads", T_INT, run.threads, "0"), GE(0),
      .doc = "OpenMP threads of each rank (0: OpenMP's default, OMP_NUM_THREADS or every "
             "core)"},
-    {K("run", "dtype", T_ENUM, run.dtype, "f32"), ONE_OF("f32"), .planned = "bf16",
-     .doc = "number format of weights and activations (bf16 is not implemented yet)"},
+    {K("run", "dtype", T_ENUM, run.dtype, "f32"), ONE_OF("f32|bf16"),
+     .doc = "number format of activations and the weights' working copy (bf16: needs "
+            "avx512_core; master weights, gradients, optimiser, alpha stay f32)"},
     {K("run", "stages", T_STAGES, run.stages, "pretrain,search,prune,finetune"),
      ONE_OF("pretrain|search|prune|finetune"),
      .doc = "the stages to run, always in this order (e.g. search,prune,finetune with "

@@ -124,7 +124,7 @@ static int parse_bool(const key_def *k, const char *s, int *out, char *err, size
 }
 
 /* Enum values match case-insensitively and are stored as the table spells
- * them; a planned value (known, not implemented yet) is refused as such. */
+ * them. */
 static int parse_enum(const key_def *k, const char *s, char *field, char *err, size_t n)
 {
     const char *v;
@@ -137,9 +137,6 @@ static int parse_enum(const key_def *k, const char *s, char *field, char *err, s
     }
     char list[256];
     config_values_text(k->values, list, sizeof list);
-    if (config_find_value(k->planned, s, len, &v, &vlen) >= 0)
-        return fail(err, n, "%s.%s: '%s' is not implemented yet (implemented: %s)", k->section,
-                    k->name, s, list);
     return fail(err, n, "%s.%s: '%s' is not one of %s", k->section, k->name, s, list);
 }
 

@@ -43,6 +43,19 @@ static void relu_backward(const float *restrict y, const float *restrict dy, flo
     }
 }
 
+/* The same over bf16: a bf16 is > 0 exactly when its bits read as a signed
+ * 16-bit integer are > 0 (+0 and -0 are not; a positive NaN would pass, but
+ * a NaN ends the run at the step's non-finite check anyway) */
+static void relu_backward_bf16(const int16_t *restrict y, const uint16_t *restrict dy,
+                               uint16_t *restrict d, size_t n)
+{
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        uint16_t g = dy[i];
+        d[i] = y[i] > 0 ? g : 0;
+    }
+}
+
 static void add_backward(dnal_layer *l, const dnal_ctx *ctx, const dnal_pass *p)
 {
     add_layer *a = (add_layer *)l;
@@ -52,8 +65,11 @@ static void add_backward(dnal_layer *l, const dnal_ctx *ctx, const dnal_pass *p)
     int first = l->in_diff[0] ? 0 : 1;
     if (a->relu && l->in_diff[first]) {
         /* masked into the first input's gradient, then copied to the other's */
-        float *d = mem_ptr(l->in_diff[first]);
-        relu_backward(mem_ptr(l->out->mem), (const float *)dy, d, a->bytes / sizeof(float));
+        void *d = mem_ptr(l->in_diff[first]);
+        if (dnal_md_is_bf16(&l->out->md))
+            relu_backward_bf16(mem_ptr(l->out->mem), (const uint16_t *)dy, d, a->bytes / 2);
+        else
+            relu_backward(mem_ptr(l->out->mem), (const float *)dy, d, a->bytes / sizeof(float));
         dy = (const char *)d;
         first++;
     }

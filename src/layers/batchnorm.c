@@ -258,7 +258,7 @@ dnal_layer *dnal_bn_create(const dnal_ctx *ctx, const char *name, dnal_tensor *i
     n->fold_off = layer_priv(l, 6 * sizeof(float) * (size_t)in->c);
     if (!create_pds(n, ctx, 0)) {
         n->own = 1;
-        bn_last_plan(&n->k, l, in->n * in->h * in->w, in->c);
+        bn_last_plan(&n->k, l, in->n * in->h * in->w, in->c, dnal_md_is_bf16(&in->md));
         tensor_set(out, &in->md);
         return l;
     }

@@ -16,7 +16,9 @@
  *             dx = a (dy - dshift / M - (x - mean) dscale / (M sqrt(var + eps)))
  *                = dy a + x d + b'  (coefficients per channel; M pixels)
  * With a fused ReLU the forward clamps y at 0 and the backward takes dy
- * only where y > 0 (the ReLU's derivative, read from y itself). */
+ * only where y > 0 (the ReLU's derivative, read from y itself). bf16 data
+ * are widened row by row into per-thread f32 rows and the results rounded
+ * back; every sum stays f32 or double. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -25,16 +27,18 @@
 
 #include "internal.h"
 
-enum { ROW = 16 };
+enum { ROW = 16, STAGE_ROWS = 4 /* bf16: u, v, y and out rows of each thread */ };
 
-void bn_last_plan(bn_last *k, dnal_layer *l, int64_t pixels, int64_t c)
+void bn_last_plan(bn_last *k, dnal_layer *l, int64_t pixels, int64_t c, int bf16)
 {
     k->pixels = pixels;
     k->c = c;
     k->w = ROW * c;
+    k->bf16 = bf16;
     k->nthreads = omp_get_max_threads();
+    size_t stage = bf16 ? (size_t)(STAGE_ROWS * k->nthreads * k->w) : 0;
     k->off = layer_priv(l, sizeof(double) * (size_t)(2 * k->nthreads * k->w + 2 * c) +
-                               sizeof(float) * (size_t)(3 * k->w));
+                               sizeof(float) * ((size_t)(3 * k->w) + stage));
 }
 
 void bn_last_bind(bn_last *k, char *priv)
@@ -45,6 +49,20 @@ void bn_last_bind(bn_last *k, char *priv)
     k->a = (float *)(k->suv + k->c);
     k->b = k->a + k->w;
     k->d = k->b + k->w;
+    k->stage = k->bf16 ? k->d + k->w : NULL;
+}
+
+/* Row r of a tensor as f32: the row itself, or (bf16) its copy in this
+ * thread's staging slot (u, v, y or out) */
+static const float *row_in(const bn_last *k, const void *p, int64_t r, int64_t len, int slot)
+{
+    if (!p)
+        return NULL;
+    if (!k->bf16)
+        return (const float *)p + r * k->w;
+    float *s = k->stage + (STAGE_ROWS * omp_get_thread_num() + slot) * k->w;
+    row_load(s, (const uint16_t *)p + r * k->w, len, 1);
+    return s;
 }
 
 static int64_t n_rows(const bn_last *k)
@@ -73,7 +91,7 @@ static inline float relu_masked(const float *u, const float *y, int64_t i)
 
 /* per channel: su = sum u, suv = sum u * v over all pixels; u counts only
  * where y > 0 (y NULL: everywhere) */
-static void channel_sums(const bn_last *k, const float *u, const float *v, const float *y)
+static void channel_sums(const bn_last *k, const void *u, const void *v, const void *y)
 {
     const int64_t w = k->w, rows = n_rows(k);
     memset(k->part, 0, sizeof(double) * (size_t)(2 * k->nthreads * w));
@@ -82,10 +100,10 @@ static void channel_sums(const bn_last *k, const float *u, const float *v, const
         double *pu = k->part + 2 * omp_get_thread_num() * w, *puv = pu + w;
 #pragma omp for schedule(static)
         for (int64_t r = 0; r < rows; r++) {
-            const float *ur = u + r * w, *vr = v + r * w;
             const int64_t len = row_len(k, r);
+            const float *ur = row_in(k, u, r, len, 0), *vr = row_in(k, v, r, len, 1);
             if (y) {
-                const float *yr = y + r * w;
+                const float *yr = row_in(k, y, r, len, 2);
 #pragma omp simd
                 for (int64_t i = 0; i < len; i++) {
                     float ui = relu_masked(ur, yr, i);
@@ -113,16 +131,18 @@ static void channel_sums(const bn_last *k, const float *u, const float *v, const
 
 /* out = u a + v d + b, coefficients per row position; u counts only where
  * y > 0 (y NULL: everywhere); relu: out clamped at 0 */
-static void affine(const bn_last *k, const float *u, const float *v, const float *y, int relu,
-                   float *out)
+static void affine(const bn_last *k, const void *u, const void *v, const void *y, int relu,
+                   void *out)
 {
     const int64_t w = k->w, rows = n_rows(k);
     const float *a = k->a, *b = k->b, *d = k->d;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for num_threads(k->nthreads) schedule(static)
     for (int64_t r = 0; r < rows; r++) {
-        const float *ur = u + r * w, *vr = v + r * w, *yr = y ? y + r * w : NULL;
-        float *o = out + r * w;
         const int64_t len = row_len(k, r);
+        const float *ur = row_in(k, u, r, len, 0), *vr = row_in(k, v, r, len, 1);
+        const float *yr = row_in(k, y, r, len, 2);
+        float *o = k->bf16 ? k->stage + (STAGE_ROWS * omp_get_thread_num() + 3) * w
+                           : (float *)out + r * w;
         if (relu) { /* a select, not fmaxf: that one has NaN rules that keep it scalar */
 #pragma omp simd
             for (int64_t i = 0; i < len; i++) {
@@ -138,6 +158,8 @@ static void affine(const bn_last *k, const float *u, const float *v, const float
             for (int64_t i = 0; i < len; i++)
                 o[i] = ur[i] * a[i] + vr[i] * d[i] + b[i];
         }
+        if (k->bf16)
+            row_store((uint16_t *)out + r * w, o, len, 1);
     }
 }
 
@@ -151,7 +173,7 @@ static void set_coef(const bn_last *k, int64_t c, float a, float b, float d)
     }
 }
 
-void bn_last_forward(const bn_last *k, int training, int relu, const float *x, float *y,
+void bn_last_forward(const bn_last *k, int training, int relu, const void *x, void *y,
                      const float *scale, const float *shift, float *mean, float *var, float eps)
 {
     if (training) {
@@ -169,8 +191,8 @@ void bn_last_forward(const bn_last *k, int training, int relu, const float *x, f
     affine(k, x, x, NULL, relu, y);
 }
 
-void bn_last_backward(const bn_last *k, const float *x, const float *relu_y, const float *dy,
-                      float *dx, const float *scale, const float *mean, const float *var,
+void bn_last_backward(const bn_last *k, const void *x, const void *relu_y, const void *dy,
+                      void *dx, const float *scale, const float *mean, const float *var,
                       float *dscale, float *dshift, float eps)
 {
     const double m = (double)k->pixels;

@@ -14,6 +14,12 @@
  * (weighted.c). */
 #include "internal.h"
 
+/* md with the context's element type (activations and working weights) */
+static dnal_md typed(const dnal_ctx *ctx, dnal_md md)
+{
+    return dnal_md_with_type(&md, ctx->dtype);
+}
+
 /* A backward primitive reading the forward's layouts, unless oneDNN has only
  * a reference kernel for them: then the layouts it picks itself, channels
  * last, or plain ones (its GEMM kernel), the first that is not a reference
@@ -24,9 +30,11 @@ static dnal_pd conv_bwd(const dnal_ctx *ctx, int weights, dnal_pd fwd, const dna
                         const dnal_md *dst, const dnal_md *wany, const dnal_md *bias,
                         dnal_conv_geom geom)
 {
-    dnal_md sany = dnal_md_any(4, src->dims), dany = dnal_md_any(4, dst->dims);
-    dnal_md plain_src = dnal_md_plain(4, src->dims), plain_dst = dnal_md_plain(4, dst->dims);
-    dnal_md last_src = dnal_md_channels_last(src->dims), last_dst = dnal_md_channels_last(dst->dims);
+    dnal_md sany = typed(ctx, dnal_md_any(4, src->dims)), dany = typed(ctx, dnal_md_any(4, dst->dims));
+    dnal_md plain_src = typed(ctx, dnal_md_plain(4, src->dims));
+    dnal_md plain_dst = typed(ctx, dnal_md_plain(4, dst->dims));
+    dnal_md last_src = typed(ctx, dnal_md_channels_last(src->dims));
+    dnal_md last_dst = typed(ctx, dnal_md_channels_last(dst->dims));
     const dnal_md *tries[4][2] = {{src, dst},
                                   {&sany, weights ? dst : &dany},
                                   {&last_src, &last_dst},
@@ -55,7 +63,7 @@ static dnal_pd conv_fwd(const dnal_ctx *ctx, const dnal_tensor *in, const dnal_m
                         dnal_conv_geom geom)
 {
     int64_t dims[4] = {in->n, in->c, in->h, in->w};
-    dnal_md srcs[3] = {in->md, dnal_md_like(layout, 4, dims), dnal_md_any(4, dims)};
+    dnal_md srcs[3] = {in->md, dnal_md_like(layout, 4, dims), typed(ctx, dnal_md_any(4, dims))};
     dnal_pd first = NULL;
     for (int i = 0; i < 3; i++) {
         dnal_pd pd = dnal_pd_conv_fwd_try(ctx, &srcs[i], wany, bias, dst, geom);
@@ -102,7 +110,10 @@ dnal_layer *dnal_conv_create(const dnal_ctx *ctx, const char *name, dnal_tensor 
         layer_param(l, "bias", DNAL_PARAM_BIAS, 1, &cfg->out_c);
 
     int64_t odims[4] = {in->n, cfg->out_c, oh, ow};
-    dnal_md wany = dnal_md_any(wnd, pdims), dlayout = dnal_md_like(layout, 4, odims);
+    /* the weights in the context's type (a bf16 working copy of the f32
+     * parameters, reordered at each forward); their gradient always f32 */
+    dnal_md dwany = dnal_md_any(wnd, pdims), wany = typed(ctx, dwany);
+    dnal_md dlayout = dnal_md_like(layout, 4, odims);
     dnal_md wplain = dnal_md_plain(wnd, pdims);
     dnal_md bmd = dnal_md_plain(1, &cfg->out_c);
     const dnal_md *bias = cfg->bias ? &bmd : NULL;
@@ -112,7 +123,7 @@ dnal_layer *dnal_conv_create(const dnal_ctx *ctx, const char *name, dnal_tensor 
     dnal_md dst = dnal_pd_md(c->fwd_pd, dnnl_query_dst_md, 0);
     if (in->need_grad) /* the network input needs none */
         c->bwd_data_pd = conv_bwd(ctx, 0, c->fwd_pd, &src, &dst, &wany, NULL, geom);
-    c->bwd_wei_pd = conv_bwd(ctx, 1, c->fwd_pd, &src, &dst, &wany, bias, geom);
+    c->bwd_wei_pd = conv_bwd(ctx, 1, c->fwd_pd, &src, &dst, &dwany, bias, geom);
     weighted_finish(c, &wplain);
     return l;
 }

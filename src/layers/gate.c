@@ -26,7 +26,7 @@ typedef struct gate_layer {
     size_t g_off, s_off, part_off;
     float *g;        /* cpad gate values of the last forward */
     float *s;        /* cpad sigmoid(beta * alpha) of the last forward */
-    double *part;    /* channels last: nthreads x C partial sums of dy * x */
+    double *part;    /* channels last or bf16: nthreads x cpad partial sums of dy * x */
     float *alpha, *dalpha, *mask;
 } gate_layer;
 
@@ -36,7 +36,7 @@ static void gate_bind(dnal_layer *l, const dnal_ctx *ctx, const dnal_buffers *b)
     (void)ctx;
     t->g = (float *)(b->priv + t->g_off);
     t->s = (float *)(b->priv + t->s_off);
-    t->part = t->last ? (double *)(b->priv + t->part_off) : NULL;
+    t->part = t->last || t->v.bf16 ? (double *)(b->priv + t->part_off) : NULL;
     t->alpha = b->alpha + l->gate_off;
     t->dalpha = b->alpha_grad + l->gate_off;
     t->mask = b->mask + l->gate_off;
@@ -86,9 +86,47 @@ static void scale_pixels(const dnal_chan_view *v, const float *g, const float *s
             dst[i * c + j] = src[i * c + j] * g[j];
 }
 
-static void scale(const gate_layer *t, const float *src, float *dst)
+/* bf16 activations, in either layout: every pixel (n, h, w) holds runs of
+ * contiguous channels, the blocks of a blocked layout (sc apart) or, in
+ * channels last, one run of all C; channel = run * len + j */
+typedef struct pixel_runs {
+    int64_t pixels, runs, len, stride;
+} pixel_runs;
+
+static pixel_runs runs_of(const gate_layer *t)
 {
-    if (t->last)
+    const dnal_chan_view *v = &t->v;
+    pixel_runs r = {v->n * v->h * v->w, t->last ? 1 : v->cpad / v->cb, t->last ? v->c : v->cb,
+                    v->sc};
+    return r;
+}
+
+static int64_t pixel_offset(const dnal_chan_view *v, int64_t i)
+{
+    int64_t n = i / (v->h * v->w), hw = i % (v->h * v->w);
+    return n * v->sn + (hw / v->w) * v->sh + (hw % v->w) * v->sw;
+}
+
+static void scale_bf16(const gate_layer *t, const uint16_t *src, uint16_t *dst)
+{
+    const pixel_runs r = runs_of(t);
+    const float *g = t->g;
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < r.pixels; i++) {
+        int64_t o = pixel_offset(&t->v, i);
+        for (int64_t k = 0; k < r.runs; k++) {
+            int64_t b = o + k * r.stride, c0 = k * r.len;
+            for (int64_t j = 0; j < r.len; j++)
+                dst[b + j] = f32_to_bf16(bf16_to_f32(src[b + j]) * g[c0 + j]);
+        }
+    }
+}
+
+static void scale(const gate_layer *t, const void *src, void *dst)
+{
+    if (t->v.bf16)
+        scale_bf16(t, src, dst);
+    else if (t->last)
         scale_pixels(&t->v, t->g, src, dst);
     else
         scale_channels(&t->v, t->g, src, dst);
@@ -136,13 +174,48 @@ static void backward_pixels(gate_layer *t, const dnal_pass *p, const float *x, c
     }
 }
 
+/* search-mode backward over bf16 activations: each thread sums dy * x per
+ * channel in f32 over its pixels, into a row of doubles of its own */
+static void backward_bf16(gate_layer *t, const dnal_pass *p, const uint16_t *x, const uint16_t *dy,
+                          uint16_t *dx)
+{
+    const pixel_runs r = runs_of(t);
+    const int64_t cpad = t->v.cpad;
+    const float *g = t->g;
+    for (int64_t k = 0; k < t->nthreads * cpad; k++)
+        t->part[k] = 0.0;
+#pragma omp parallel num_threads(t->nthreads)
+    {
+        double *acc = t->part + omp_get_thread_num() * cpad;
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < r.pixels; i++) {
+            int64_t o = pixel_offset(&t->v, i);
+            for (int64_t k = 0; k < r.runs; k++) {
+                int64_t b = o + k * r.stride, c0 = k * r.len;
+                for (int64_t j = 0; j < r.len; j++) {
+                    float d = bf16_to_f32(dy[b + j]);
+                    acc[c0 + j] += d * bf16_to_f32(x[b + j]);
+                    if (dx)
+                        dx[b + j] = f32_to_bf16(d * g[c0 + j]);
+                }
+            }
+        }
+    }
+    for (int64_t c = 0; c < t->v.c; c++) {
+        double sum = 0.0;
+        for (int k = 0; k < t->nthreads; k++)
+            sum += t->part[k * cpad + c];
+        set_dalpha(t, p, c, sum);
+    }
+}
+
 static void gate_backward(dnal_layer *l, const dnal_ctx *ctx, const dnal_pass *p)
 {
     gate_layer *t = (gate_layer *)l;
     const dnal_chan_view *v = &t->v;
     DNNL_CHECK(dnnl_stream_wait(ctx->stream));
-    const float *x = mem_ptr(l->in[0]->mem), *dy = mem_ptr(l->out->diff);
-    float *dx = l->in_diff[0] ? mem_ptr(l->in_diff[0]) : NULL;
+    void *x = mem_ptr(l->in[0]->mem), *dy = mem_ptr(l->out->diff);
+    void *dx = l->in_diff[0] ? mem_ptr(l->in_diff[0]) : NULL;
     if (p->gate_mode != DNAL_GATE_SEARCH) {
         for (int64_t c = 0; c < v->c; c++)
             t->dalpha[c] = 0.0f;
@@ -150,11 +223,17 @@ static void gate_backward(dnal_layer *l, const dnal_ctx *ctx, const dnal_pass *p
             scale(t, dy, dx);
         return;
     }
+    if (v->bf16) {
+        backward_bf16(t, p, x, dy, dx);
+        return;
+    }
     if (t->last) {
         backward_pixels(t, p, x, dy, dx);
         return;
     }
     const int64_t nblk = v->cpad / v->cb, cb = v->cb;
+    const float *xf = x, *dyf = dy;
+    float *dxf = dx;
 #pragma omp parallel for schedule(static)
     for (int64_t k = 0; k < nblk; k++) {
         double acc[64] = {0}; /* cb <= 64, checked at create */
@@ -167,9 +246,9 @@ static void gate_backward(dnal_layer *l, const dnal_ctx *ctx, const dnal_pass *p
                 for (int64_t w = 0; w < v->w; w++) {
                     int64_t o = n * v->sn + k * v->sc + h * v->sh + w * v->sw;
                     for (int64_t j = 0; j < cb; j++) {
-                        part[j] += dy[o + j] * x[o + j];
-                        if (dx)
-                            dx[o + j] = dy[o + j] * gk[j];
+                        part[j] += dyf[o + j] * xf[o + j];
+                        if (dxf)
+                            dxf[o + j] = dyf[o + j] * gk[j];
                     }
                 }
             for (int64_t j = 0; j < cb; j++)
@@ -205,9 +284,9 @@ dnal_layer *dnal_gate_create(const dnal_ctx *ctx, const char *name, dnal_tensor 
     t->g_off = layer_priv(l, sizeof(float) * (size_t)t->v.cpad);
     t->s_off = layer_priv(l, sizeof(float) * (size_t)t->v.cpad);
     t->last = dnal_md_is_channels_last(&in->md);
-    if (t->last) {
+    if (t->last || t->v.bf16) {
         t->nthreads = omp_get_max_threads();
-        t->part_off = layer_priv(l, sizeof(double) * (size_t)(t->nthreads * in->c));
+        t->part_off = layer_priv(l, sizeof(double) * (size_t)(t->nthreads * t->v.cpad));
     }
     tensor_set(out, &in->md);
     return l;

@@ -78,20 +78,22 @@ typedef struct bn_last {
     double *part;         /* nthreads x 2w partial sums */
     double *su, *suv;     /* per channel: sum u, sum u v */
     float *a, *b, *d;     /* per row position: out = u a + v d + b */
+    int bf16;             /* the data are bf16 */
+    float *stage;         /* bf16: 4 rows per thread, the f32 copies of u, v, y, out */
 } bn_last;
 
 /* Reserves the kernel's storage in the layer's private bytes. */
-void bn_last_plan(bn_last *k, dnal_layer *l, int64_t pixels, int64_t c);
+void bn_last_plan(bn_last *k, dnal_layer *l, int64_t pixels, int64_t c, int bf16);
 void bn_last_bind(bn_last *k, char *priv);
 /* y = BN(x) (relu: max(BN(x), 0)); training: with the batch's mean and
  * biased variance, written to mean and var; else with the given ones */
-void bn_last_forward(const bn_last *k, int training, int relu, const float *x, float *y,
+void bn_last_forward(const bn_last *k, int training, int relu, const void *x, void *y,
                      const float *scale, const float *shift, float *mean, float *var, float eps);
 /* dx, dscale, dshift after a training forward (its mean and var); relu_y:
  * the output of a forward with a fused ReLU (dy counts where it is > 0),
  * NULL without */
-void bn_last_backward(const bn_last *k, const float *x, const float *relu_y, const float *dy,
-                      float *dx, const float *scale, const float *mean, const float *var,
+void bn_last_backward(const bn_last *k, const void *x, const void *relu_y, const void *dy,
+                      void *dx, const float *scale, const float *mean, const float *var,
                       float *dscale, float *dshift, float eps);
 
 /* ReLU, ReLU6 and pooling: one forward and one backward primitive (pair.c).
@@ -138,6 +140,55 @@ static inline float gate_dalpha(const dnal_pass *p, float s, float mask, double 
         return 0.0f;
     return (float)(p->beta * (double)s * (1.0 - (double)s) * mask * sum);
 }
+/* bf16 is the upper half of an f32: widening is exact; narrowing rounds to
+ * nearest even, as oneDNN's reorders and vcvtneps2bf16 do (a NaN stays a
+ * NaN). dnal's own kernels (gate, scatter-add, the fused add-ReLU backward,
+ * channels-last BN, gradient sums) compute in f32 and load and store bf16
+ * activations through these. */
+static inline float bf16_to_f32(uint16_t b)
+{
+    uint32_t u = (uint32_t)b << 16;
+    float f;
+    __builtin_memcpy(&f, &u, sizeof f);
+    return f;
+}
+static inline uint16_t f32_to_bf16(float f)
+{
+    uint32_t u;
+    __builtin_memcpy(&u, &f, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u)
+        return (uint16_t)((u >> 16) | 0x40u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+/* n elements between an f32 row and a row of type bf16 (else f32) */
+static inline void row_load(float *restrict f, const void *restrict p, int64_t n, int bf16)
+{
+    if (!bf16) {
+        __builtin_memcpy(f, p, sizeof(float) * (size_t)n);
+        return;
+    }
+    const uint16_t *b = p;
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++)
+        f[i] = bf16_to_f32(b[i]);
+}
+static inline void row_store(void *restrict p, const float *restrict f, int64_t n, int bf16)
+{
+    if (!bf16) {
+        __builtin_memcpy(p, f, sizeof(float) * (size_t)n);
+        return;
+    }
+    uint16_t *b = p;
+    for (int64_t i = 0; i < n; i++)
+        b[i] = f32_to_bf16(f[i]);
+}
+/* bytes of one element of md's type (f32 or bf16) */
+static inline size_t elt_bytes(const dnal_md *md)
+{
+    return dnal_md_is_bf16(md) ? 2 : 4;
+}
+
 /* memcpy / memset over all threads (activations are megabytes) */
 void copy_parallel(void *dst, const void *src, size_t bytes);
 void zero_parallel(void *dst, size_t bytes);

@@ -244,6 +244,24 @@ void view_free(view_t *v)
 
 /* --------------------------------------------------------------- tensors */
 
+void dnal_tensor_grad_add(const dnal_tensor *t, const void *src)
+{
+    size_t n = dnal_md_bytes(&t->md) / elt_bytes(&t->md);
+    if (!dnal_md_is_bf16(&t->md)) {
+        float *restrict d = mem_ptr(t->diff);
+        const float *restrict s = src;
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < n; i++)
+            d[i] += s[i];
+        return;
+    }
+    uint16_t *restrict d = mem_ptr(t->diff);
+    const uint16_t *restrict s = src;
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++)
+        d[i] = f32_to_bf16(bf16_to_f32(d[i]) + bf16_to_f32(s[i]));
+}
+
 size_t dnal_tensor_count(const dnal_tensor *t)
 {
     return (size_t)(t->n * t->c * t->h * t->w);

@@ -19,11 +19,15 @@ dnal_layer *dnal_linear_create(const dnal_ctx *ctx, const char *name, dnal_tenso
     dnal_md wany = dnal_md_any(nd, wdims), wplain = dnal_md_plain(nd, wdims);
     dnal_md dany = dnal_md_any(2, odims), bmd = dnal_md_plain(1, &out_features);
     const dnal_md *bp = bias ? &bmd : NULL;
-    f->fwd_pd = dnal_pd_ip_fwd(ctx, &in->md, &wany, bp, &dany);
+    /* the classifier runs in f32 whatever the activations' type: it is a
+     * sliver of the work, and the loss reads f32 logits; a bf16 input is
+     * read through an f32 copy (weighted.c's view) */
+    dnal_md src = dnal_md_with_type(&in->md, dnnl_f32);
+    f->fwd_pd = dnal_pd_ip_fwd(ctx, &src, &wany, bp, &dany);
     dnal_md dst = dnal_pd_md(f->fwd_pd, dnnl_query_dst_md, 0);
     if (in->need_grad)
-        f->bwd_data_pd = dnal_pd_ip_bwd_data(ctx, &in->md, &wany, &dst, f->fwd_pd);
-    f->bwd_wei_pd = dnal_pd_ip_bwd_weights(ctx, &in->md, &wany, bp, &dst, f->fwd_pd);
+        f->bwd_data_pd = dnal_pd_ip_bwd_data(ctx, &src, &wany, &dst, f->fwd_pd);
+    f->bwd_wei_pd = dnal_pd_ip_bwd_weights(ctx, &src, &wany, bp, &dst, f->fwd_pd);
     weighted_finish(f, &wplain);
     return l;
 }

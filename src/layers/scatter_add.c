@@ -52,18 +52,46 @@ static void move_channels(const scatter_layer *s, float *big, float *small, int 
             }
 }
 
+/* The same over bf16 elements (the sums in f32, rounded once) */
+static void move_channels_bf16(const scatter_layer *s, uint16_t *big, uint16_t *small, int gather)
+{
+    const dnal_chan_view *vb = &s->vb, *vo = &s->vo;
+    const int64_t *off_o = s->off_o, *off_b = s->off_b, nc = vb->c;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t n = 0; n < vb->n; n++)
+        for (int64_t h = 0; h < vb->h; h++)
+            for (int64_t w = 0; w < vb->w; w++) {
+                uint16_t *o = big + n * vo->sn + h * vo->sh + w * vo->sw;
+                uint16_t *b = small + n * vb->sn + h * vb->sh + w * vb->sw;
+                if (gather)
+                    for (int64_t k = 0; k < nc; k++)
+                        b[off_b[k]] = o[off_o[k]];
+                else
+                    for (int64_t k = 0; k < nc; k++)
+                        o[off_o[k]] = f32_to_bf16(bf16_to_f32(o[off_o[k]]) + bf16_to_f32(b[off_b[k]]));
+            }
+}
+
+static void move(const scatter_layer *s, void *big, void *small, int gather)
+{
+    if (s->vb.bf16)
+        move_channels_bf16(s, big, small, gather);
+    else
+        move_channels(s, big, small, gather);
+}
+
 static void scatter_forward(dnal_layer *l, const dnal_ctx *ctx, const dnal_pass *p)
 {
     scatter_layer *s = (scatter_layer *)l;
     (void)p;
     DNNL_CHECK(dnnl_stream_wait(ctx->stream));
-    float *out = mem_ptr(l->out->mem);
-    const float *b = mem_ptr(l->in[0]->mem);
+    void *out = mem_ptr(l->out->mem);
+    void *b = mem_ptr(l->in[0]->mem);
     if (l->n_in == 2)
         copy_parallel(out, mem_ptr(l->in[1]->mem), s->out_bytes);
     else
         zero_parallel(out, s->out_bytes);
-    move_channels(s, out, (float *)b, 0);
+    move(s, out, b, 0);
 }
 
 static void scatter_backward(dnal_layer *l, const dnal_ctx *ctx, const dnal_pass *p)
@@ -71,12 +99,12 @@ static void scatter_backward(dnal_layer *l, const dnal_ctx *ctx, const dnal_pass
     scatter_layer *s = (scatter_layer *)l;
     (void)p;
     DNNL_CHECK(dnnl_stream_wait(ctx->stream));
-    const float *dy = mem_ptr(l->out->diff);
+    void *dy = mem_ptr(l->out->diff);
     if (l->n_in == 2 && l->in_diff[1])
         copy_parallel(mem_ptr(l->in_diff[1]), dy, s->out_bytes);
     if (!l->in_diff[0])
         return;
-    move_channels(s, (float *)dy, mem_ptr(l->in_diff[0]), 1);
+    move(s, dy, mem_ptr(l->in_diff[0]), 1);
 }
 
 static void scatter_destroy(dnal_layer *l)
@@ -100,7 +128,8 @@ dnal_layer *dnal_scatter_add_create(const dnal_ctx *ctx, const char *name, dnal_
     (void)ctx;
     dnal_md omd = base ? base->md : dnal_md_with_channels(&b->md, out_c);
     if (!dnal_md_chan_view(&b->md, &s->vb) || !dnal_md_chan_view(&omd, &s->vo) ||
-        (base && base->c != out_c) || b->h != s->vo.h || b->w != s->vo.w)
+        (base && base->c != out_c) || b->h != s->vo.h || b->w != s->vo.w ||
+        s->vb.bf16 != s->vo.bf16)
         dnal_fatal(DNAL_EXIT_USAGE, "%s: inputs do not fit a %lld-channel output", l->name,
                    (long long)out_c);
     s->idx = dnal_alloc(sizeof *s->idx * (size_t)b->c);

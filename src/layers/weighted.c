@@ -119,7 +119,10 @@ void weighted_finish(weighted_layer *c, const dnal_md *wplain)
     dnal_md fsrc = dnal_pd_md(c->fwd_pd, dnnl_query_src_md, 0);
     dnal_md wfwd = dnal_pd_md(c->fwd_pd, dnnl_query_weights_md, 0);
     view_plan(&c->src, &l->in[0]->md, &fsrc, l);
-    l->src_reorder = c->src.copy;
+    /* a copy in another element type alone (the f32 classifier over bf16
+     * activations) is no layout miss */
+    dnal_md in_as = dnal_md_with_type(&l->in[0]->md, dnal_md_type(&fsrc));
+    l->src_reorder = !dnal_md_equal(&in_as, &fsrc);
     view_plan(&c->wei_fwd, wplain, &wfwd, l);
     if (c->bwd_data_pd) {
         dnal_md wbwd = dnal_pd_md(c->bwd_data_pd, dnnl_query_weights_md, 0);

@@ -45,7 +45,7 @@ static dnal_net *build_in(const dnal_ctx *ctx, const int64_t input[4], const dna
 dnal_net *dnal_net_build(const dnal_ctx *ctx, const int64_t input[4], dnal_net_build_fn fn,
                          void *arg)
 {
-    dnal_md layouts[2] = {ctx->conv_layout, dnal_md_channels_last_kind()};
+    dnal_md layouts[2] = {ctx->conv_layout, dnal_md_channels_last_kind(ctx)};
     int n = dnal_md_equal(&layouts[0], &layouts[1]) ? 1 : 2, best = 0, last = 0;
     dnal_net *net = build_in(ctx, input, &layouts[0], fn, arg);
     layout_misses best_misses = misses(net), none = {0, 0};

@@ -347,13 +347,6 @@ void dnal_net_forward(dnal_net *net, const dnal_pass *p)
     DNNL_CHECK(dnnl_stream_wait(net->ctx->stream));
 }
 
-static void accumulate(float *dst, const float *src, size_t n)
-{
-#pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < n; i++)
-        dst[i] += src[i];
-}
-
 void dnal_net_backward(dnal_net *net, const dnal_pass *p, dnal_layer_done_fn done, void *arg)
 {
     for (int i = net->n_layers - 1; i >= 0; i--) {
@@ -364,8 +357,7 @@ void dnal_net_backward(dnal_net *net, const dnal_pass *p, dnal_layer_done_fn don
         double t1 = net->profile ? omp_get_wtime() : 0;
         for (int k = 0; k < l->n_in; k++)
             if (net->edge_accum[2 * i + k])
-                accumulate(dnal_tensor_grad(l->in[k]), net->accum,
-                           dnal_md_bytes(&l->in[k]->md) / sizeof(float));
+                dnal_tensor_grad_add(l->in[k], net->accum);
         if (net->profile) {
             double t2 = omp_get_wtime();
             net->bwd_time[i] += t1 - t0;

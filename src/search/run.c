@@ -40,7 +40,6 @@ static void open_model(dnal_run *r)
     if (h != w)
         dnal_fatal(DNAL_EXIT_USAGE, "%s: images are %lldx%lld; models take square images",
                    dnal_dataset_name(r->train), (long long)h, (long long)w);
-    r->ctx = dnal_ctx_create();
     r->model = (dnal_model_cfg){.name = r->cfg.model.name, .batch = r->local_batch, .in_channels = c,
                                 .image_size = h, .classes = dnal_dataset_classes(r->train),
                                 .width = r->cfg.model.width};
@@ -85,6 +84,7 @@ dnal_run *dnal_run_open(const dnal_config *cfg, MPI_Comm comm)
     if (!dnal_dist_shard(r->batch, r->dist.rank, r->dist.size, &r->shard_first, &r->local_batch))
         dnal_fatal(DNAL_EXIT_USAGE, "data.batch=%lld does not split evenly over %d ranks",
                    (long long)r->batch, r->dist.size);
+    r->ctx = dnal_ctx_create_for(cfg->run.dtype); /* refuses bf16 before any work */
     r->train = open_split(cfg, DNAL_SPLIT_TRAIN);
     r->test = open_split(cfg, DNAL_SPLIT_TEST);
     r->steps_per_epoch = dnal_dataset_size(r->train) / r->batch;

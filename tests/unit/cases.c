@@ -190,7 +190,7 @@ dnal_net *case_net_fuse(const dnal_ctx *ctx, const layer_case *lc, const char *l
     dnal_md md = lc->ndims == 2 ? dnal_md_plain(2, dims) : h_md(ctx, dims, layout);
     dnal_net *net = dnal_net_create_md(ctx, &md);
     if (!strcmp(layout, "nhwc")) /* convolutions write channels last too */
-        net->layout = dnal_md_channels_last_kind();
+        net->layout = dnal_md_channels_last_kind(ctx);
     net->input->need_grad = 1;
     net->no_fuse = !fuse;
     lc->build(net, net->input);

@@ -394,8 +394,7 @@ static void test_file_errors(void)
     load_error("[data]\ndataset = fashion-mnist\n\n\ndataset = mnist\n",
                "5: data.dataset: 'mnist' is not one of fashion-mnist, cifar10, imagenet, "
                "imagenet-shards, synthetic");
-    load_error("[run]\ndtype = BF16\n",
-               "2: run.dtype: 'BF16' is not implemented yet (implemented: f32)");
+    load_error("[run]\ndtype = FP16\n", "2: run.dtype: 'FP16' is not one of f32, bf16");
     load_error("[data]\naugment = maybe\n",
                "2: data.augment: 'maybe' is not a boolean (true/false, yes/no, on/off, 1/0)");
     load_error("[prune]\nthreshold = 1\n", "2: prune.threshold must be in (0, 1)");
@@ -507,8 +506,7 @@ static void test_set_errors(void)
     set_error(".batch=3", NULL, "expected section.key=value");
     set_error("data.augment=maybe", NULL,
               "data.augment: 'maybe' is not a boolean (true/false, yes/no, on/off, 1/0)");
-    set_error("run.dtype=f16", NULL, "run.dtype: 'f16' is not one of f32");
-    set_error("run.dtype=bf16", NULL, "run.dtype: 'bf16' is not implemented yet (implemented: f32)");
+    set_error("run.dtype=f16", NULL, "run.dtype: 'f16' is not one of f32, bf16");
     set_error("run.stages=pretrain,pretrain", NULL, "run.stages: 'pretrain' is listed twice");
     set_error("model.name=a-model-name-of-thirty-two-chars", NULL,
               "model.name: value is longer than 31 characters");
