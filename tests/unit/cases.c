@@ -188,6 +188,8 @@ dnal_net *case_net_fuse(const dnal_ctx *ctx, const layer_case *lc, const char *l
     int64_t dims[4] = {lc->n, lc->c, lc->h, lc->w};
     const char *layout = layout_override ? layout_override : lc->layout;
     dnal_md md = lc->ndims == 2 ? dnal_md_plain(2, dims) : h_md(ctx, dims, layout);
+    if (lc->ndims == 4) /* the layer reads activations of the context's type (2-D: logits, f32) */
+        md = dnal_md_with_type(&md, ctx->dtype);
     dnal_net *net = dnal_net_create_md(ctx, &md);
     if (!strcmp(layout, "nhwc")) /* convolutions write channels last too */
         net->layout = dnal_md_channels_last_kind(ctx);

@@ -59,8 +59,9 @@ dnal_tensor *h_output(const dnal_net *net)
 dnal_md h_native_md(const dnal_ctx *ctx, const int64_t dims[4])
 {
     int64_t wd[4] = {dims[1], dims[1], 3, 3};
-    dnal_md src = dnal_md_any(4, dims), wei = dnal_md_any(4, wd), dst = dnal_md_any(4, dims);
-    dnal_pd pd = dnal_pd_conv_fwd(ctx, &src, &wei, NULL, &dst, (dnal_conv_geom){1, 1});
+    dnal_md any = dnal_md_any(4, dims), wany = dnal_md_any(4, wd);
+    dnal_md src = dnal_md_with_type(&any, ctx->dtype), wei = dnal_md_with_type(&wany, ctx->dtype);
+    dnal_pd pd = dnal_pd_conv_fwd(ctx, &src, &wei, NULL, &src, (dnal_conv_geom){1, 1});
     dnal_md md = dnal_pd_md(pd, dnnl_query_dst_md, 0);
     dnnl_primitive_desc_destroy(pd);
     return md;
