@@ -13,7 +13,11 @@ float64 is stored: some gradients are sums of nearly cancelling terms (BN's
 backward removes each channel's mean), so a float32 implementation can only
 be held to "as close as PyTorch's own float32 run". The batches are drawn
 until no ReLU input (in either step) lies within 1e-6 of 0, where float32 and
-float64 could take different branches. Layout:
+float64 could take different branches. The same steps are run a third time
+in float32 under torch.autocast("cpu", dtype=torch.bfloat16) (convolutions,
+BN, ReLU, adds and the classifier in bf16, the loss in float32), and its
+error against float64 is stored too: what dnal's run.dtype=bf16 is held to.
+Layout:
 
     x1, x2 (8x1x28x28 float32), y1, y2 (int32 labels)
     param/<layer>/<name>              initial weights, float32 (dnal names)
@@ -22,6 +26,7 @@ float64 could take different branches. Layout:
     expect/stats1/<layer>/{mean,var}  BN running statistics after the first step
     expect/fp32err/<key>              for every tensor above: max |float32 - float64|
                                       / max |float64| of PyTorch's float32 run
+    expect/bf16err/<key>              the same for PyTorch's bf16 autocast run
 """
 import os
 
@@ -115,9 +120,10 @@ def initial_weights(rng):
     return init
 
 
-def run(init, batches, dtype):
+def run(init, batches, dtype, autocast=False):
     """Two SGD steps; returns the losses, the weight change after the first
-    step and the BN running statistics after the first step."""
+    step and the BN running statistics after the first step. autocast: in
+    float32 with the forward under bf16 autocast."""
     model = ResNet20().to(dtype)
     with torch.no_grad():
         for layer, name, p in model.dnal_params():
@@ -130,7 +136,9 @@ def run(init, batches, dtype):
     model.train()
     for x, y in batches:
         opt.zero_grad()
-        loss = F.cross_entropy(model(torch.tensor(x).to(dtype)), torch.tensor(y.astype(np.int64)))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            out = model(torch.tensor(x).to(dtype))
+        loss = F.cross_entropy(out.float(), torch.tensor(y.astype(np.int64)))
         loss.backward()
         opt.step()
         losses.append(loss.item())
@@ -159,6 +167,7 @@ def main():
             break
         print("batches rejected: a ReLU input at %.1e from the kink" % closest_to_kink[0])
     loss32, delta32, stats32 = run(init, batches, torch.float32)
+    loss16, delta16, stats16 = run(init, batches, torch.float32, autocast=True)
     with h5py.File(OUT, "w") as f:
         f.attrs["generator"] = "tests/ref/make_step_fixture.py, torch %s" % torch.__version__
         for i, (x, y) in enumerate(batches):
@@ -167,13 +176,16 @@ def main():
         for i in range(2):
             f["expect/loss%d" % (i + 1)] = loss64[i]
             f["expect/fp32err/loss%d" % (i + 1)] = abs(loss32[i] - loss64[i]) / abs(loss64[i])
+            f["expect/bf16err/loss%d" % (i + 1)] = abs(loss16[i] - loss64[i]) / abs(loss64[i])
         for (layer, name), d in delta64.items():
             f["param/%s/%s" % (layer, name)] = init[(layer, name)]
             f["expect/delta1/%s/%s" % (layer, name)] = d.astype(np.float32)
             f["expect/fp32err/delta1/%s/%s" % (layer, name)] = rel(delta32[(layer, name)], d)
+            f["expect/bf16err/delta1/%s/%s" % (layer, name)] = rel(delta16[(layer, name)], d)
         for (layer, which), v in stats64.items():
             f["expect/stats1/%s/%s" % (layer, which)] = v
             f["expect/fp32err/stats1/%s/%s" % (layer, which)] = rel(stats32[(layer, which)], v)
+            f["expect/bf16err/stats1/%s/%s" % (layer, which)] = rel(stats16[(layer, which)], v)
     print("wrote %s (losses %.6f %.6f, %d bytes)" % (OUT, loss64[0], loss64[1], os.path.getsize(OUT)))
 
 
