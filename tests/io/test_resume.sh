@@ -11,6 +11,7 @@
 DNAL=${DNAL:-./dnal}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 . "$(dirname "$0")/../tap.sh"
+here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
@@ -24,30 +25,7 @@ wait_for() {
     while ! grep -q "$2" "$1" 2>/dev/null && [ $i -lt 600 ]; do sleep 0.2; i=$((i + 1)); done
 }
 # "same" if two runs' checkpoints and logs agree bitwise (images/s aside)
-same_run() {
-    /usr/bin/python3 - "$1" "$2" <<'EOF'
-import h5py, numpy as np, sys
-a, b = sys.argv[1:3]
-bad = []
-for ck in ("search.h5", "finetune.h5"):
-    with h5py.File(a + "/" + ck, "r") as x, h5py.File(b + "/" + ck, "r") as y:
-        for name in ("/net/param", "/net/stats", "/dense/mask", "/dense/alpha"):
-            if name in x and not np.array_equal(x[name][()], y[name][()]):
-                bad.append(ck + name)
-def rows(path):
-    out = {}
-    def visit(name, obj):
-        if isinstance(obj, h5py.Dataset) and not name.endswith("images_per_s"):
-            out[name] = obj[()]
-    with h5py.File(path, "r") as f:
-        f.visititems(visit)
-    return out
-x, y = rows(a + ".h5"), rows(b + ".h5")
-bad += [k for k in x if k not in y or x[k].shape != y[k].shape
-        or not np.array_equal(x[k], y[k], equal_nan=True)]
-print("same" if not bad and x else "differ: " + " ".join(bad[:5]))
-EOF
-}
+same_run() { /usr/bin/python3 "$here/same_run.py" "$1" "$2"; }
 
 "$DNAL" search $run --set log.path=a.h5 --set checkpoint.dir=a >a.out 2>&1
 check "the uninterrupted run exits 0" "[ $? -eq 0 ]"
