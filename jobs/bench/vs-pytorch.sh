@@ -6,7 +6,9 @@
 # weight decay (dnal's pretrain.momentum and pretrain.weight_decay), over
 # the same warmup and timed steps, on THREADS threads. PyTorch variants:
 # NCHW fp32, channels_last fp32, and channels_last under bf16 autocast
-# where the CPU has bf16 (lscpu flag avx512_bf16 or amx_bf16).
+# where the CPU has bf16 (lscpu flag avx512_bf16 or amx_bf16). Where dnal
+# runs bf16 natively (dnal info: bf16=native), each pair also times dnal with
+# run.dtype=bf16, set beside PyTorch's bf16 autocast and dnal's fp32.
 #
 #   jobs/bench/vs-pytorch.sh MODEL [PAIRS]
 #
@@ -59,6 +61,8 @@ variants="nchw cl"
 flags=$(lscpu | sed -n 's/^Flags: *//p')
 bf16=$(echo "$flags" | tr ' ' '\n' | grep -x -E 'avx512_bf16|amx_bf16' | tr '\n' ' ' | sed 's/ $//')
 [ -n "$bf16" ] && variants="$variants cl-bf16"
+dnal_dtypes=f32
+"$dnal" info | grep -q '^bf16=native$' && dnal_dtypes="f32 bf16"
 isa=$(echo "$flags" | tr ' ' '\n' | grep -x -E 'avx2|avx512f|avx512_bf16|amx_bf16|amx_tile' | tr '\n' ',' | sed 's/,$//')
 echo "machine cpu=\"$(lscpu | sed -n 's/^Model name: *//p')\" flags=$isa threads=$threads" \
     "model=$model image_size=$size batch=$batch steps=$steps warmup=$warmup momentum=$momentum weight_decay=$decay"
@@ -100,10 +104,10 @@ wait_quiet() {
     done
 }
 
-# "images_per_s step_ms conv_ms primitives_ms flops params" of dnal's bench line
+# "images_per_s step_ms conv_ms primitives_ms flops params" of dnal's bench line (in dtype $1)
 dnal_run() {
     "$dnal" bench --set model.name="$model" --set data.batch="$batch" --set run.threads="$threads" \
-        --steps "$steps" --warmup "$warmup" >"$tmp/out"
+        --set run.dtype="$1" --steps "$steps" --warmup "$warmup" >"$tmp/out"
     sed -n 's/^bench .* images_per_s=\([0-9.]*\) step_ms=\([0-9.]*\) .* primitives_ms=\([0-9.]*\) conv_ms=\([0-9.]*\) .* flops=\([0-9]*\) params=\([0-9]*\) .*/\1 \2 \4 \3 \5 \6/p' "$tmp/out"
 }
 torch_run() {
@@ -124,22 +128,26 @@ while [ "$clean" -lt "$pairs" ] && [ "$attempt" -lt $((3 * pairs)) ]; do
     wait_quiet
     : >"$tmp/pair"
     busy=0
-    mark
-    line=$(dnal_run)
-    others
-    fields dnal "$line"
-    # shellcheck disable=SC2086 # the fields, split
-    set -- $line
-    if [ "$attempt" -eq 1 ]; then
-        echo "check model=$model dnal_params=$6 torch_params=${counts%% *} dnal_flops=$5 torch_flops=$(echo "$counts" | cut -d' ' -f2)"
-        if [ "$6 $5" != "$(echo "$counts" | cut -d' ' -f1-2)" ]; then
-            echo "vs-pytorch.sh: the PyTorch $model differs from dnal's (parameters or FLOPs)" >&2
-            exit 1
+    for dt in $dnal_dtypes; do
+        mark
+        line=$(dnal_run "$dt")
+        others
+        fields "dnal-$dt" "$line"
+        # shellcheck disable=SC2086 # the fields, split
+        set -- $line
+        if [ "$attempt" -eq 1 ] && [ "$dt" = f32 ]; then
+            echo "check model=$model dnal_params=$6 torch_params=${counts%% *} dnal_flops=$5 torch_flops=$(echo "$counts" | cut -d' ' -f2)"
+            if [ "$6 $5" != "$(echo "$counts" | cut -d' ' -f1-2)" ]; then
+                echo "vs-pytorch.sh: the PyTorch $model differs from dnal's (parameters or FLOPs)" >&2
+                exit 1
+            fi
         fi
-    fi
-    above "$o" && busy=1
-    echo "dnal $attempt $1 $2 $3 $4" >>"$tmp/pair"
-    echo "run pair=$attempt impl=dnal images_per_s=$1 step_ms=$2 conv_ms=$3 primitives_ms=$4 others=$o"
+        above "$o" && busy=1
+        impl=dnal
+        [ "$dt" = f32 ] || impl=dnal-$dt
+        echo "$impl $attempt $1 $2 $3 $4" >>"$tmp/pair"
+        echo "run pair=$attempt impl=$impl images_per_s=$1 step_ms=$2 conv_ms=$3 primitives_ms=$4 others=$o"
+    done
     for v in $variants; do
         mark
         line=$(torch_run "$v")
@@ -165,15 +173,20 @@ if [ "$clean" -eq 0 ]; then # nothing better: every pair, said on the summary li
 fi
 median() { awk '{ print $1 }' | sort -g | awk '{ v[NR] = $1 } END { printf "%." p "f\n", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }' p="$1"; }
 col() { awk -v k="$1" -v c="$2" '$1 == k { print $c }' "$tmp/t"; }
+# a / b within each pair, then the median
+pair_ratio() { awk -v a="$1" -v b="$2" '$1 == a { x[$2] = $3 } $1 == b { y[$2] = $3 } END { for (i in y) if (i in x) print x[i] / y[i] }' "$tmp/t" | median 3; }
 summary="vs_pytorch model=$model batch=$batch pairs=$clean attempts=$attempt threads=$threads dnal_images_per_s=$(col dnal 3 | median 1)"
 ratios=""
 for v in $variants; do
     name=$(echo "$v" | tr '-' '_')
     summary="$summary torch_${name}_images_per_s=$(col "$v" 3 | median 1)"
-    # dnal / this variant within each pair, then the median
-    r=$(awk -v v="$v" '$1 == "dnal" { d[$2] = $3 } $1 == v { t[$2] = $3 } END { for (i in t) print d[i] / t[i] }' "$tmp/t" | median 3)
-    ratios="$ratios ratio_${name}=$r"
+    ratios="$ratios ratio_${name}=$(pair_ratio dnal "$v")"
 done
+if [ "$dnal_dtypes" != f32 ]; then
+    summary="$summary dnal_bf16_images_per_s=$(col dnal-bf16 3 | median 1)"
+    ratios="$ratios ratio_bf16_f32=$(pair_ratio dnal-bf16 dnal)"
+    [ -n "$bf16" ] && ratios="$ratios ratio_bf16_cl_bf16=$(pair_ratio dnal-bf16 cl-bf16)"
+fi
 step=$(col dnal 4 | median 3)
 conv=$(col dnal 5 | median 3)
 echo "$summary$ratios dnal_step_ms=$step dnal_conv_ms=$conv dnal_primitives_ms=$(col dnal 6 | median 3)" \
