@@ -30,54 +30,43 @@ static int64_t channel_offset(const dnal_chan_view *v, int64_t c)
     return (c / v->cb) * v->sc + c % v->cb;
 }
 
+/* one position's channels: o[off_o[k]] += b[off_b[k]] (gather 0) or
+ * b[off_b[k]] = o[off_o[k]] (gather 1), f32 or bf16 (summed in f32, rounded
+ * once) */
+static inline void move_pixel(const scatter_layer *s, char *o, char *b, int gather)
+{
+    const int64_t *off_o = s->off_o, *off_b = s->off_b, nc = s->vb.c;
+    if (s->vb.bf16) {
+        uint16_t *o16 = (uint16_t *)o, *b16 = (uint16_t *)b;
+        for (int64_t k = 0; k < nc; k++)
+            if (gather)
+                b16[off_b[k]] = o16[off_o[k]];
+            else
+                o16[off_o[k]] = f32_to_bf16(bf16_to_f32(o16[off_o[k]]) + bf16_to_f32(b16[off_b[k]]));
+        return;
+    }
+    float *o32 = (float *)o, *b32 = (float *)b;
+    if (gather)
+        for (int64_t k = 0; k < nc; k++)
+            b32[off_b[k]] = o32[off_o[k]];
+    else
+        for (int64_t k = 0; k < nc; k++)
+            o32[off_o[k]] += b32[off_b[k]];
+}
+
 /* out[:, idx[k]] += b[:, k] (gather 0) or db[:, k] = dy[:, idx[k]] (gather 1).
  * Channels innermost: in a blocked layout neighbouring channels share cache
  * lines, so each line is read once per position. */
-static void move_channels(const scatter_layer *s, float *big, float *small, int gather)
-{
-    const dnal_chan_view *vb = &s->vb, *vo = &s->vo;
-    const int64_t *off_o = s->off_o, *off_b = s->off_b, nc = vb->c;
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int64_t n = 0; n < vb->n; n++)
-        for (int64_t h = 0; h < vb->h; h++)
-            for (int64_t w = 0; w < vb->w; w++) {
-                float *o = big + n * vo->sn + h * vo->sh + w * vo->sw;
-                float *b = small + n * vb->sn + h * vb->sh + w * vb->sw;
-                if (gather)
-                    for (int64_t k = 0; k < nc; k++)
-                        b[off_b[k]] = o[off_o[k]];
-                else
-                    for (int64_t k = 0; k < nc; k++)
-                        o[off_o[k]] += b[off_b[k]];
-            }
-}
-
-/* The same over bf16 elements (the sums in f32, rounded once) */
-static void move_channels_bf16(const scatter_layer *s, uint16_t *big, uint16_t *small, int gather)
-{
-    const dnal_chan_view *vb = &s->vb, *vo = &s->vo;
-    const int64_t *off_o = s->off_o, *off_b = s->off_b, nc = vb->c;
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int64_t n = 0; n < vb->n; n++)
-        for (int64_t h = 0; h < vb->h; h++)
-            for (int64_t w = 0; w < vb->w; w++) {
-                uint16_t *o = big + n * vo->sn + h * vo->sh + w * vo->sw;
-                uint16_t *b = small + n * vb->sn + h * vb->sh + w * vb->sw;
-                if (gather)
-                    for (int64_t k = 0; k < nc; k++)
-                        b[off_b[k]] = o[off_o[k]];
-                else
-                    for (int64_t k = 0; k < nc; k++)
-                        o[off_o[k]] = f32_to_bf16(bf16_to_f32(o[off_o[k]]) + bf16_to_f32(b[off_b[k]]));
-            }
-}
-
 static void move(const scatter_layer *s, void *big, void *small, int gather)
 {
-    if (s->vb.bf16)
-        move_channels_bf16(s, big, small, gather);
-    else
-        move_channels(s, big, small, gather);
+    const dnal_chan_view *vb = &s->vb, *vo = &s->vo;
+    const int64_t es = vb->bf16 ? 2 : 4; /* bytes of an element */
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t n = 0; n < vb->n; n++)
+        for (int64_t h = 0; h < vb->h; h++)
+            for (int64_t w = 0; w < vb->w; w++)
+                move_pixel(s, (char *)big + es * (n * vo->sn + h * vo->sh + w * vo->sw),
+                           (char *)small + es * (n * vb->sn + h * vb->sh + w * vb->sw), gather);
 }
 
 static void scatter_forward(dnal_layer *l, const dnal_ctx *ctx, const dnal_pass *p)
