@@ -130,6 +130,26 @@ static void check_compact_odd_widths(const dnal_ctx *ctx)
     dnal_net_destroy(dense);
 }
 
+/* no reference kernel in the zoo models, no reorder between their layers,
+ * also in a compact resnet20 of odd widths */
+static void check_kernels_and_layouts(const dnal_ctx *ctx)
+{
+    check_no_reference_kernels(ctx, "resnet20", 1, 28);
+    check_no_reference_kernels(ctx, "resnet56", 3, 32);
+    check_no_reference_kernels(ctx, "vgg16", 3, 32);
+    check_no_reference_kernels(ctx, "mobilenetv2", 3, 32);
+    check_no_reference_kernels(ctx, "mobilenetv2", 1, 28);
+    check_no_reference_kernels(ctx, "resnet50", 3, 64);
+
+    check_no_reorders(ctx, "resnet20", 1, 28, 1.0);
+    check_no_reorders(ctx, "resnet56", 3, 32, 1.0);
+    check_no_reorders(ctx, "vgg16", 3, 32, 1.0);
+    check_no_reorders(ctx, "mobilenetv2", 3, 32, 1.0);
+    check_no_reorders(ctx, "resnet50", 3, 64, 1.0);
+    check_no_reorders(ctx, "proxyless-supernet", 1, 28, 0.25);
+    check_compact_odd_widths(ctx);
+}
+
 int main(void)
 {
     dnal_ctx *ctx = dnal_ctx_create();
@@ -187,20 +207,15 @@ int main(void)
            count_kind(net, DNAL_GATE));
     dnal_net_destroy(net);
 
-    check_no_reference_kernels(ctx, "resnet20", 1, 28);
-    check_no_reference_kernels(ctx, "resnet56", 3, 32);
-    check_no_reference_kernels(ctx, "vgg16", 3, 32);
-    check_no_reference_kernels(ctx, "mobilenetv2", 3, 32);
-    check_no_reference_kernels(ctx, "mobilenetv2", 1, 28);
-    check_no_reference_kernels(ctx, "resnet50", 3, 64);
-
-    check_no_reorders(ctx, "resnet20", 1, 28, 1.0);
-    check_no_reorders(ctx, "resnet56", 3, 32, 1.0);
-    check_no_reorders(ctx, "vgg16", 3, 32, 1.0);
-    check_no_reorders(ctx, "mobilenetv2", 3, 32, 1.0);
-    check_no_reorders(ctx, "resnet50", 3, 64, 1.0);
-    check_no_reorders(ctx, "proxyless-supernet", 1, 28, 0.25);
-    check_compact_odd_widths(ctx);
+    check_kernels_and_layouts(ctx);
+    /* the same with bf16 activations (run.dtype=bf16), where oneDNN has them */
+    dnal_ctx *bf16 = dnal_ctx_create();
+    if (dnal_ctx_set_dtype(bf16, dnnl_bf16))
+        check_kernels_and_layouts(bf16);
+    else
+        tap_skip("bf16 zoo kernels and layouts: oneDNN creates no bf16 primitives on ISA %s",
+                 dnal_isa_name());
+    dnal_ctx_destroy(bf16);
 
     /* every model builds for the shapes of its datasets */
     for (int i = 0; i < dnal_model_count(); i++) {
