@@ -21,11 +21,17 @@ void h5_write_u8(hid_t f, const char *name, const uint8_t *v, hsize_t n);
 void h5_read_f32(hid_t f, const char *name, float *v, size_t count);
 void h5_read_u8(hid_t f, const char *name, uint8_t *v, size_t count);
 
-/* scalar attributes of a file, group or dataset */
+/* Scalar attributes of a file, group or dataset. Reading checks class,
+ * scalar dataspace and size first (exit 2 naming file and attribute). */
+enum { H5_ATTR_STR_MAX = 16 << 20 }; /* the longest string attribute read */
 void h5_attr_str(hid_t obj, const char *name, const char *value);
 void h5_attr_f64(hid_t obj, const char *name, double value);
 double h5_get_f64(hid_t obj, const char *name);
 char *h5_get_str(hid_t obj, const char *name); /* free() it */
+/* a scalar that must be a whole number (count) or a number (real) in
+ * [lo, hi]: exit 2 naming path and the attribute otherwise (NaN too) */
+int64_t h5_get_count(hid_t f, const char *path, const char *name, double lo, double hi);
+double h5_get_real(hid_t f, const char *path, const char *name, double lo, double hi);
 
 /* The model attributes checkpoints and model files share: model, in_channels,
  * image_size, classes, width. Reading checks them (exit 2 naming the file

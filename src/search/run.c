@@ -23,13 +23,36 @@ dnal_data_cfg dnal_data_config(const dnal_config *cfg, dnal_split split)
         .image_size = cfg->data.image_size,
         .augment = cfg->data.augment,
         .limit = split == DNAL_SPLIT_TRAIN ? cfg->data.train_limit : cfg->data.eval_limit,
-        .seed = cfg->run.seed};
+        .seed = cfg->run.seed,
+        .max_pixels = cfg->data.max_pixels};
 }
 
 static dnal_dataset *open_split(const dnal_config *cfg, dnal_split split)
 {
     dnal_data_cfg d = dnal_data_config(cfg, split);
     return dnal_dataset_open(&d, split);
+}
+
+/* The model takes the train split's shape: the test split must have the
+ * same one (else its samples would be written past the network's input)
+ * and the same classes. */
+static void check_splits_agree(const dnal_config *cfg, const dnal_dataset *train,
+                               const dnal_dataset *test)
+{
+    int64_t c[2], h[2], w[2];
+    dnal_dataset_shape(train, &c[0], &h[0], &w[0]);
+    dnal_dataset_shape(test, &c[1], &h[1], &w[1]);
+    int64_t k0 = dnal_dataset_classes(train), k1 = dnal_dataset_classes(test);
+    if (c[0] != c[1] || h[0] != h[1] || w[0] != w[1] || k0 != k1)
+        dnal_fatal(DNAL_EXIT_DATA,
+                   "data.path %s (%s): the test split holds %lldx%lldx%lld images of %lld classes, "
+                   "the train split %lldx%lldx%lld of %lld: both must agree",
+                   cfg->data.path[0] ? cfg->data.path : "(default)", dnal_dataset_name(train),
+                   (long long)c[1], (long long)h[1], (long long)w[1], (long long)k1,
+                   (long long)c[0], (long long)h[0], (long long)w[0], (long long)k0);
+    const char *why = dnal_dataset_same_classes(train, test);
+    if (why)
+        dnal_fatal(DNAL_EXIT_DATA, "data.path %s: %s", cfg->data.path, why);
 }
 
 /* the train split's shape as the model's input; every rank builds the same */
@@ -87,6 +110,7 @@ dnal_run *dnal_run_open(const dnal_config *cfg, MPI_Comm comm)
                    (long long)r->batch, r->dist.size);
     r->train = open_split(cfg, DNAL_SPLIT_TRAIN);
     r->test = open_split(cfg, DNAL_SPLIT_TEST);
+    check_splits_agree(cfg, r->train, r->test);
     r->steps_per_epoch = dnal_dataset_size(r->train) / r->batch;
     if (r->steps_per_epoch < 1)
         dnal_fatal(DNAL_EXIT_USAGE, "data.batch=%lld is larger than the %lld training samples",
@@ -133,6 +157,13 @@ dnal_eval dnal_evaluate(dnal_net *net, const dnal_dataset *test, const dnal_pass
                         int32_t *labels, const dnal_dist *d)
 {
     int64_t n = dnal_dataset_size(test), batch = net->input->n, start = 0, count = n;
+    int64_t c, h, w;
+    dnal_dataset_shape(test, &c, &h, &w);
+    if (c != net->input->c || h != net->input->h || w != net->input->w)
+        dnal_fatal(DNAL_EXIT_DATA, "%s: test images are %lldx%lldx%lld, the network takes "
+                   "%lldx%lldx%lld", dnal_dataset_name(test), (long long)c, (long long)h,
+                   (long long)w, (long long)net->input->c, (long long)net->input->h,
+                   (long long)net->input->w);
     if (d)
         dnal_dist_range(n, d->rank, d->size, &start, &count);
     double sums[3] = {0, 0, 0}; /* loss, top-1 and top-5 counts */

@@ -129,7 +129,7 @@ static int set_quiet(dnal_config *cfg, const char *assignment)
 
 static const char default_text[] =
     "[data]\ndataset = fashion-mnist\npath =\nbatch = 128\nimage_size = 0\naugment = true\n"
-    "workers = 2\ntrain_limit = 0\neval_limit = 0\n"
+    "workers = 2\ntrain_limit = 0\neval_limit = 0\nmax_pixels = 89478485\n"
     "\n[model]\nname = resnet20\nwidth = 1\n"
     "\n[pretrain]\nepochs = 1.5\nlr = 0.1\nmomentum = 0.9\nnesterov = false\nweight_decay = 0.0001\n"
     "schedule = cosine\nmilestones =\ngamma = 0.1\nwarmup_epochs = 0\n"
