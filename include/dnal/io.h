@@ -55,6 +55,7 @@ typedef struct dnal_checkpoint_info {
     double top1_search, top1_pruned;
     int world_size;
     dnal_log_rows log_rows;
+    int eval_pending;       /* a stop cut the evaluation of the epoch that ended at stage_step */
 } dnal_checkpoint_info;
 
 /* Writes `net` (dense with alpha and masks, or compact with rec's masks)

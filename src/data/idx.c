@@ -53,7 +53,9 @@ static size_t idx_read(const idx_file *f, void *buf, size_t bytes)
 {
     size_t done = 0;
     while (done < bytes) {
-        size_t chunk = bytes - done < (size_t)INT_MAX / 2 ? bytes - done : (size_t)INT_MAX / 2;
+        /* 16 MiB at a time: a stop signal is noticed within a chunk */
+        dnal_stop_check("loading the data");
+        size_t chunk = bytes - done < (size_t)16 << 20 ? bytes - done : (size_t)16 << 20;
         int got = gzread(f->gz, (char *)buf + done, (unsigned)chunk);
         if (got < 0) {
             int err = 0;

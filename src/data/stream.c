@@ -220,6 +220,7 @@ char **data_folder_scan(const char *path, dnal_split split, int64_t *n_classes, 
     char ***files = dnal_calloc(sizeof *files * (size_t)*n_classes);
     int64_t *count = dnal_calloc(sizeof *count * (size_t)*n_classes), total = 0;
     for (int64_t c = 0; c < *n_classes; c++) {
+        dnal_stop_check("scanning the class folders");
         char *dir = data_join(*root, classes[c]);
         struct stat st;
         if (stat(dir, &st) == 0)
@@ -264,6 +265,7 @@ static void open_shards(data_stream *st, dnal_dataset *d, const char *dir, dnal_
         if (strncmp(all[k], prefix, strlen(prefix)) || len < 8 ||
             strcmp(all[k] + len - 8, ".dnshard"))
             continue;
+        dnal_stop_check("opening the shards");
         char *file = data_join(dir, all[k]);
         struct stat sb;
         int fd = data_open_regular(file, &sb);

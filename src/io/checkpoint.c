@@ -57,6 +57,7 @@ void dnal_checkpoint_save(const char *path, const dnal_checkpoint_info *info,
     h5_attr_f64(f, "log_steps", (double)info->log_rows.steps);
     h5_attr_f64(f, "log_gates", (double)info->log_rows.gates);
     h5_attr_f64(f, "log_eval", (double)info->log_rows.eval);
+    h5_attr_f64(f, "eval_pending", info->eval_pending);
     if (info->weight_momentum)
         write_flat(f, "/net/momentum", info->weight_momentum, net->n_param);
     write_flat(f, "/net/param", net->param, net->n_param);
@@ -155,6 +156,10 @@ static void read_info(hid_t f, const char *path, int64_t batch, dnal_checkpoint_
         info->log_rows = (dnal_log_rows){h5_get_count(f, path, "log_steps", 0, most),
                                          h5_get_count(f, path, "log_gates", 0, most),
                                          h5_get_count(f, path, "log_eval", 0, most)};
+        info->eval_pending = H5Aexists(f, "eval_pending") > 0 &&
+                             h5_get_count(f, path, "eval_pending", 0, 1) == 1;
+        if (info->eval_pending && info->stage_step == 0)
+            dnal_fatal(DNAL_EXIT_DATA, "%s: attribute eval_pending = 1 outside a stage", path);
     } else {
         info->top1_search = info->top1_pruned = NAN;
     }

@@ -100,6 +100,7 @@ static void open_buffers(dnal_run *r)
 
 dnal_run *dnal_run_open(const dnal_config *cfg, MPI_Comm comm)
 {
+    dnal_stop_install(); /* before anything slow: loading, building, resuming */
     dnal_run *r = dnal_calloc(sizeof *r);
     r->cfg = *cfg;
     dnal_set_threads(cfg->run.threads);
@@ -109,7 +110,9 @@ dnal_run *dnal_run_open(const dnal_config *cfg, MPI_Comm comm)
         dnal_fatal(DNAL_EXIT_USAGE, "data.batch=%lld does not split evenly over %d ranks",
                    (long long)r->batch, r->dist.size);
     r->train = open_split(cfg, DNAL_SPLIT_TRAIN);
+    dnal_stop_check("loading the training data");
     r->test = open_split(cfg, DNAL_SPLIT_TEST);
+    dnal_stop_check("loading the test data");
     check_splits_agree(cfg, r->train, r->test);
     r->steps_per_epoch = dnal_dataset_size(r->train) / r->batch;
     if (r->steps_per_epoch < 1)
@@ -118,6 +121,7 @@ dnal_run *dnal_run_open(const dnal_config *cfg, MPI_Comm comm)
     r->order_epoch = r->order_next_epoch = -1;
     r->top1_search = r->top1_pruned = r->top1_final = NAN;
     open_model(r);
+    dnal_stop_check("building the network");
     open_buffers(r);
     if (dnal_dataset_streamed(r->train) && cfg->data.workers > 0) /* two batches ahead */
         r->loader = dnal_loader_open(r->train, (int)cfg->data.workers, 3, r->local_batch);
@@ -147,14 +151,26 @@ void dnal_run_close(dnal_run *r)
 
 /* ------------------------------------------------------------ evaluation */
 
-dnal_eval run_evaluate(dnal_run *r, const dnal_pass *p)
+static dnal_eval evaluate(dnal_net *net, const dnal_dataset *test, const dnal_pass *p,
+                          int32_t *labels, const dnal_dist *d, int stoppable);
+
+dnal_eval run_evaluate(dnal_run *r, const dnal_pass *p, int stoppable)
 {
     dnal_dist_average(&r->dist, r->net->stats, r->net->n_stats);
-    return dnal_evaluate(r->net, r->test, p, r->labels, &r->dist);
+    return evaluate(r->net, r->test, p, r->labels, &r->dist, stoppable);
 }
 
 dnal_eval dnal_evaluate(dnal_net *net, const dnal_dataset *test, const dnal_pass *p,
                         int32_t *labels, const dnal_dist *d)
+{
+    return evaluate(net, test, p, labels, d, 0);
+}
+
+/* Every rank runs the same number of batches (the ranks' shares differ by
+ * at most one sample), so a stoppable evaluation can agree on a stop
+ * before each batch. */
+static dnal_eval evaluate(dnal_net *net, const dnal_dataset *test, const dnal_pass *p,
+                          int32_t *labels, const dnal_dist *d, int stoppable)
 {
     int64_t n = dnal_dataset_size(test), batch = net->input->n, start = 0, count = n;
     int64_t c, h, w;
@@ -169,8 +185,16 @@ dnal_eval dnal_evaluate(dnal_net *net, const dnal_dataset *test, const dnal_pass
     double sums[3] = {0, 0, 0}; /* loss, top-1 and top-5 counts */
     float *images = dnal_tensor_data(net->input);
     dnal_net_set_labels(net, labels);
-    for (int64_t first = start; first < start + count; first += batch) {
+    int64_t most = d ? (n + d->size - 1) / d->size : n, batches = (most + batch - 1) / batch;
+    for (int64_t b = 0, first = start; b < batches; b++, first += batch) {
+        int stop = stoppable ? dnal_stop_requested() != 0 : 0;
+        if (stoppable && (d ? dnal_dist_any(d, stop) : stop)) {
+            dnal_softmax_ce_set_rows(net->loss, batch);
+            return (dnal_eval){NAN, NAN, NAN, -1};
+        }
         int64_t rows = start + count - first < batch ? start + count - first : batch;
+        if (rows <= 0)
+            continue;
         dnal_batch_fill(test, NULL, 0, first, rows, images, labels);
         dnal_softmax_ce_set_rows(net->loss, rows);
         dnal_net_forward(net, p);

@@ -16,21 +16,14 @@
 
 #include "internal.h"
 
-static volatile sig_atomic_t stop_signal; /* set by a signal handler */
-
 void dnal_run_request_stop(int signal)
 {
-    stop_signal = signal;
+    dnal_stop_request(signal);
 }
 
 int run_io_stop_requested(void)
 {
-    return stop_signal != 0;
-}
-
-static void on_signal(int sig)
-{
-    dnal_run_request_stop(sig);
+    return dnal_stop_requested() != 0;
 }
 
 /* ------------------------------------------------------------ reading */
@@ -91,6 +84,7 @@ static dnal_log_rows resume_from(dnal_run *r, const char *path)
     r->log_since = info.log_since;
     r->log_loss_sum = info.log_loss_sum;
     r->arch.held = info.held;
+    r->eval_pending = info.eval_pending;
     r->top1_search = info.top1_search;
     r->top1_pruned = info.top1_pruned;
     r->resume_momentum = info.weight_momentum;
@@ -132,10 +126,7 @@ void dnal_run_start(dnal_run *r, const char *resume)
         rows = resume_from(r, resume);
     else if (r->cfg.run.init[0])
         init_from(r, r->cfg.run.init);
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGUSR1, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    dnal_stop_check(resume ? "resuming" : "starting");
     if (r->dist.rank == 0)
         open_log(r, resume != NULL, rows);
 }
@@ -189,7 +180,8 @@ static void save_checkpoint(dnal_run *r, const char *path)
         .done = r->done, .config = config, .alpha_momentum = r->arch.opt.velocity,
         .weight_momentum = r->stage_step > 0 ? r->opt.velocity : NULL,
         .top1_search = r->top1_search, .top1_pruned = r->top1_pruned,
-        .world_size = r->dist.size, .log_rows = dnal_runlog_rows(r->log)};
+        .world_size = r->dist.size, .log_rows = dnal_runlog_rows(r->log),
+        .eval_pending = r->eval_pending};
     dnal_checkpoint_save(path, &info, r->net, &r->record);
     free(config);
 }

@@ -148,7 +148,11 @@ static void evaluate_epoch(dnal_run *r, const stage_plan *sp, const dnal_pass *e
                            dnal_eval *last)
 {
     double epoch = (double)(s + 1) / (double)r->steps_per_epoch;
-    *last = run_evaluate(r, eval);
+    dnal_eval e = run_evaluate(r, eval, 1);
+    r->eval_pending = e.count < 0; /* a stop cut it short: the resumed run evaluates */
+    if (r->eval_pending)
+        return;
+    *last = e;
     report_eval(sp->stage, epoch, last);
     run_io_eval(r, sp->stage, epoch, last);
     run_merge_skipped(r);
@@ -176,7 +180,14 @@ static dnal_eval run_stage(dnal_run *r, const stage_plan *sp)
     dnal_dist_plan(&r->dist, net); /* buckets over the layers this stage trains */
     r->loader_next = start;        /* the loader starts with this stage's first step */
     if (start >= total && total > 0) /* resumed after the stage's last step */
-        last = run_evaluate(r, &eval);
+        last = run_evaluate(r, &eval, 0);
+    if (r->steps_here == 0)
+        dnal_stop_check("starting the stage");
+    if (r->eval_pending && start > 0) { /* the evaluation a stop cut short, again */
+        evaluate_epoch(r, sp, &eval, start - 1, &last);
+        if (r->eval_pending)
+            checkpoint_or_stop(r); /* stopped again (every rank agreed): exits */
+    }
     for (int64_t s = start; s < total; s++) {
         double lr = dnal_lr_at(&sp->sched, (double)s / (double)r->steps_per_epoch);
         if (sp->search) {
@@ -195,6 +206,7 @@ static dnal_eval run_stage(dnal_run *r, const stage_plan *sp)
         if (sp->search)
             reg = arch_update(r, dnal_beta_held(cfg, s, total));
         r->step++;
+        r->steps_here++;
         if (sp->search && ((s + 1) % cfg->log.gate_every == 0 || s + 1 == total))
             run_io_gates(r);
         loss_sum += loss;
@@ -298,7 +310,7 @@ static dnal_eval prune(dnal_run *r)
     report_removed_candidates(r); /* while the dense net is there */
     compact(r);
     dnal_pass eval = {.training = 0, .gate_mode = DNAL_GATE_OFF, .beta = 1};
-    dnal_eval e = run_evaluate(r, &eval);
+    dnal_eval e = run_evaluate(r, &eval, 0);
     r->top1_pruned = e.top1;
     report_eval(DNAL_STAGE_PRUNE, 0, &e);
     run_io_eval(r, DNAL_STAGE_PRUNE, 0, &e);

@@ -1,8 +1,9 @@
 /* Fails one checked call on purpose, for tests/cli/test_errors.sh:
- *   fatal_probe dnnl | h5 | mpi | fatal | assert | oom | input */
+ *   fatal_probe dnnl | h5 | mpi | fatal | assert | oom | input | blocked */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <hdf5.h>
 #include <mpi.h>
@@ -33,8 +34,20 @@ int main(int argc, char **argv)
         dnal_free(dnal_alloc(SIZE_MAX / 2));
     } else if (!strcmp(what, "input")) { /* a record count read from a corrupt file */
         dnal_free(dnal_alloc_input(SIZE_MAX / 4, 8, 0, "corrupt.idx", "image count"));
+    } else if (!strcmp(what, "blocked")) {
+        /* a process stuck in I/O that retries on EINTR, as much code does:
+         * the stop watchdog (or a second SIGTERM) must still end it */
+        int fds[2];
+        char c;
+        dnal_stop_install();
+        if (pipe(fds) != 0)
+            return 1;
+        printf("blocked\n");
+        fflush(stdout);
+        while (read(fds[0], &c, 1) != 0) {
+        }
     } else if (strcmp(what, "fatal")) {
-        fprintf(stderr, "usage: fatal_probe dnnl|h5|mpi|fatal|assert|oom|input\n");
+        fprintf(stderr, "usage: fatal_probe dnnl|h5|mpi|fatal|assert|oom|input|blocked\n");
         return 1;
     }
     MPI_Barrier(MPI_COMM_WORLD);
