@@ -67,10 +67,13 @@ static double arch_update(dnal_run *r, int held)
     return scalars[2];
 }
 
-/* The first layer whose weight gradient is not finite (after averaging,
- * the same on every rank), or NULL. Adding g * 0 keeps the sum at 0 unless
- * some g is Inf or NaN: one vectorised pass. */
-static const dnal_layer *nonfinite_gradient(const dnal_net *net)
+/* The last layer (backward's first) of those the step updates whose weight
+ * gradient is not finite (after averaging, the same on every rank), or
+ * NULL. Adding g * 0 keeps the sum at 0 unless some g is Inf or NaN: one
+ * vectorised pass over everything first. Frozen layers' gradients and the
+ * padding between layers are read by no update: whatever they hold is no
+ * failure, and no layer without a gradient is blamed. */
+const dnal_layer *dnal_nonfinite_gradient(const dnal_net *net)
 {
     float probe = 0.0f;
 #pragma omp parallel for simd reduction(+ : probe) schedule(static)
@@ -85,12 +88,12 @@ static const dnal_layer *nonfinite_gradient(const dnal_net *net)
                 if (!isfinite(net->grad[l->param[k].off + j]))
                     return l;
     }
-    return net->layers[0];
+    return NULL;
 }
 
 static void check_finite(dnal_run *r, const stage_plan *sp, double loss)
 {
-    const dnal_layer *bad = nonfinite_gradient(r->net);
+    const dnal_layer *bad = dnal_nonfinite_gradient(r->net);
     if (!isfinite(loss) || bad)
         dnal_fatal(DNAL_EXIT_NUMERIC,
                    "non-finite %s at step %lld (stage %s, step %lld of the stage, layer %s); the "
