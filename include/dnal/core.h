@@ -31,6 +31,12 @@ int dnal_stop_requested(void);   /* the first stop signal, or 0 */
  * asked for, says so and ends every rank with 75 (nothing to save). */
 void dnal_stop_check(const char *doing);
 
+/* For fuzzing harnesses only: called with the exit code instead of ending
+ * the process when a fatal error happens (the hook must not return; a
+ * harness longjmps back to its entry). NULL restores the default. */
+typedef void (*dnal_fatal_hook_fn)(int code);
+void dnal_set_fatal_hook(dnal_fatal_hook_fn hook);
+
 /* Ends the process with code, on every rank together (MPI_Finalize, not
  * MPI_Abort): for an orderly stop that all ranks agreed on. */
 _Noreturn void dnal_exit_all(int code);

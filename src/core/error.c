@@ -79,8 +79,17 @@ static void end_on_main(int code)
     _exit(code); /* streams were flushed by the worker's report */
 }
 
+static dnal_fatal_hook_fn fatal_hook;
+
+void dnal_set_fatal_hook(dnal_fatal_hook_fn hook)
+{
+    fatal_hook = hook;
+}
+
 static _Noreturn void end_process(int code)
 {
+    if (fatal_hook)
+        fatal_hook(code); /* a fuzzing harness: does not return */
     if (!pthread_equal(pthread_self(), main_thread))
         hand_to_main(code);
     int inited = 0, finalized = 0, size = 1;

@@ -159,7 +159,7 @@ static int64_t write_shard(const char *out, const char *split, int64_t k, char *
         dnal_fatal(DNAL_EXIT_DATA, "%s: seek failed", tmp);
     write_or_die(f, index, sizeof *index * kept, tmp);
     free(index);
-    if (fclose(f) || rename(tmp, file))
+    if (fflush(f) || fsync(fileno(f)) || fclose(f) || rename(tmp, file))
         dnal_fatal(DNAL_EXIT_DATA, "%s: cannot complete the shard: %s", file, strerror(errno));
     return (int64_t)kept;
 }

@@ -58,6 +58,7 @@ void dnal_checkpoint_save(const char *path, const dnal_checkpoint_info *info,
     h5_attr_f64(f, "log_gates", (double)info->log_rows.gates);
     h5_attr_f64(f, "log_eval", (double)info->log_rows.eval);
     h5_attr_f64(f, "eval_pending", info->eval_pending);
+    h5_attr_str(f, "run_id", info->run_id);
     if (info->weight_momentum)
         write_flat(f, "/net/momentum", info->weight_momentum, net->n_param);
     write_flat(f, "/net/param", net->param, net->n_param);
@@ -145,6 +146,13 @@ static void read_info(hid_t f, const char *path, int64_t batch, dnal_checkpoint_
     info->done = h5_get_str(f, "done");
     check_done(path, info->done);
     info->config = h5_get_str(f, "config");
+    if (H5Aexists(f, "run_id") > 0) {
+        char *id = h5_get_str(f, "run_id");
+        if (strlen(id) >= sizeof info->run_id)
+            dnal_fatal(DNAL_EXIT_DATA, "%s: attribute run_id is too long", path);
+        snprintf(info->run_id, sizeof info->run_id, "%s", id);
+        free(id);
+    }
     if (version >= 2) {
         info->stage_step = h5_get_count(f, path, "stage_step", 0, (double)info->step);
         info->log_since = h5_get_count(f, path, "log_since", 0, (double)info->stage_step);

@@ -1,8 +1,11 @@
 /* Small HDF5 helpers for dnal's files: every failure names the file and the
  * object and ends the process with exit code 2 (bad input or output). */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "h5util.h"
 
@@ -227,8 +230,38 @@ double h5_get_real(hid_t f, const char *path, const char *name, double lo, doubl
     return v;
 }
 
+/* fsync of path (a file, or a folder: its entries) */
+static int sync_path(const char *path, int folder)
+{
+    int fd = open(path, (folder ? O_RDONLY | O_DIRECTORY : O_RDWR) | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    if (rc != 0 && folder && (errno == EINVAL || errno == EROFS))
+        rc = 0; /* some file systems cannot sync a folder: nothing more to do */
+    close(fd);
+    return rc;
+}
+
+int io_sync_folder_of(const char *path)
+{
+    char dir[DNAL_PATH_MAX + 64];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    return sync_path(dir, 1);
+}
+
 void h5_close_atomic(hid_t f, const char *tmp, const char *path)
 {
-    if (H5Fclose(f) < 0 || rename(tmp, path) != 0)
-        dnal_fatal(DNAL_EXIT_DATA, "%s: cannot finish writing (from %s)", path, tmp);
+    /* durable before it takes the name, and the name durable before the
+     * caller removes what it replaces (a crash leaves the old or the new
+     * file whole, never a name on missing blocks) */
+    if (H5Fclose(f) < 0 || sync_path(tmp, 0) != 0 || rename(tmp, path) != 0 ||
+        io_sync_folder_of(path) != 0)
+        dnal_fatal(DNAL_EXIT_DATA, "%s: cannot finish writing (from %s): %s", path, tmp,
+                   strerror(errno));
 }

@@ -12,8 +12,11 @@
 hid_t h5_create(const char *path);
 /* what: "checkpoint", "model file"... for the message */
 hid_t h5_open(const char *path, const char *what);
-/* Closes and renames tmp to path: a file exists only once complete. */
+/* Closes, flushes to disk and renames tmp to path, then flushes path's
+ * folder: a file exists only once complete and durable. */
 void h5_close_atomic(hid_t f, const char *tmp, const char *path);
+/* fsync of the folder holding path; 0 or -1 with errno */
+int io_sync_folder_of(const char *path);
 
 /* datasets (intermediate groups are created); reads check the size */
 void h5_write_f32(hid_t f, const char *name, const float *v, int ndims, const hsize_t *dims);

@@ -49,6 +49,7 @@ struct dnal_run {
     int tty;                  /* progress updates one line in place */
     char done[64];            /* stages done, comma-separated */
     int eval_pending;         /* a stop cut the evaluation at stage_step short */
+    char run_id[DNAL_RUN_ID_LEN]; /* new, or the resumed checkpoint's */
     int64_t steps_here;       /* steps this process ran (0: a stop loses nothing) */
     dnal_runlog *log;         /* rank 0's run log (NULL: none, or another rank) */
 };
@@ -97,6 +98,7 @@ void report_checkpoint(const char *what, const char *path, int64_t step, int sig
 void report_model_file(const char *path);
 void report_init(const char *path, const dnal_checkpoint_info *info);
 void report_resume(const dnal_run *r, const char *path, const dnal_checkpoint_info *info);
-void report_log(const char *path, int resumed, int missing, int64_t step);
+void report_log(const char *path, int resumed, int missing, int64_t step, const char *moved);
+void report_run_id(const char *id, int resumed);
 
 #endif

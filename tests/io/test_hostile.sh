@@ -127,6 +127,7 @@ check "training from folders with the FIFO and the bomb: exit 0, both skipped ($
     "[ $rc -eq 0 ] && grep -q 'fifo.JPEG: not a regular file' folders.err \
      && grep -q 'bomb.JPEG: the header declares' folders.err && grep -q '^data skipped train=2' folders.out"
 limit 120 "$DNAL" $run --set data.dataset=imagenet --set data.path=clean --set data.max_pixels=2000 \
+    --set checkpoint.dir=maxck \
     >maxpx.out 2>maxpx.err
 check "data.max_pixels=2000: the larger images are skipped and counted ($(grep '^data skipped' maxpx.out | head -n 1))" \
     "grep -q '^data skipped train=4' maxpx.out && grep -q 'more than data.max_pixels = 2000' maxpx.err"
@@ -146,7 +147,8 @@ open(p, "wb").write(b)
 EOF
 }
 shard_fails() { # NAME PATTERN
-    limit 60 "$DNAL" $run --set data.dataset=imagenet-shards --set data.path="$1" >"$1.out" 2>"$1.err"
+    limit 60 "$DNAL" $run --set data.dataset=imagenet-shards --set data.path="$1" \
+        --set checkpoint.dir="$1.ck" >"$1.out" 2>"$1.err"
     rc=$?
     [ $rc -eq 2 ] && grep -q "$2" "$1.err"
 }
@@ -167,6 +169,79 @@ for p in glob.glob(sys.argv[1] + "/val-*.dnshard"):
 EOF
 check "val shards carrying other class names than train: exit 2 naming both" \
     "shard_fails other \"class 1 is 'n02' in the train split, 'n03' in the test split\""
+
+# ---- checkpoint folders: a run id in each checkpoint
+ck="train $tiny --set checkpoint.every=1"
+"$DNAL" $ck --set log.path=A.h5 --set checkpoint.dir=A --set checkpoint.keep=5 >A.out 2>&1
+limit 60 "$DNAL" $ck --set log.path=B.h5 --set checkpoint.dir=A >B.out 2>B.err
+rc=$?
+check "a fresh run into a folder holding another run's checkpoints: exit 1 naming it ($(head -c 160 B.err))" \
+    "[ $rc -eq 1 ] && grep -q 'checkpoint.dir A holds checkpoints of another run (A/' B.err && ! grep -q '^stage=' B.out"
+"$DNAL" $ck --set log.path=C.h5 --set checkpoint.dir=C --set checkpoint.keep=5 >C.out 2>&1
+cp A/step-00000001.h5 C/step-00000090.h5
+cp A/step-00000002.h5 C/step-00000091.h5
+limit 60 "$DNAL" train --resume C/step-00000001.h5 --set checkpoint.keep=1 >C2.out 2>&1
+check "another run's higher step checkpoints in the folder: this run keeps its own newest, removes its older, leaves the other's" \
+    "[ -f C/step-00000002.h5 ] && [ ! -f C/step-00000001.h5 ] && [ -f C/step-00000090.h5 ] && [ -f C/step-00000091.h5 ]"
+touch -d '2020-01-01' C/step-00000090.h5 C/step-00000091.h5
+limit 60 "$DNAL" train --resume C >C3.out 2>C3.err
+check "--resume DIR with two runs' checkpoints takes the newest of the run written last and names it ($(grep '^resume' C3.out | cut -d' ' -f2))" \
+    "grep -q '^resume from=C/pretrain.h5 ' C3.out && grep -q 'holds checkpoints of 2 runs' C3.err"
+check "... and says which run it continues" "grep -q '^run id=.* (resumed)' C3.out"
+limit 60 "$DNAL" $ck --set log.path=P.h5 --set checkpoint.dir=/proc/dnal-ck >P.out 2>P.err
+rc=$?
+check "an unwritable checkpoint.dir: exit 2 before the first step" \
+    "[ $rc -eq 2 ] && grep -q 'checkpoint.dir /proc/dnal-ck' P.err && ! grep -q '^stage=' P.out"
+limit 60 "$DNAL" $ck --set log.path=/proc/dnal/run.h5 --set checkpoint.dir=Q >Q.out 2>Q.err
+rc=$?
+check "an unwritable log folder: exit 2 before the first step" \
+    "[ $rc -eq 2 ] && grep -q \"log.path's folder /proc/dnal\" Q.err && ! grep -q '^stage=' Q.out"
+mkdir full
+if mount -t tmpfs -o size=64k tmpfs full 2>/dev/null; then
+    limit 60 "$DNAL" $ck --set log.path=F.h5 --set checkpoint.dir=full/ck >F.out 2>F.err
+    rc=$?
+    umount full
+    check "a checkpoint.dir too full for one checkpoint: exit 2 before the first step ($(head -c 150 F.err))" \
+        "[ $rc -eq 2 ] && grep -q 'No space left' F.err && ! grep -q '^stage=' F.out"
+else
+    n=$((n + 1)); echo "ok $n # SKIP cannot mount a small tmpfs here (not root)"
+fi
+
+# ---- the stored configuration: a data path of 230 characters
+long=$(printf 'd%.0s' $(seq 1 229))
+mkdir -p "$long" && cp fm/train-* "$long/" && for f in images-idx3 labels-idx1; do
+    $PY -c "import gzip,sys; d=gzip.open('fm/train-$f-ubyte.gz').read(); n=64
+hdr=d[:16] if '$f'=='images-idx3' else d[:8]
+import struct
+if '$f'=='images-idx3': out=struct.pack('>IIII',0x803,n,28,28)+d[16:16+n*784]
+else: out=struct.pack('>II',0x801,n)+d[8:8+n]
+gzip.open('$long/t10k-$f-ubyte.gz','wb').write(out)"
+done
+"$DNAL" $ck --set data.path="$long" --set log.path=L.h5 --set checkpoint.dir=L >L.out 2>L.err
+limit 120 "$DNAL" train --resume L/step-00000001.h5 >L2.out 2>L2.err
+rc=$?
+check "a data path of 230 characters: the run trains and --resume reads its configuration back (rc $rc)" \
+    "[ $rc -eq 0 ] && grep -q '^resume from=L/step-00000001.h5' L2.out && grep -q \"^path = $long\$\" L2.out"
+
+# ---- durability and the run log on resume
+"$DNAL" $ck --set log.path=M.h5 --set checkpoint.dir=M --set checkpoint.keep=5 >M.out 2>&1
+printf 'not an HDF5 file at all' >M.h5
+limit 120 "$DNAL" train --resume M/step-00000001.h5 >M2.out 2>M2.err
+rc=$?
+moved=$(ls M.h5.unreadable-* 2>/dev/null | head -n 1)
+check "an unreadable run log on resume is moved aside and a new one begun (rc $rc; $(grep '^log note' M2.out | head -c 120))" \
+    "[ $rc -eq 0 ] && [ -n \"$moved\" ] && grep -q 'could not be opened' M2.out && \
+     $PY -c \"import h5py,sys; f=h5py.File('M.h5','r'); sys.exit(0 if (lambda v: (v.decode() if isinstance(v, bytes) else str(v)).endswith('$moved'))(f.attrs['previous_log_moved_to']) and len(f['/steps/step']) > 0 else 1)\""
+if command -v strace >/dev/null 2>&1; then
+    strace -f -o trace.txt -e trace=openat,fsync,rename,unlink,unlinkat \
+        "$DNAL" $ck --set log.path=S.h5 --set checkpoint.dir=S --set checkpoint.keep=1 >S.out 2>&1
+    check "a step checkpoint is fsynced before its rename, its folder after, and only then the older one removed" \
+        "awk '/rename\\(\"S\\/step-00000002.h5.tmp\"/ { r = NR } /fsync\\(/ { if (!r) before = NR; else if (!after) after = NR }
+              /unlink.*S\\/step-00000001.h5\"/ { u = NR }
+              END { exit !(r && before && after > r && u > after) }' trace.txt"
+else
+    n=$((n + 1)); echo "ok $n # SKIP strace is not installed"
+fi
 
 echo "1..$n"
 [ "$fail" -eq 0 ]
