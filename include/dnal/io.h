@@ -71,6 +71,9 @@ void dnal_checkpoint_save(const char *path, const dnal_checkpoint_info *info,
 dnal_net *dnal_checkpoint_load(const dnal_ctx *ctx, const char *path, int64_t batch,
                                dnal_checkpoint_info *info, dnal_arch_record *rec);
 void dnal_checkpoint_info_free(dnal_checkpoint_info *info);
+/* A checkpoint's model attributes, checked, without building anything
+ * (model->cfg.name points into model). */
+void dnal_checkpoint_model(const char *path, int64_t batch, dnal_model_info *model);
 /* A checkpoint's stored configuration (INI text; free() it). */
 char *dnal_checkpoint_config(const char *path);
 /* `arg` if it is a file, else the newest dnal checkpoint in the folder

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "config.h"
 #include "dnal/io.h"
@@ -146,6 +147,16 @@ static void read_info(hid_t f, const char *path, int64_t batch, dnal_checkpoint_
     info->done = h5_get_str(f, "done");
     check_done(path, info->done);
     info->config = h5_get_str(f, "config");
+    /* the model the attributes describe is built before its buffers are
+     * read: its size must be one the file can hold (4 bytes a parameter),
+     * so that a damaged count cannot make it allocate gigabytes */
+    struct stat st;
+    double most_param = stat(path, &st) == 0 ? (double)st.st_size / 4.0 : 0;
+    int64_t n_param = h5_get_count(f, path, "n_param", 1, most_param);
+    if (info->model.cfg.classes > n_param / 2 || info->model.cfg.in_channels > n_param)
+        dnal_fatal(DNAL_EXIT_DATA, "%s: %lld classes or %lld input channels cannot fit %lld "
+                   "parameters (damaged attributes?)", path, (long long)info->model.cfg.classes,
+                   (long long)info->model.cfg.in_channels, (long long)n_param);
     if (H5Aexists(f, "run_id") > 0) {
         char *id = h5_get_str(f, "run_id");
         if (strlen(id) >= sizeof info->run_id)
@@ -230,6 +241,14 @@ void dnal_checkpoint_info_free(dnal_checkpoint_info *info)
     free(info->alpha_momentum);
     free(info->weight_momentum);
     memset(info, 0, sizeof *info);
+}
+
+void dnal_checkpoint_model(const char *path, int64_t batch, dnal_model_info *model)
+{
+    hid_t f = open_checkpoint(path);
+    memset(model, 0, sizeof *model);
+    io_model_attrs_read(f, path, batch, model);
+    H5Fclose(f);
 }
 
 char *dnal_checkpoint_config(const char *path)

@@ -34,8 +34,9 @@ int run_io_stop_requested(void)
 static void load_into(dnal_run *r, const char *path, dnal_checkpoint_info *info)
 {
     dnal_arch_record rec = {0};
-    dnal_net *net = dnal_checkpoint_load(r->ctx, path, r->local_batch, info, &rec);
-    const dnal_model_cfg *m = &info->model.cfg;
+    dnal_model_info first; /* compared before anything is built from the file */
+    dnal_checkpoint_model(path, r->local_batch, &first);
+    const dnal_model_cfg *m = &first.cfg;
     if (strcmp(m->name, r->model.name) || m->in_channels != r->model.in_channels ||
         m->image_size != r->model.image_size || m->classes != r->model.classes ||
         m->width != r->model.width)
@@ -46,6 +47,7 @@ static void load_into(dnal_run *r, const char *path, dnal_checkpoint_info *info)
                    (long long)m->image_size, (long long)m->classes, m->width, r->model.name,
                    (long long)r->model.in_channels, (long long)r->model.image_size,
                    (long long)r->model.image_size, (long long)r->model.classes, r->model.width);
+    dnal_net *net = dnal_checkpoint_load(r->ctx, path, r->local_batch, info, &rec);
     dnal_net_destroy(r->net);
     r->net = net;
     r->compact = info->compact;

@@ -62,6 +62,11 @@ tamper mask 'f["/dense/mask"][0] = 0.5'
 check "a mask value other than 0 or 1: exit 2" "resume_fails mask '/dense/mask\\[0\\] = 0.5 is not 0 or 1'"
 tamper huge 'f.attrs["n_param"] = 1e300'
 check "n_param far out of range: exit 2" "resume_fails huge 'attribute n_param'"
+tamper classes 'f.attrs["classes"] = 6844524.0'
+check "6.8 million classes in a small file (found by fuzzing): exit 2 before anything is built" \
+    "/usr/bin/time -f 'maxrss_kb=%M' -o classes.rss \"$DNAL\" export classes.h5 -o classes-model.h5 >classes.out 2>classes.err; \
+     [ \$? -eq 2 ] && grep -q 'cannot fit' classes.err && [ \$(sed -n 's/^maxrss_kb=//p' classes.rss) -lt 1000000 ]"
+check "... and --resume of it too" "resume_fails classes 'classes.h5: checkpoint of convnet'"
 check "the untouched checkpoint still resumes (exit 0)" \
     "limit 120 \"$DNAL\" train --resume good/step-00000001.h5 >ok.out 2>&1"
 
