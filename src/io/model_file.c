@@ -46,7 +46,10 @@ void io_model_attrs_read(hid_t f, const char *path, int64_t batch, dnal_model_in
         dnal_fatal(DNAL_EXIT_DATA, "%s: unknown model '%s'", path, info->name);
     info->cfg = (dnal_model_cfg){.name = info->name, .batch = batch,
                                  .in_channels = h5_get_count(f, path, "in_channels", 1, 4096),
-                                 .image_size = h5_get_count(f, path, "image_size", 1, 65536),
+                                 /* the largest side a dataset gives (imagenet's data.image_size,
+                                  * synthetic's): a network is built for it before any buffer
+                                  * is read, and its activations grow with its square */
+                                 .image_size = h5_get_count(f, path, "image_size", 1, 4096),
                                  .classes = h5_get_count(f, path, "classes", 2, 1e7),
                                  .width = h5_get_real(f, path, "width", 0, 64)};
     if (!(info->cfg.width > 0))

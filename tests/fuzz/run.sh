@@ -43,13 +43,13 @@ for t in $targets; do
     # alone below; only one that exceeds the limits by itself is a finding.
     ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=0 UBSAN_OPTIONS=print_stacktrace=1 \
         "tests/fuzz/fuzz_$t" -fork=1 -ignore_ooms=1 -max_total_time="$seconds" -rss_limit_mb=2560 \
-        -malloc_limit_mb=1024 -timeout=20 -close_fd_mask=2 -artifact_prefix="findings/$t/" \
+        -malloc_limit_mb=2048 -timeout=20 -close_fd_mask=2 -artifact_prefix="findings/$t/" \
         -print_final_stats=1 "corpus/$t" >"findings/$t.log" 2>&1
     rc=$?
     for oom in findings/"$t"/oom-*; do
         [ -f "$oom" ] || continue
         if ASAN_OPTIONS=detect_leaks=0 "tests/fuzz/fuzz_$t" -runs=1 -rss_limit_mb=2560 \
-            -malloc_limit_mb=1024 "$oom" >"$oom.alone.log" 2>&1; then
+            -malloc_limit_mb=2048 "$oom" >"$oom.alone.log" 2>&1; then
             rm -f "$oom" "$oom.alone.log" # accumulated, not this input's own
         fi
     done

@@ -67,6 +67,9 @@ check "6.8 million classes in a small file (found by fuzzing): exit 2 before any
     "/usr/bin/time -f 'maxrss_kb=%M' -o classes.rss \"$DNAL\" export classes.h5 -o classes-model.h5 >classes.out 2>classes.err; \
      [ \$? -eq 2 ] && grep -q 'cannot fit' classes.err && [ \$(sed -n 's/^maxrss_kb=//p' classes.rss) -lt 1000000 ]"
 check "... and --resume of it too" "resume_fails classes 'classes.h5: checkpoint of convnet'"
+tamper side 'f.attrs["image_size"] = 24369.0'
+check "images of 24369x24369 (found by fuzzing): exit 2 before a network is built for them" \
+    "\"$DNAL\" export side.h5 -o side-model.h5 >side.out 2>side.err; [ \$? -eq 2 ] && grep -q 'attribute image_size = 24369' side.err"
 check "the untouched checkpoint still resumes (exit 0)" \
     "limit 120 \"$DNAL\" train --resume good/step-00000001.h5 >ok.out 2>&1"
 
