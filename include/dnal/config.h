@@ -26,6 +26,7 @@ typedef struct dnal_config {
         int augment;
         int64_t workers;
         int64_t train_limit, eval_limit;
+        int64_t max_pixels;    /* a JPEG's declared width x height, at most */
     } data;
     struct {
         char name[32];

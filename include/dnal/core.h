@@ -20,6 +20,23 @@ enum {
     DNAL_EXIT_CHECKPOINTED = 75 /* checkpointed on a signal; requeue (EX_TEMPFAIL) */
 };
 
+/* Stop signals (src/core/stop.c): SIGUSR1, SIGTERM and SIGINT set a flag
+ * that the run polls; a second SIGTERM or SIGINT, or DNAL_STOP_GRACE_S
+ * seconds after the first, ends the process at once (exit 75). */
+enum { DNAL_STOP_GRACE_S = 20 };
+void dnal_stop_install(void);
+void dnal_stop_request(int sig); /* async-signal-safe */
+int dnal_stop_requested(void);   /* the first stop signal, or 0 */
+/* Slow work before the first step (main thread only): if a stop was
+ * asked for, says so and ends every rank with 75 (nothing to save). */
+void dnal_stop_check(const char *doing);
+
+/* For fuzzing harnesses only: called with the exit code instead of ending
+ * the process when a fatal error happens (the hook must not return; a
+ * harness longjmps back to its entry). NULL restores the default. */
+typedef void (*dnal_fatal_hook_fn)(int code);
+void dnal_set_fatal_hook(dnal_fatal_hook_fn hook);
+
 /* Ends the process with code, on every rank together (MPI_Finalize, not
  * MPI_Abort): for an orderly stop that all ranks agreed on. */
 _Noreturn void dnal_exit_all(int code);

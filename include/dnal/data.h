@@ -27,6 +27,7 @@ typedef struct dnal_data_cfg {
     int augment;          /* training augmentation on the train split */
     int64_t limit;        /* use only the first N samples of the split; 0 = all */
     uint64_t seed;
+    int64_t max_pixels;   /* JPEG folders: larger declared images are skipped; 0 = the default */
     /* synthetic only: */
     int64_t channels;     /* default 3 */
     int64_t classes;      /* default 10 */
@@ -35,12 +36,19 @@ typedef struct dnal_data_cfg {
 
 typedef struct dnal_dataset dnal_dataset; /* opaque */
 
+/* data.max_pixels' default: PIL's decompression-bomb limit (about 89.5
+ * million pixels, 0.25 GiB as 8-bit RGB at 3 bytes a pixel) */
+#define DNAL_DATA_MAX_PIXELS_DEFAULT 89478485
+
 /* Opens one split; exits 2 with a message on bad input. */
 dnal_dataset *dnal_dataset_open(const dnal_data_cfg *cfg, dnal_split split);
 void dnal_dataset_close(dnal_dataset *d);
 
 int64_t dnal_dataset_size(const dnal_dataset *d);    /* samples (after the limit) */
 int64_t dnal_dataset_classes(const dnal_dataset *d);
+/* NULL if both splits carry the same class names (datasets without names:
+ * the same count), else why not */
+const char *dnal_dataset_same_classes(const dnal_dataset *a, const dnal_dataset *b);
 /* shape of one sample as the network sees it (after any crop or resize) */
 void dnal_dataset_shape(const dnal_dataset *d, int64_t *c, int64_t *h, int64_t *w);
 const char *dnal_dataset_name(const dnal_dataset *d);
@@ -94,6 +102,7 @@ typedef struct dnal_prep_stats {
     int64_t images, skipped, shards; /* images and skipped: of this process's shards */
 } dnal_prep_stats;
 dnal_prep_stats dnal_prep_imagenet(const char *src, const char *out, const char *split,
-                                   int64_t size, int64_t per_shard, int rank, int nranks);
+                                   int64_t size, int64_t per_shard, int rank, int nranks,
+                                   int64_t max_pixels);
 
 #endif

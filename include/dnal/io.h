@@ -31,6 +31,9 @@ dnal_net *dnal_model_load(const dnal_ctx *ctx, const char *path, int64_t batch,
 
 /* ---- checkpoints (stage ends, every checkpoint.every steps, signals) ---- */
 
+/* A run's id, stored in each of its checkpoints (a resumed run keeps it). */
+enum { DNAL_RUN_ID_LEN = 40 };
+
 /* Rows of the run log when a checkpoint was written (a resume cuts back to them). */
 typedef struct dnal_log_rows {
     int64_t steps, gates, eval;
@@ -55,6 +58,8 @@ typedef struct dnal_checkpoint_info {
     double top1_search, top1_pruned;
     int world_size;
     dnal_log_rows log_rows;
+    int eval_pending;       /* a stop cut the evaluation of the epoch that ended at stage_step */
+    char run_id[DNAL_RUN_ID_LEN]; /* "" in checkpoints from before run ids */
 } dnal_checkpoint_info;
 
 /* Writes `net` (dense with alpha and masks, or compact with rec's masks)
@@ -66,16 +71,27 @@ void dnal_checkpoint_save(const char *path, const dnal_checkpoint_info *info,
 dnal_net *dnal_checkpoint_load(const dnal_ctx *ctx, const char *path, int64_t batch,
                                dnal_checkpoint_info *info, dnal_arch_record *rec);
 void dnal_checkpoint_info_free(dnal_checkpoint_info *info);
+/* A checkpoint's model attributes, checked, without building anything
+ * (model->cfg.name points into model). */
+void dnal_checkpoint_model(const char *path, int64_t batch, dnal_model_info *model);
 /* A checkpoint's stored configuration (INI text; free() it). */
 char *dnal_checkpoint_config(const char *path);
 /* `arg` if it is a file, else the newest dnal checkpoint in the folder
- * `arg` (most steps, then most stages done; model.h5 is not one), into
- * out. 0, or exit code 2 after printing what is missing. */
+ * `arg` of one run: the run whose checkpoint was written last, and of its
+ * checkpoints the one with most steps, then most stages done (model.h5 is
+ * not one), into out; a note on stderr names it when the folder holds
+ * several runs. 0, or exit code 2 after printing what is missing. */
 int dnal_checkpoint_find(const char *arg, char *out, size_t len);
 /* The name of the step checkpoint of `step` in dir. */
 void dnal_checkpoint_step_path(char *out, size_t len, const char *dir, int64_t step);
-/* Removes all but the newest `keep` step checkpoints of dir. */
-void dnal_checkpoint_keep_newest(const char *dir, int64_t keep);
+/* Removes all but the newest `keep` step checkpoints of dir that run_id
+ * wrote; other runs' are left alone. */
+void dnal_checkpoint_keep_newest(const char *dir, int64_t keep, const char *run_id);
+/* 1 if dir holds a dnal checkpoint of another run than run_id (its path
+ * into example), else 0 (also when dir does not exist). */
+int dnal_checkpoint_dir_foreign(const char *dir, const char *run_id, char *example, size_t len);
+/* A new run id: UTC time and 32 random bits, e.g. 20261204T021500Z-1a2b3c4d. */
+void dnal_run_id_new(char out[DNAL_RUN_ID_LEN]);
 
 /* ---- the HDF5 run log (rank 0 writes it) ---- */
 
@@ -89,6 +105,8 @@ typedef struct dnal_runlog_info {
     dnal_cost dense;             /* the dense network's cost */
     dnal_cost compact;           /* after pruning; NaN before */
     const dnal_arch_record *gates; /* the gated layers and their masks */
+    const char *moved_aside;     /* NULL, or where an unreadable old log was moved (a root
+                                    attribute of the new one says so) */
 } dnal_runlog_info;
 
 /* One row of /steps: the means over the last log interval. */
@@ -111,9 +129,12 @@ typedef struct dnal_log_eval {
  * appended by reopening it. */
 dnal_runlog *dnal_runlog_create(const char *path, const dnal_runlog_info *info);
 /* Reopens the log of a resumed run, cut back to `rows` (a checkpoint's);
- * NULL if there is no file at path. */
+ * NULL if there is no file at path, or if the file cannot be opened as a
+ * run log holding those rows: then it is renamed PATH.unreadable-TIME
+ * (that name into moved, else moved[0] = 0), so a resume is never blocked
+ * by its log. */
 dnal_runlog *dnal_runlog_reopen(const char *path, const dnal_runlog_info *info,
-                                dnal_log_rows rows);
+                                dnal_log_rows rows, char *moved, size_t moved_len);
 /* Appends one row to /steps and flushes. */
 void dnal_runlog_step(dnal_runlog *log, const dnal_log_step *row);
 /* Appends a snapshot of alpha (every gated channel, in the order of the

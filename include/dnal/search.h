@@ -122,6 +122,9 @@ void dnal_run_start(dnal_run *r, const char *resume);
  * finished. */
 void dnal_run_stages(dnal_run *r);
 void dnal_run_close(dnal_run *r);
+/* The layer, among those a step updates (not frozen), whose weight
+ * gradient holds an Inf or NaN (the last such in the network), or NULL. */
+const dnal_layer *dnal_nonfinite_gradient(const dnal_net *net);
 /* Async-signal-safe: asks the run to checkpoint and stop (exit 75) at the
  * next step boundary; every rank stops at the same step. */
 void dnal_run_request_stop(int signal);

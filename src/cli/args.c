@@ -99,8 +99,13 @@ void cli_print_config(const char *cmd, const dnal_config *cfg)
 
 int cli_mpi_start(void)
 {
-    int rank = 0;
-    MPI_CHECK(MPI_Init(NULL, NULL));
+    int rank = 0, provided = MPI_THREAD_SINGLE;
+    /* loader and OpenMP threads exist, but only the main thread calls MPI
+     * (a worker's fatal error is handed to it: src/core/error.c) */
+    MPI_CHECK(MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided));
+    if (provided < MPI_THREAD_FUNNELED)
+        dnal_fatal(DNAL_EXIT_SOFTWARE, "MPI provides thread level %d, dnal needs "
+                   "MPI_THREAD_FUNNELED (%d)", provided, MPI_THREAD_FUNNELED);
     MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
     /* only rank 0 prints (docs/design.md, "The MPI protocol"); errors still reach stderr */
     if (rank != 0 && !freopen("/dev/null", "w", stdout))

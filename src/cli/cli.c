@@ -36,11 +36,12 @@ static const subcommand commands[] = {
      "a model zoo net (model.name, data.batch, data.image_size, run.threads); --no-fuse\n"
      "runs BN, gate, ReLU and add as separate layers",
      dnal_cmd_bench},
-    {"prep", "dnal prep imagenet SRC_DIR OUT_DIR [--size N] [--per-shard K]",
+    {"prep", "dnal prep imagenet SRC_DIR OUT_DIR [--size N] [--per-shard K] [--max-pixels P]",
      "pack ImageNet's JPEG folders (SRC_DIR/train/<class>/, SRC_DIR/val/<class>/) into\n"
      "shards of RGB bytes for data.dataset=imagenet-shards: shorter side N (default 256),\n"
      "the longer cut to its central 4/3 N, K images a shard (default 5000); files that\n"
-     "cannot be decoded are skipped and listed; under mpirun the ranks share the shards",
+     "cannot be decoded are skipped and listed (as are images declaring more than P pixels,\n"
+     "default data.max_pixels'); under mpirun the ranks share the shards",
      dnal_cmd_prep},
     {"config", "dnal config [-c FILE] [--set section.key=value ...] | dnal config --list",
      "the resolved configuration as INI (the defaults, then FILE, then each --set), as\n"

@@ -28,10 +28,15 @@ int dnal_cmd_prep(int argc, char **argv)
 {
     const char *pos[3];
     int npos = 0;
-    long long size = 256, per_shard = 5000;
+    long long size = 256, per_shard = 5000, max_pixels = DNAL_DATA_MAX_PIXELS_DEFAULT;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (!strcmp(a, "--size") || !strcmp(a, "--per-shard")) {
+        if (!strcmp(a, "--max-pixels")) {
+            int rc = number(a, i + 1 < argc ? argv[i + 1] : NULL, 1, 1ll << 40, &max_pixels);
+            if (rc)
+                return rc;
+            i++;
+        } else if (!strcmp(a, "--size") || !strcmp(a, "--per-shard")) {
             int rc = number(a, i + 1 < argc ? argv[i + 1] : NULL, a[2] == 's' ? 8 : 1,
                             a[2] == 's' ? 4096 : 1000000, a[2] == 's' ? &size : &per_shard);
             if (rc)
@@ -48,7 +53,8 @@ int dnal_cmd_prep(int argc, char **argv)
         }
     }
     if (npos != 3 || strcmp(pos[0], "imagenet")) {
-        fprintf(stderr, "usage: dnal prep imagenet SRC_DIR OUT_DIR [--size N] [--per-shard K]\n");
+        fprintf(stderr, "usage: dnal prep imagenet SRC_DIR OUT_DIR [--size N] [--per-shard K] "
+                        "[--max-pixels P]\n");
         return DNAL_EXIT_USAGE;
     }
     int rank = cli_mpi_start(), size_world = 1;
@@ -63,7 +69,7 @@ int dnal_cmd_prep(int argc, char **argv)
             continue;
         }
         dnal_prep_stats s = dnal_prep_imagenet(pos[1], pos[2], splits[k], size, per_shard, rank,
-                                               size_world);
+                                               size_world, max_pixels);
         double sums[2] = {(double)s.images, (double)s.skipped};
         MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, sums, 2, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
         printf("prep split=%s images=%.0f skipped=%.0f shards=%lld size=%lld out=%s\n", splits[k],

@@ -12,6 +12,7 @@
 /* stages: run.stages as given (NULL) or replaced */
 static int run_command(const char *cmd, int argc, char **argv, const char *stages)
 {
+    dnal_stop_install(); /* a signal from here on checkpoints or exits 75, never kills */
     dnal_config cfg;
     char resume[DNAL_PATH_MAX + 300];
     int rc = cli_run_config(cmd, argc, argv, &cfg, resume, sizeof resume);

@@ -2,7 +2,15 @@
  *
  * A run is a set of MPI ranks: a rank that stops alone leaves the others
  * waiting forever in the next collective, so inside a multi-rank run every
- * fatal error goes through MPI_Abort, which ends all ranks with the code. */
+ * fatal error goes through MPI_Abort, which ends all ranks with the code.
+ *
+ * MPI is initialised at MPI_THREAD_FUNNELED: only the main thread may call
+ * it. A fatal error in another thread (a loader worker, an OpenMP thread)
+ * prints its message there and hands the ending to the main thread with
+ * SIGUSR2, then waits; the main thread, wherever it is (in a join, a
+ * barrier, a collective), ends the process with the worker's code. */
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,8 +34,64 @@ _Noreturn void dnal_exit_all(int code)
     exit(code);
 }
 
+static pthread_t main_thread;
+static volatile sig_atomic_t handed_code;
+
+__attribute__((constructor)) static void remember_main_thread(void)
+{
+    main_thread = pthread_self();
+}
+
+static void end_on_main(int code);
+
+/* on the main thread: a worker's fatal error ends the process */
+static void on_handoff(int sig)
+{
+    (void)sig;
+    end_on_main(handed_code);
+}
+
+static _Noreturn void hand_to_main(int code)
+{
+    static volatile sig_atomic_t once;
+    if (!once++) {
+        handed_code = code;
+        struct sigaction sa = {.sa_handler = on_handoff};
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGUSR2, &sa, NULL);
+        pthread_kill(main_thread, SIGUSR2);
+    }
+    for (;;) /* the main thread ends the process */
+        pause();
+}
+
+static void end_on_main(int code)
+{
+    int inited = 0, finalized = 0, size = 1;
+    MPI_Initialized(&inited);
+    MPI_Finalized(&finalized);
+    if (inited && !finalized)
+        MPI_Comm_size(MPI_COMM_WORLD, &size);
+    if (size > 1) {
+        usleep(200000); /* let the launcher forward the message first */
+        MPI_Abort(MPI_COMM_WORLD, code);
+    }
+    _exit(code); /* streams were flushed by the worker's report */
+}
+
+static dnal_fatal_hook_fn fatal_hook;
+
+void dnal_set_fatal_hook(dnal_fatal_hook_fn hook)
+{
+    fatal_hook = hook;
+}
+
 static _Noreturn void end_process(int code)
 {
+    if (fatal_hook)
+        fatal_hook(code); /* a fuzzing harness: does not return */
+    if (!pthread_equal(pthread_self(), main_thread))
+        hand_to_main(code);
     int inited = 0, finalized = 0, size = 1;
     MPI_Initialized(&inited);
     MPI_Finalized(&finalized);

@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <zlib.h>
@@ -34,7 +35,12 @@ static idx_file idx_open(const char *dir, const char *gz_name)
         f.path = plain;
     }
     errno = 0;
-    f.gz = gzopen(f.path, "rb");
+    struct stat st;
+    int fd = data_open_regular(f.path, &st); /* never a FIFO: opening one would wait */
+    if (fd < 0)
+        dnal_fatal(DNAL_EXIT_DATA, "%s: cannot open: %s", f.path,
+                   errno == EINVAL ? "not a regular file" : strerror(errno));
+    f.gz = gzdopen(fd, "rb");
     if (!f.gz)
         dnal_fatal(DNAL_EXIT_DATA, "%s: cannot open: %s", f.path,
                    errno ? strerror(errno) : "out of memory");
@@ -53,7 +59,9 @@ static size_t idx_read(const idx_file *f, void *buf, size_t bytes)
 {
     size_t done = 0;
     while (done < bytes) {
-        size_t chunk = bytes - done < (size_t)INT_MAX / 2 ? bytes - done : (size_t)INT_MAX / 2;
+        /* 16 MiB at a time: a stop signal is noticed within a chunk */
+        dnal_stop_check("loading the data");
+        size_t chunk = bytes - done < (size_t)16 << 20 ? bytes - done : (size_t)16 << 20;
         int got = gzread(f->gz, (char *)buf + done, (unsigned)chunk);
         if (got < 0) {
             int err = 0;
@@ -66,6 +74,29 @@ static size_t idx_read(const idx_file *f, void *buf, size_t bytes)
         done += (size_t)got;
     }
     return done;
+}
+
+/* Reads the `bytes` the header promises into a buffer that grows with what
+ * the file really holds (a header may promise terabytes; gzip hides the
+ * true size): memory stays within twice the data read. NULL if the file
+ * ends first, with *got the bytes it held. */
+static uint8_t *idx_read_all(const idx_file *f, size_t bytes, const char *what, size_t *got)
+{
+    size_t cap = bytes < ((size_t)16 << 20) ? bytes : ((size_t)16 << 20), have = 0;
+    uint8_t *buf = dnal_alloc_input(cap ? cap : 1, 1, 0, f->path, what);
+    for (;;) {
+        have += idx_read(f, buf + have, cap - have);
+        if (have < cap || cap == bytes)
+            break;
+        cap = bytes - cap < cap ? bytes : 2 * cap; /* the file kept up: room for more */
+        buf = dnal_realloc(buf, cap);
+    }
+    *got = have;
+    if (have < bytes) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
 }
 
 static uint32_t be32(const uint8_t *p)
@@ -110,9 +141,9 @@ static char *load_images(dnal_dataset *d, const char *dir, const char *gz_name)
     if (__builtin_mul_overflow((size_t)dims[0], (size_t)dims[1] * dims[2], &bytes))
         dnal_fatal(DNAL_EXIT_DATA, "%s: header promises an impossible %u x %u x %u bytes", f.path,
                    (unsigned)dims[0], (unsigned)dims[1], (unsigned)dims[2]);
-    d->pixels = dnal_alloc_input(bytes, 1, 0, f.path, "images");
-    size_t got = idx_read(&f, d->pixels, bytes);
-    if (got < bytes)
+    size_t got;
+    d->pixels = idx_read_all(&f, bytes, "images", &got);
+    if (!d->pixels)
         dnal_fatal(DNAL_EXIT_DATA,
                    "%s: truncated: the header promises %u images of %ux%u (%zu bytes) but the "
                    "file holds %zu",
@@ -130,9 +161,9 @@ static void load_labels(dnal_dataset *d, const char *dir, const char *gz_name,
     if ((int64_t)n != d->n)
         dnal_fatal(DNAL_EXIT_DATA, "%s: %u labels but %s holds %lld images", f.path,
                    (unsigned)n, images_path, (long long)d->n);
-    d->labels = dnal_alloc_input(n, 1, 0, f.path, "labels");
-    size_t got = idx_read(&f, d->labels, n);
-    if (got < n)
+    size_t got;
+    d->labels = idx_read_all(&f, n, "labels", &got);
+    if (!d->labels)
         dnal_fatal(DNAL_EXIT_DATA,
                    "%s: truncated: the header promises %u labels but the file holds %zu",
                    f.path, (unsigned)n, got);

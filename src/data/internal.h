@@ -64,6 +64,7 @@ typedef struct data_scratch {
     size_t tmp_cap;
     void *taps;
     size_t taps_cap;
+    int64_t max_pixels;  /* set by the caller before decoding; 0 = the default */
 } data_scratch;
 void data_scratch_free(data_scratch *s);
 /* p if it holds need bytes, else a fresh buffer of at least need (p freed) */
@@ -75,6 +76,9 @@ typedef void (*data_box_fn)(void *arg, int64_t w, int64_t h, data_box *box);
 /* Decodes what the box chosen by `choose` needs for an out_w x out_h output
  * (DCT downscaling, cropped scanlines); 0, or -1 with the reason in why for
  * a file that is not a JPEG or whose image data is damaged. */
+/* A file whose header declares more than s->max_pixels pixels fails
+ * before decompression starts; libjpeg's own memory is capped to what an
+ * image of that size needs (progressive files buffer every coefficient). */
 int data_jpeg_decode(const uint8_t *buf, size_t len, int64_t out_w, int64_t out_h,
                      data_box_fn choose, void *arg, data_scratch *s, data_region *out,
                      char *why, size_t why_len);
@@ -101,9 +105,15 @@ void data_stream_get(const dnal_dataset *d, int64_t epoch, int64_t i, float *chw
                      data_scratch *s);
 /* The class folders of PATH/train (sorted) and the files of the split's
  * class folders in round-robin order: paths relative to *root (PATH/train
- * or PATH/val), labels; exit 2 naming the folder if it is unusable. */
+ * or PATH/val), labels; exit 2 naming the folder if it is unusable.
+ * Entries that are not regular files are named on stderr, counted in
+ * *others and never opened. */
 char **data_folder_scan(const char *path, dnal_split split, int64_t *n_classes, char ***paths,
-                        int32_t **labels, int64_t *n, char **root);
+                        int32_t **labels, int64_t *n, char **root, int64_t *others);
+/* path opened for reading if it is a regular file (without waiting, were
+ * it a FIFO), with its stat; else -1 and errno (EINVAL: not regular) */
+struct stat;
+int data_open_regular(const char *path, struct stat *sb);
 
 /* Loaders: fill n, classes, c, h, w, pixels and labels of the whole split,
  * or end the process with exit code 2 naming the file and the problem. */

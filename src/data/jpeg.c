@@ -118,9 +118,20 @@ int data_jpeg_decode(const uint8_t *buf, size_t len, int64_t out_w, int64_t out_
         jpeg_destroy_decompress(&cinfo);
         return -1;
     }
+    const int64_t max_pixels = s->max_pixels > 0 ? s->max_pixels : DNAL_DATA_MAX_PIXELS_DEFAULT;
+    /* 2-byte coefficients of up to 4 components, plus row buffers: what a
+     * progressive image of max_pixels needs, and a hard ceiling if a header
+     * slips by the check below */
+    cinfo.mem->max_memory_to_use = (long)(max_pixels * 8 + (64l << 20));
     jpeg_mem_src(&cinfo, buf, (unsigned long)len);
     jpeg_read_header(&cinfo, TRUE);
     const int64_t W = cinfo.image_width, H = cinfo.image_height;
+    if (W * H > max_pixels) {
+        snprintf(why, why_len, "the header declares %lldx%lld pixels, more than data.max_pixels = "
+                 "%lld", (long long)W, (long long)H, (long long)max_pixels);
+        jpeg_destroy_decompress(&cinfo);
+        return -1;
+    }
     data_box box;
     choose(arg, W, H, &box);
     int cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;

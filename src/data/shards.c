@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <omp.h>
 
@@ -45,19 +46,20 @@ static void keep_center(void *arg, int64_t w, int64_t h, data_box *box)
  * ask for the shorter side only and let the box set the rest */
 static void pack_one(const char *path, int64_t size, data_scratch *s, packed *out)
 {
-    FILE *f = fopen(path, "rb");
+    struct stat sb;
+    int fd = data_open_regular(path, &sb);
     out->pix = NULL;
-    if (!f) {
-        snprintf(out->why, sizeof out->why, "%s", strerror(errno));
+    if (fd < 0) {
+        snprintf(out->why, sizeof out->why, "%s",
+                 errno == EINVAL ? "not a regular file" : strerror(errno));
         return;
     }
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    s->file = data_grow(s->file, &s->file_cap, (size_t)(len > 0 ? len : 1));
-    size_t got = len > 0 ? fread(s->file, 1, (size_t)len, f) : 0;
-    fclose(f);
-    if (len <= 0 || got != (size_t)len) {
+    size_t len = (size_t)sb.st_size, got = 0;
+    s->file = data_grow(s->file, &s->file_cap, len > 0 ? len : 1);
+    for (ssize_t r = 1; got < len && r > 0; got += r > 0 ? (size_t)r : 0)
+        r = read(fd, s->file + got, len - got);
+    close(fd);
+    if (len == 0 || got != len) {
         snprintf(out->why, sizeof out->why, "cannot read the file");
         return;
     }
@@ -83,7 +85,8 @@ static void write_or_die(FILE *f, const void *buf, size_t len, const char *file)
 /* shard k: images [first, first + count) of the split */
 static int64_t write_shard(const char *out, const char *split, int64_t k, char *const *paths,
                            const int32_t *labels, int64_t first, int64_t count, const char *root,
-                           char *const *classes, int64_t n_classes, int64_t size, int64_t *skipped)
+                           char *const *classes, int64_t n_classes, int64_t size,
+                           int64_t max_pixels, int64_t *skipped)
 {
     char file[4096], tmp[4200], skip_file[4096];
     snprintf(file, sizeof file, "%s/%s-%05lld.dnshard", out, split, (long long)k);
@@ -111,7 +114,7 @@ static int64_t write_shard(const char *out, const char *split, int64_t k, char *
         int64_t nc = first + count - c0 < CHUNK ? first + count - c0 : CHUNK;
 #pragma omp parallel
         {
-            data_scratch s = {0};
+            data_scratch s = {.max_pixels = max_pixels};
 #pragma omp for schedule(dynamic, 1)
             for (int64_t q = 0; q < nc; q++) {
                 char *path = data_join(root, paths[c0 + q]);
@@ -156,31 +159,34 @@ static int64_t write_shard(const char *out, const char *split, int64_t k, char *
         dnal_fatal(DNAL_EXIT_DATA, "%s: seek failed", tmp);
     write_or_die(f, index, sizeof *index * kept, tmp);
     free(index);
-    if (fclose(f) || rename(tmp, file))
+    if (fflush(f) || fsync(fileno(f)) || fclose(f) || rename(tmp, file))
         dnal_fatal(DNAL_EXIT_DATA, "%s: cannot complete the shard: %s", file, strerror(errno));
     return (int64_t)kept;
 }
 
 dnal_prep_stats dnal_prep_imagenet(const char *src, const char *out, const char *split,
-                                   int64_t size, int64_t per_shard, int rank, int nranks)
+                                   int64_t size, int64_t per_shard, int rank, int nranks,
+                                   int64_t max_pixels)
 {
     dnal_prep_stats st = {0};
     if (size < 8 || size > 4096 || per_shard < 1)
         dnal_fatal(DNAL_EXIT_USAGE, "prep: --size must be 8..4096 and --per-shard >= 1");
     if (mkdir(out, 0755) != 0 && errno != EEXIST)
         dnal_fatal(DNAL_EXIT_DATA, "%s: %s", out, strerror(errno));
-    int64_t n_classes, n;
+    int64_t n_classes, n, others = 0;
     char **paths, *root;
     int32_t *labels;
     char **classes = data_folder_scan(src, strcmp(split, "train") ? DNAL_SPLIT_TEST
                                                                   : DNAL_SPLIT_TRAIN,
-                                      &n_classes, &paths, &labels, &n, &root);
+                                      &n_classes, &paths, &labels, &n, &root, &others);
+    if (rank == 0)
+        st.skipped += others; /* every rank scans alike: counted once */
     st.shards = (n + per_shard - 1) / per_shard;
     for (int64_t k = rank; k < st.shards; k += nranks) {
         int64_t first = k * per_shard, count = n - first < per_shard ? n - first : per_shard;
         int64_t skipped = 0;
         int64_t kept = write_shard(out, split, k, paths, labels, first, count, root, classes,
-                                   n_classes, size, &skipped);
+                                   n_classes, size, max_pixels, &skipped);
         st.images += kept;
         st.skipped += skipped;
         printf("prep shard=%s-%05lld images=%lld skipped=%lld\n", split, (long long)k,

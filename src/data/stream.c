@@ -55,6 +55,8 @@ typedef struct data_stream {
     shard_sample *sample;  /* per sample: where its pixels are */
     /* normalisation of bytes: v * scale + shift */
     float scale[3], shift[3];
+    int64_t others;        /* entries skipped at the scan: not regular files */
+    int64_t max_pixels;    /* data.max_pixels */
     /* files met that could not be used (one flag per sample) */
     uint8_t *bad;
     pthread_mutex_t report;
@@ -110,8 +112,27 @@ static int by_name(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* sorted names of the entries of dir that are folders (want_dirs) or files */
-static char **list_dir(const char *dir, int want_dirs, int64_t *n)
+int data_open_regular(const char *path, struct stat *sb)
+{
+    /* O_NONBLOCK: opening a FIFO or a device must not wait; regular files
+     * ignore the flag */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    if (fstat(fd, sb) != 0 || !S_ISREG(sb->st_mode)) {
+        int err = errno;
+        close(fd);
+        errno = S_ISREG(sb->st_mode) ? err : EINVAL;
+        return -1;
+    }
+    return fd;
+}
+
+/* Sorted names of the entries of dir that are folders (want_dirs) or
+ * regular files: a FIFO, socket or device named like an image is never
+ * opened (opening a FIFO blocks until a writer comes); those are counted
+ * in *others and named on stderr. */
+static char **list_dir(const char *dir, int want_dirs, int64_t *n, int64_t *others)
 {
     DIR *dp = opendir(dir);
     if (!dp)
@@ -122,14 +143,22 @@ static char **list_dir(const char *dir, int want_dirs, int64_t *n)
     for (struct dirent *e; (e = readdir(dp));) {
         if (e->d_name[0] == '.')
             continue;
-        int is_dir = e->d_type == DT_DIR;
+        int is_dir = e->d_type == DT_DIR, is_file = e->d_type == DT_REG;
         if (e->d_type == DT_UNKNOWN || e->d_type == DT_LNK) {
             char *p = data_join(dir, e->d_name);
             struct stat st;
-            is_dir = stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+            int ok = stat(p, &st) == 0;
+            is_dir = ok && S_ISDIR(st.st_mode);
+            is_file = ok && S_ISREG(st.st_mode);
             free(p);
         }
-        if (is_dir != want_dirs)
+        if (!want_dirs && !is_dir && !is_file) {
+            fprintf(stderr, "dnal: data: skipped %s/%s: not a regular file\n", dir, e->d_name);
+            if (others)
+                (*others)++;
+            continue;
+        }
+        if (want_dirs ? !is_dir : !is_file)
             continue;
         if (*n == cap) {
             cap = cap ? 2 * cap : 64;
@@ -171,17 +200,17 @@ static int64_t class_round_robin(char ***files, const int64_t *count, int64_t cl
 /* The classes are the folders of PATH/train; the test split reads PATH/val
  * with the same class numbering. */
 char **data_folder_scan(const char *path, dnal_split split, int64_t *n_classes, char ***paths,
-                        int32_t **labels, int64_t *n, char **root)
+                        int32_t **labels, int64_t *n, char **root, int64_t *others)
 {
     char *train = data_join(path, "train");
-    char **classes = list_dir(train, 1, n_classes);
+    char **classes = list_dir(train, 1, n_classes, NULL);
     if (*n_classes < 1)
         dnal_fatal(DNAL_EXIT_DATA, "%s: no class folders (expected train/<class>/*.JPEG)", train);
     *root = split == DNAL_SPLIT_TRAIN ? train : data_join(path, "val");
     if (split != DNAL_SPLIT_TRAIN) {
         free(train);
         int64_t nv;
-        char **val = list_dir(*root, 1, &nv);
+        char **val = list_dir(*root, 1, &nv, NULL);
         for (int64_t k = 0; k < nv; k++)
             if (!bsearch(&val[k], classes, (size_t)*n_classes, sizeof *classes, by_name))
                 dnal_fatal(DNAL_EXIT_DATA, "%s/%s: a class that train/ does not have", *root,
@@ -191,10 +220,11 @@ char **data_folder_scan(const char *path, dnal_split split, int64_t *n_classes, 
     char ***files = dnal_calloc(sizeof *files * (size_t)*n_classes);
     int64_t *count = dnal_calloc(sizeof *count * (size_t)*n_classes), total = 0;
     for (int64_t c = 0; c < *n_classes; c++) {
+        dnal_stop_check("scanning the class folders");
         char *dir = data_join(*root, classes[c]);
         struct stat st;
         if (stat(dir, &st) == 0)
-            files[c] = list_dir(dir, 0, &count[c]);
+            files[c] = list_dir(dir, 0, &count[c], others);
         else if (split == DNAL_SPLIT_TRAIN)
             dnal_fatal(DNAL_EXIT_DATA, "%s: %s", dir, strerror(errno));
         total += count[c];
@@ -227,7 +257,7 @@ static void open_shards(data_stream *st, dnal_dataset *d, const char *dir, dnal_
 {
     const char *prefix = split == DNAL_SPLIT_TRAIN ? "train-" : "val-";
     int64_t n_all;
-    char **all = list_dir(dir, 0, &n_all);
+    char **all = list_dir(dir, 0, &n_all, &st->others);
     st->files = dnal_alloc(sizeof *st->files * (size_t)(n_all + 1));
     int64_t total = 0, cap = 0;
     for (int64_t k = 0; k < n_all; k++) {
@@ -235,10 +265,13 @@ static void open_shards(data_stream *st, dnal_dataset *d, const char *dir, dnal_
         if (strncmp(all[k], prefix, strlen(prefix)) || len < 8 ||
             strcmp(all[k] + len - 8, ".dnshard"))
             continue;
+        dnal_stop_check("opening the shards");
         char *file = data_join(dir, all[k]);
-        int fd = open(file, O_RDONLY);
+        struct stat sb;
+        int fd = data_open_regular(file, &sb);
         if (fd < 0)
             dnal_fatal(DNAL_EXIT_DATA, "%s: %s", file, strerror(errno));
+        const uint64_t size = (uint64_t)sb.st_size;
         char head[SHARD_HEADER_BYTES];
         read_exact(fd, head, sizeof head, 0, file, "header");
         if (memcmp(head, SHARD_MAGIC, 8))
@@ -253,10 +286,17 @@ static void open_shards(data_stream *st, dnal_dataset *d, const char *dir, dnal_
         if (h.version != SHARD_VERSION)
             dnal_fatal(DNAL_EXIT_DATA, "%s: shard version %u, this dnal reads %d", file, h.version,
                        SHARD_VERSION);
-        /* every class name takes at least its terminating byte */
+        /* every part lies in the file, in order: names, index, pixels; each
+         * comparison is of quantities already known to fit, so none wraps.
+         * Every class name takes at least its terminating byte. */
         if (h.classes < 1 || h.names_bytes > (1u << 26) || h.classes > h.names_bytes ||
-            h.count > (1u << 30))
-            dnal_fatal(DNAL_EXIT_DATA, "%s: malformed shard header", file);
+            h.names_bytes > size - SHARD_HEADER_BYTES ||
+            h.index_offset < SHARD_HEADER_BYTES + h.names_bytes || h.index_offset > size ||
+            h.count > (size - h.index_offset) / sizeof(shard_record) ||
+            h.data_offset < h.index_offset + h.count * sizeof(shard_record) ||
+            h.data_offset > size)
+            dnal_fatal(DNAL_EXIT_DATA, "%s: malformed shard header (its parts do not fit the "
+                       "%llu-byte file: truncated or damaged?)", file, (unsigned long long)size);
         char *names = dnal_alloc_input(h.names_bytes + 1, 1, 0, file, "class names");
         read_exact(fd, names, h.names_bytes, SHARD_HEADER_BYTES, file, "class names");
         names[h.names_bytes] = '\0';
@@ -279,12 +319,9 @@ static void open_shards(data_stream *st, dnal_dataset *d, const char *dir, dnal_
                            st->files[0].name);
         }
         free(names);
-        struct stat sb;
-        if (fstat(fd, &sb) != 0)
-            dnal_fatal(DNAL_EXIT_DATA, "%s: %s", file, strerror(errno));
         /* the index is in the file: no larger than the file */
         shard_record *rec = dnal_alloc_input(h.count ? h.count : 1, sizeof *rec,
-                                             (size_t)sb.st_size, file, "record index");
+                                             (size_t)size, file, "record index");
         read_exact(fd, rec, sizeof *rec * h.count, h.index_offset, file, "index");
         if (total + (int64_t)h.count > cap) {
             cap = 2 * (total + (int64_t)h.count);
@@ -292,12 +329,16 @@ static void open_shards(data_stream *st, dnal_dataset *d, const char *dir, dnal_
             st->label = dnal_realloc(st->label, sizeof *st->label * (size_t)cap);
         }
         for (uint64_t r = 0; r < h.count; r++) {
-            uint64_t end = rec[r].offset + (uint64_t)rec[r].h * rec[r].w * 3;
+            /* h * w * 3 < 2^34: no wrap; offset is compared before it is added to */
+            const uint64_t bytes = (uint64_t)rec[r].h * rec[r].w * 3;
+            const int past_end = rec[r].offset > size || bytes > size - rec[r].offset;
             if (rec[r].label >= h.classes || rec[r].h == 0 || rec[r].w == 0 ||
-                rec[r].offset < h.data_offset || end > (uint64_t)sb.st_size)
-                dnal_fatal(DNAL_EXIT_DATA, "%s: record %llu is %s", file, (unsigned long long)r,
-                           end > (uint64_t)sb.st_size ? "past the end of the file (truncated shard)"
-                                                      : "malformed");
+                rec[r].offset < h.data_offset || past_end)
+                dnal_fatal(DNAL_EXIT_DATA, "%s: record %llu (offset %llu, %ux%u, label %u) is %s",
+                           file, (unsigned long long)r, (unsigned long long)rec[r].offset,
+                           (unsigned)rec[r].h, (unsigned)rec[r].w, (unsigned)rec[r].label,
+                           past_end ? "past the end of the file (truncated or damaged shard)"
+                                    : "malformed");
             st->sample[total] = (shard_sample){rec[r].offset, st->n_files, rec[r].h, rec[r].w};
             st->label[total++] = (int32_t)rec[r].label;
         }
@@ -317,6 +358,7 @@ void data_stream_open(dnal_dataset *d, const dnal_data_cfg *cfg, int shards)
 {
     data_stream *st = dnal_calloc(sizeof *st);
     st->shards = shards;
+    st->max_pixels = cfg->max_pixels;
     const char *path = cfg->path && cfg->path[0] ? cfg->path : NULL;
     if (!path)
         dnal_fatal(DNAL_EXIT_USAGE, "data.path must name the %s folder",
@@ -331,7 +373,7 @@ void data_stream_open(dnal_dataset *d, const dnal_data_cfg *cfg, int shards)
         open_shards(st, d, path, d->split);
     } else {
         st->class_name = data_folder_scan(path, d->split, &d->classes, &st->path, &st->label,
-                                          &d->n, &st->root);
+                                          &d->n, &st->root, &st->others);
     }
     for (int c = 0; c < 3; c++) {
         st->scale[c] = (float)(1.0 / (255.0 * imagenet_std[c]));
@@ -389,12 +431,10 @@ static void choose_box(void *arg, int64_t w, int64_t h, data_box *box)
 /* Reads a whole file into s->file; 0, or -1 with the reason. */
 static int read_file(const char *path, data_scratch *s, size_t *len, char *why, size_t why_len)
 {
-    int fd = open(path, O_RDONLY);
     struct stat sb;
-    if (fd < 0 || fstat(fd, &sb) != 0) {
-        snprintf(why, why_len, "%s", strerror(errno));
-        if (fd >= 0)
-            close(fd);
+    int fd = data_open_regular(path, &sb);
+    if (fd < 0) {
+        snprintf(why, why_len, "%s", errno == EINVAL ? "not a regular file" : strerror(errno));
         return -1;
     }
     s->file = data_grow(s->file, &s->file_cap, (size_t)sb.st_size + 1);
@@ -419,6 +459,7 @@ static int decode(const dnal_dataset *d, int64_t epoch, int64_t i, int64_t j, fl
 {
     const data_stream *st = d->stream;
     box_choice bc = {d, data_hash3(d->seed ^ DATA_TAG_CROP, (uint64_t)epoch, (uint64_t)i), 0};
+    s->max_pixels = st->max_pixels;
     data_region r;
     if (st->shards) {
         const shard_sample *at = &st->sample[j];
@@ -471,9 +512,24 @@ void data_stream_get(const dnal_dataset *d, int64_t epoch, int64_t i, float *chw
                st->shards ? st->files[0].name : st->root, (long long)d->n);
 }
 
+const char *dnal_dataset_same_classes(const dnal_dataset *a, const dnal_dataset *b)
+{
+    static __thread char why[512];
+    if (!a->stream || !b->stream || !a->stream->class_name || !b->stream->class_name)
+        return a->classes == b->classes ? NULL : "the splits hold different numbers of classes";
+    for (int64_t c = 0; c < a->classes && c < b->classes; c++)
+        if (strcmp(a->stream->class_name[c], b->stream->class_name[c])) {
+            snprintf(why, sizeof why, "class %lld is '%s' in the train split, '%s' in the test "
+                     "split: both must carry the same class names", (long long)c,
+                     a->stream->class_name[c], b->stream->class_name[c]);
+            return why;
+        }
+    return a->classes == b->classes ? NULL : "the splits hold different numbers of classes";
+}
+
 int64_t dnal_dataset_skipped(const dnal_dataset *d)
 {
-    int64_t n = 0;
+    int64_t n = d->stream ? d->stream->others : 0;
     for (int64_t k = 0; d->stream && k < d->n; k++)
         n += __atomic_load_n(&d->stream->bad[k], __ATOMIC_RELAXED) != 0;
     return n;

@@ -30,6 +30,9 @@ void data_synthetic_init(dnal_dataset *d, const dnal_data_cfg *cfg)
     d->name = "synthetic";
     d->c = positive_or_default(cfg->channels, SYNTH_CHANNELS, "synthetic channels");
     d->h = d->w = positive_or_default(cfg->image_size, SYNTH_SIZE, "data.image_size");
+    if (d->h > 4096) /* as imagenet's: checkpoints and model files hold at most that */
+        dnal_fatal(DNAL_EXIT_USAGE, "data.image_size = %lld is out of range (1..4096)",
+                   (long long)d->h);
     d->classes = positive_or_default(cfg->classes, SYNTH_CLASSES, "synthetic classes");
     d->n = positive_or_default(cfg->samples, train ? SYNTH_TRAIN_SAMPLES : SYNTH_TEST_SAMPLES,
                                "synthetic samples");

@@ -82,10 +82,15 @@ void dnal_dist_grad_finish(dnal_dist *d, dnal_net *net)
         return;
     double t0 = MPI_Wtime();
     if (d->blocking) {
-        const dnal_bucket *first = &d->buckets[0], *last = &d->buckets[d->n_buckets - 1];
-        MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, net->grad + first->off,
-                                (int)(last->off + last->count - first->off), MPI_FLOAT, MPI_SUM,
-                                d->comm));
+        /* one allreduce per run of adjacent buckets: the gaps between runs
+         * (frozen layers) are neither summed nor divided below */
+        for (int b = 0; b < d->n_buckets;) {
+            size_t off = d->buckets[b].off, end = off + d->buckets[b].count;
+            for (b++; b < d->n_buckets && d->buckets[b].off == end; b++)
+                end += d->buckets[b].count;
+            MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, net->grad + off, (int)(end - off), MPI_FLOAT,
+                                    MPI_SUM, d->comm));
+        }
         d->t_allreduce += MPI_Wtime() - t0;
     } else {
         while (d->started < d->n_buckets) /* backward ran without the callback */

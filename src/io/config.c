@@ -119,7 +119,9 @@ void dnal_config_write(const dnal_config *cfg, FILE *out)
         if (i == 0 || strcmp(k->section, config_keys[i - 1].section))
             fprintf(out, "%s[%s]\n", i ? "\n" : "", k->section);
         config_format_value(cfg, k, text, sizeof text);
-        if (*text)
+        if (*text == ';') /* after "= " it would start an inline comment */
+            fprintf(out, "%s =%s\n", k->name, text);
+        else if (*text)
             fprintf(out, "%s = %s\n", k->name, text);
         else
             fprintf(out, "%s =\n", k->name);

@@ -9,7 +9,16 @@
  * key's value, which we refuse; and inih reports sections only through the
  * keys in them, so the reader checks [section] headers on the spot: an
  * unknown section is an error even when it is empty. The reader stops at
- * our first error. */
+ * our first error.
+ *
+ * inih splits a line longer than its buffer (INI_MAX_LINE, 200 in Debian's
+ * build) into pieces, but a value may be as long as its field (a path of
+ * DNAL_PATH_MAX - 1): the reader takes such a key line's value itself, by
+ * inih's rules (the text after the first '=' or ':', an inline comment cut,
+ * both ends trimmed), and hands inih the key with a placeholder that no
+ * accepted value can be (a control character); the handler swaps the real
+ * value back in. A long comment reaches inih as a blank line. So the
+ * stored configuration of a checkpoint reads back whatever its length. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -32,6 +41,7 @@ typedef struct load_ctx {
     int line;               /* lines read so far: the current line */
     char section[NAME_MAX_LEN]; /* the last [section] header */
     char key[NAME_MAX_LEN]; /* the last key since it, or "": an indented line continues it */
+    char *long_value;       /* the value of the current line, when inih could not hold it */
     int read_errno;
     int err_line;           /* our first error, or 0 */
     char err[CONFIG_MSG_MAX];
@@ -125,6 +135,30 @@ static char *check_line(load_ctx *c, char *line)
     return line;
 }
 
+/* A line longer than inih's buffer (num bytes), in c->buf: a key line's
+ * value is kept aside (inih gets the key and PLACEHOLDER), a comment or
+ * blank line becomes blank; anything else is an error. */
+#define PLACEHOLDER "\x01"
+static char *long_line(load_ctx *c, char *str, int num, size_t len)
+{
+    c->buf[len] = '\0';
+    line_view v = classify_line(c->buf, c->line, c->key[0] != '\0');
+    if (v.kind == LINE_NOTHING && num >= 2) {
+        snprintf(str, (size_t)num, "\n");
+        return str;
+    }
+    if (v.kind != LINE_KEY || v.len + 8 > (size_t)num)
+        return stop(c, "line is longer than %d characters", num - 3);
+    const char *value = v.name + v.len + 1;            /* after '=' or ':' */
+    size_t vlen = (size_t)(find_chars_or_comment(value, "") - value);
+    config_trim(&value, &vlen);
+    c->long_value = dnal_alloc(vlen + 1);
+    memcpy(c->long_value, value, vlen);
+    c->long_value[vlen] = '\0';
+    snprintf(str, (size_t)num, "%.*s = " PLACEHOLDER "\n", (int)v.len, v.name);
+    return check_line(c, str);
+}
+
 /* inih's reader: the next line into str (num bytes), or NULL at the end,
  * on a read error or after our first error. */
 static char *read_line(char *str, int num, void *stream)
@@ -143,8 +177,10 @@ static char *read_line(char *str, int num, void *stream)
     size_t len = (size_t)got;
     while (len && (c->buf[len - 1] == '\n' || c->buf[len - 1] == '\r'))
         len--;
+    free(c->long_value);
+    c->long_value = NULL;
     if (num < 3 || len > (size_t)num - 3) /* inih would split it into two lines */
-        return stop(c, "line is longer than %d characters", num - 3);
+        return long_line(c, str, num, len);
     memcpy(str, c->buf, len); /* inih strips the line end: one '\n' stands for it */
     str[len] = '\n';
     str[len + 1] = '\0';
@@ -155,6 +191,8 @@ static char *read_line(char *str, int num, void *stream)
 static int on_key(void *user, const char *section, const char *name, const char *value)
 {
     load_ctx *c = user;
+    if (c->long_value && !strcmp(value, PLACEHOLDER))
+        value = c->long_value;
     const key_def *k = config_find_key(section, strlen(section), name, strlen(name));
     if (k && !config_set_value(c->cfg, k, value, c->err, sizeof c->err))
         return 1;
@@ -176,6 +214,7 @@ static int load_stream(dnal_config *cfg, FILE *f, const char *path)
     c->f = f;
     int rc = ini_parse_stream(read_line, c, on_key, c);
     free(c->buf);
+    free(c->long_value);
 
     int bad = 1;
     if (c->read_errno)

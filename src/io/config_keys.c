@@ -65,6 +65,9 @@ const key_def config_keys[] = {
      .doc = "train on the first N samples of the training split only (0 = all)"},
     {K("data", "eval_limit", T_INT, data.eval_limit, "0"), GE(0),
      .doc = "evaluate on the first N samples of the test split only (0 = all)"},
+    {K("data", "max_pixels", T_INT, data.max_pixels, "89478485"), GE(1),
+     .doc = "imagenet: a JPEG whose header declares more pixels (width x height) is skipped "
+            "before decoding (default: PIL's limit)"},
 
     {K("model", "name", T_STRING, model.name, "resnet20"), .flags = NONEMPTY,
      .doc = "the network from the model zoo, e.g. resnet20, resnet56, vgg16, mobilenetv2, "

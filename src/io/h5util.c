@@ -1,8 +1,11 @@
 /* Small HDF5 helpers for dnal's files: every failure names the file and the
  * object and ends the process with exit code 2 (bad input or output). */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "h5util.h"
 
@@ -150,10 +153,47 @@ static hid_t open_attr(hid_t obj, const char *name)
     return H5_CHECK(H5Aopen(obj, name, H5P_DEFAULT));
 }
 
+/* Every attribute dnal reads is one value: a scalar dataspace of the class
+ * it wrote (a number, or a fixed-length string of at most max_bytes).
+ * Anything else, e.g. an array where a scalar belongs, is exit 2 naming
+ * the file and attribute before a byte of it is read into memory sized
+ * for one value. */
+static hid_t open_scalar_attr(hid_t obj, const char *name, int want_string, size_t max_bytes,
+                              size_t *bytes)
+{
+    hid_t a = open_attr(obj, name);
+    hid_t space = H5Aget_space(a), type = H5Aget_type(a);
+    const char *bad = NULL;
+    if (space < 0 || type < 0)
+        bad = "unreadable";
+    else if (H5Sget_simple_extent_type(space) != H5S_SCALAR)
+        bad = "not a single value (an array or empty)";
+    else if (want_string && (H5Tget_class(type) != H5T_STRING || H5Tis_variable_str(type) != 0))
+        bad = "not a fixed-length string";
+    else if (!want_string && H5Tget_class(type) != H5T_FLOAT && H5Tget_class(type) != H5T_INTEGER)
+        bad = "not a number";
+    else if (H5Tget_size(type) == 0 || H5Tget_size(type) > max_bytes)
+        bad = "of an implausible size";
+    if (bytes && !bad)
+        *bytes = H5Tget_size(type);
+    if (space >= 0)
+        H5Sclose(space);
+    if (type >= 0)
+        H5Tclose(type);
+    if (bad) {
+        char file[1024];
+        file_name(obj, file, sizeof file);
+        H5Aclose(a);
+        dnal_fatal(DNAL_EXIT_DATA, "%s: attribute %s is %s (damaged or foreign file?)", file,
+                   name, bad);
+    }
+    return a;
+}
+
 double h5_get_f64(hid_t obj, const char *name)
 {
     double v = 0;
-    hid_t a = open_attr(obj, name);
+    hid_t a = open_scalar_attr(obj, name, 0, 16, NULL);
     H5_CHECK(H5Aread(a, H5T_NATIVE_DOUBLE, &v));
     H5Aclose(a);
     return v;
@@ -161,21 +201,67 @@ double h5_get_f64(hid_t obj, const char *name)
 
 char *h5_get_str(hid_t obj, const char *name)
 {
-    hid_t a = open_attr(obj, name);
-    hid_t t = H5_CHECK(H5Aget_type(a));
-    size_t n = H5Tget_size(t);
+    size_t n = 0;
+    hid_t a = open_scalar_attr(obj, name, 1, H5_ATTR_STR_MAX, &n);
     char *s = dnal_calloc(n + 1);
     hid_t mt = H5Tcopy(H5T_C_S1);
     H5Tset_size(mt, n + 1);
     H5_CHECK(H5Aread(a, mt, s));
     H5Tclose(mt);
-    H5Tclose(t);
     H5Aclose(a);
     return s;
 }
 
+int64_t h5_get_count(hid_t f, const char *path, const char *name, double lo, double hi)
+{
+    double v = h5_get_f64(f, name);
+    if (!(v >= lo && v <= hi) || v != (double)(int64_t)v)
+        dnal_fatal(DNAL_EXIT_DATA, "%s: attribute %s = %g is not a whole number in [%g, %g]", path,
+                   name, v, lo, hi);
+    return (int64_t)v;
+}
+
+double h5_get_real(hid_t f, const char *path, const char *name, double lo, double hi)
+{
+    double v = h5_get_f64(f, name);
+    if (!(v >= lo && v <= hi))
+        dnal_fatal(DNAL_EXIT_DATA, "%s: attribute %s = %g is not in [%g, %g]", path, name, v, lo,
+                   hi);
+    return v;
+}
+
+/* fsync of path (a file, or a folder: its entries) */
+static int sync_path(const char *path, int folder)
+{
+    int fd = open(path, (folder ? O_RDONLY | O_DIRECTORY : O_RDWR) | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    if (rc != 0 && folder && (errno == EINVAL || errno == EROFS))
+        rc = 0; /* some file systems cannot sync a folder: nothing more to do */
+    close(fd);
+    return rc;
+}
+
+int io_sync_folder_of(const char *path)
+{
+    char dir[DNAL_PATH_MAX + 64];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    return sync_path(dir, 1);
+}
+
 void h5_close_atomic(hid_t f, const char *tmp, const char *path)
 {
-    if (H5Fclose(f) < 0 || rename(tmp, path) != 0)
-        dnal_fatal(DNAL_EXIT_DATA, "%s: cannot finish writing (from %s)", path, tmp);
+    /* durable before it takes the name, and the name durable before the
+     * caller removes what it replaces (a crash leaves the old or the new
+     * file whole, never a name on missing blocks) */
+    if (H5Fclose(f) < 0 || sync_path(tmp, 0) != 0 || rename(tmp, path) != 0 ||
+        io_sync_folder_of(path) != 0)
+        dnal_fatal(DNAL_EXIT_DATA, "%s: cannot finish writing (from %s): %s", path, tmp,
+                   strerror(errno));
 }

@@ -12,8 +12,11 @@
 hid_t h5_create(const char *path);
 /* what: "checkpoint", "model file"... for the message */
 hid_t h5_open(const char *path, const char *what);
-/* Closes and renames tmp to path: a file exists only once complete. */
+/* Closes, flushes to disk and renames tmp to path, then flushes path's
+ * folder: a file exists only once complete and durable. */
 void h5_close_atomic(hid_t f, const char *tmp, const char *path);
+/* fsync of the folder holding path; 0 or -1 with errno */
+int io_sync_folder_of(const char *path);
 
 /* datasets (intermediate groups are created); reads check the size */
 void h5_write_f32(hid_t f, const char *name, const float *v, int ndims, const hsize_t *dims);
@@ -21,11 +24,17 @@ void h5_write_u8(hid_t f, const char *name, const uint8_t *v, hsize_t n);
 void h5_read_f32(hid_t f, const char *name, float *v, size_t count);
 void h5_read_u8(hid_t f, const char *name, uint8_t *v, size_t count);
 
-/* scalar attributes of a file, group or dataset */
+/* Scalar attributes of a file, group or dataset. Reading checks class,
+ * scalar dataspace and size first (exit 2 naming file and attribute). */
+enum { H5_ATTR_STR_MAX = 16 << 20 }; /* the longest string attribute read */
 void h5_attr_str(hid_t obj, const char *name, const char *value);
 void h5_attr_f64(hid_t obj, const char *name, double value);
 double h5_get_f64(hid_t obj, const char *name);
 char *h5_get_str(hid_t obj, const char *name); /* free() it */
+/* a scalar that must be a whole number (count) or a number (real) in
+ * [lo, hi]: exit 2 naming path and the attribute otherwise (NaN too) */
+int64_t h5_get_count(hid_t f, const char *path, const char *name, double lo, double hi);
+double h5_get_real(hid_t f, const char *path, const char *name, double lo, double hi);
 
 /* The model attributes checkpoints and model files share: model, in_channels,
  * image_size, classes, width. Reading checks them (exit 2 naming the file

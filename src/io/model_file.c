@@ -36,16 +36,6 @@ void io_model_attrs_write(hid_t f, const dnal_model_cfg *m)
     h5_attr_f64(f, "width", m->width);
 }
 
-/* an attribute that must be a whole number in [lo, hi] */
-static int64_t count_attr(hid_t f, const char *path, const char *name, double lo, double hi)
-{
-    double v = h5_get_f64(f, name);
-    if (!(v >= lo && v <= hi) || v != (double)(int64_t)v)
-        dnal_fatal(DNAL_EXIT_DATA, "%s: attribute %s = %g is not a whole number in [%g, %g]", path,
-                   name, v, lo, hi);
-    return (int64_t)v;
-}
-
 void io_model_attrs_read(hid_t f, const char *path, int64_t batch, dnal_model_info *info)
 {
     char *model = h5_get_str(f, "model");
@@ -55,11 +45,14 @@ void io_model_attrs_read(hid_t f, const char *path, int64_t batch, dnal_model_in
     if (!known)
         dnal_fatal(DNAL_EXIT_DATA, "%s: unknown model '%s'", path, info->name);
     info->cfg = (dnal_model_cfg){.name = info->name, .batch = batch,
-                                 .in_channels = count_attr(f, path, "in_channels", 1, 4096),
-                                 .image_size = count_attr(f, path, "image_size", 1, 65536),
-                                 .classes = count_attr(f, path, "classes", 2, 1e7),
-                                 .width = h5_get_f64(f, "width")};
-    if (!(info->cfg.width > 0 && info->cfg.width <= 64))
+                                 .in_channels = h5_get_count(f, path, "in_channels", 1, 4096),
+                                 /* the largest side a dataset gives (imagenet's data.image_size,
+                                  * synthetic's): a network is built for it before any buffer
+                                  * is read, and its activations grow with its square */
+                                 .image_size = h5_get_count(f, path, "image_size", 1, 4096),
+                                 .classes = h5_get_count(f, path, "classes", 2, 1e7),
+                                 .width = h5_get_real(f, path, "width", 0, 64)};
+    if (!(info->cfg.width > 0))
         dnal_fatal(DNAL_EXIT_DATA, "%s: attribute width = %g is not in (0, 64]", path,
                    info->cfg.width);
 }
@@ -145,8 +138,10 @@ dnal_net *dnal_model_load(const dnal_ctx *ctx, const char *path, int64_t batch,
     free(format);
     memset(info, 0, sizeof *info);
     io_model_attrs_read(f, path, batch, info);
-    info->dense = (dnal_cost){h5_get_f64(f, "flops_dense"), h5_get_f64(f, "params_dense")};
-    info->compact = (dnal_cost){h5_get_f64(f, "flops"), h5_get_f64(f, "params")};
+    info->dense = (dnal_cost){h5_get_real(f, path, "flops_dense", 0, 1e18),
+                              h5_get_real(f, path, "params_dense", 0, 1e15)};
+    info->compact = (dnal_cost){h5_get_real(f, path, "flops", 0, 1e18),
+                                h5_get_real(f, path, "params", 0, 1e15)};
     dnal_net *dense = dnal_model_build(ctx, &info->cfg);
     read_masks(f, dense);
     dnal_net *net = dnal_net_compact(dense, batch);

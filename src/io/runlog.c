@@ -22,7 +22,9 @@
  *             flops_before, flops_after, params_before, params_after
  *             (after = NaN until pruned) */
 #include <math.h>
+#include <errno.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -139,6 +141,8 @@ static void root_attrs(dnal_runlog *log, const dnal_runlog_info *info)
     h5_attr_str(f, "created", created);
     h5_attr_f64(f, "flops_dense", info->dense.flops);
     h5_attr_f64(f, "params_dense", info->dense.params);
+    if (info->moved_aside && info->moved_aside[0])
+        h5_attr_str(f, "previous_log_moved_to", info->moved_aside);
 }
 
 static void open_file(dnal_runlog *log, int create)
@@ -285,13 +289,56 @@ static void truncate_rows(dnal_runlog *log, const char *name, int64_t rows)
     H5Dclose(d);
 }
 
-dnal_runlog *dnal_runlog_reopen(const char *path, const dnal_runlog_info *info,
-                                dnal_log_rows rows)
+/* the rows of dataset name in f, or -1 */
+static int64_t rows_of(hid_t f, const char *name)
 {
-    FILE *probe = fopen(path, "rb");
-    if (!probe)
+    if (H5Lexists(f, "/steps", H5P_DEFAULT) <= 0 || H5Lexists(f, "/eval", H5P_DEFAULT) <= 0 ||
+        H5Lexists(f, "/gates", H5P_DEFAULT) <= 0 || H5Lexists(f, name, H5P_DEFAULT) <= 0)
+        return -1;
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    hid_t s = d >= 0 ? H5Dget_space(d) : -1;
+    hsize_t dims[2] = {0, 0};
+    int nd = s >= 0 ? H5Sget_simple_extent_dims(s, dims, NULL) : -1;
+    if (s >= 0)
+        H5Sclose(s);
+    if (d >= 0)
+        H5Dclose(d);
+    return nd >= 1 ? (int64_t)dims[0] : -1;
+}
+
+/* the file at path opens read-write as a run log holding at least rows */
+static int usable_log(const char *path, dnal_log_rows rows)
+{
+    dnal_h5_quiet();
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_file_locking(fapl, 0, 1);
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, fapl);
+    H5Pclose(fapl);
+    if (f < 0)
+        return 0;
+    int ok = rows_of(f, "/steps/step") >= rows.steps && rows_of(f, "/eval/top1") >= rows.eval &&
+             rows_of(f, "/gates/step") >= rows.gates;
+    H5Fclose(f);
+    return ok;
+}
+
+dnal_runlog *dnal_runlog_reopen(const char *path, const dnal_runlog_info *info,
+                                dnal_log_rows rows, char *moved, size_t moved_len)
+{
+    moved[0] = '\0';
+    struct stat st;
+    if (stat(path, &st) != 0)
         return NULL;
-    fclose(probe);
+    if (!S_ISREG(st.st_mode) || !usable_log(path, rows)) {
+        char stamp[32];
+        time_t now = time(NULL);
+        strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", gmtime(&now));
+        snprintf(moved, moved_len, "%s.unreadable-%s", path, stamp);
+        if (rename(path, moved) != 0)
+            dnal_fatal(DNAL_EXIT_DATA, "%s: the run log cannot be opened, nor moved aside to %s: %s",
+                       path, moved, strerror(errno));
+        return NULL;
+    }
     dnal_runlog *log = log_new(path, info);
     open_file(log, 0);
     char name[160];

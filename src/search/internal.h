@@ -48,6 +48,9 @@ struct dnal_run {
     float *resume_momentum;   /* weight momentum a resumed stage starts with */
     int tty;                  /* progress updates one line in place */
     char done[64];            /* stages done, comma-separated */
+    int eval_pending;         /* a stop cut the evaluation at stage_step short */
+    char run_id[DNAL_RUN_ID_LEN]; /* new, or the resumed checkpoint's */
+    int64_t steps_here;       /* steps this process ran (0: a stop loses nothing) */
     dnal_runlog *log;         /* rank 0's run log (NULL: none, or another rank) */
 };
 
@@ -56,8 +59,9 @@ struct dnal_run {
 void run_load_batch(dnal_run *r, int64_t s, int64_t total);
 /* streamed data: every rank learns the files any rank found unusable */
 void run_merge_skipped(dnal_run *r);
-/* dnal_evaluate over the run's test split, BN statistics averaged first */
-dnal_eval run_evaluate(dnal_run *r, const dnal_pass *p);
+/* dnal_evaluate over the run's test split, BN statistics averaged first;
+ * stoppable: a stop signal (any rank) cuts it short, returning count -1 */
+dnal_eval run_evaluate(dnal_run *r, const dnal_pass *p, int stoppable);
 /* FLOPs and parameters under the gates of pass p (the compact network's own) */
 dnal_cost run_cost(dnal_run *r, const dnal_pass *p);
 
@@ -94,6 +98,7 @@ void report_checkpoint(const char *what, const char *path, int64_t step, int sig
 void report_model_file(const char *path);
 void report_init(const char *path, const dnal_checkpoint_info *info);
 void report_resume(const dnal_run *r, const char *path, const dnal_checkpoint_info *info);
-void report_log(const char *path, int resumed, int missing, int64_t step);
+void report_log(const char *path, int resumed, int missing, int64_t step, const char *moved);
+void report_run_id(const char *id, int resumed);
 
 #endif

@@ -149,9 +149,18 @@ void report_resume(const dnal_run *r, const char *path, const dnal_checkpoint_in
     fflush(stdout);
 }
 
-void report_log(const char *path, int resumed, int missing, int64_t step)
+void report_run_id(const char *id, int resumed)
 {
-    if (missing)
+    printf("run id=%s%s\n", id[0] ? id : "none", resumed ? " (resumed)" : "");
+    fflush(stdout);
+}
+
+void report_log(const char *path, int resumed, int missing, int64_t step, const char *moved)
+{
+    if (moved[0])
+        printf("log note: %s could not be opened as this run's log; moved to %s, a new log "
+               "starts at step %lld\n", path, moved, (long long)step);
+    else if (missing)
         printf("log note: %s not found; a new log starts at step %lld\n", path, (long long)step);
     printf("log path=%s%s\n", path, resumed ? " resumed=1" : "");
     fflush(stdout);

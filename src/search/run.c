@@ -23,13 +23,36 @@ dnal_data_cfg dnal_data_config(const dnal_config *cfg, dnal_split split)
         .image_size = cfg->data.image_size,
         .augment = cfg->data.augment,
         .limit = split == DNAL_SPLIT_TRAIN ? cfg->data.train_limit : cfg->data.eval_limit,
-        .seed = cfg->run.seed};
+        .seed = cfg->run.seed,
+        .max_pixels = cfg->data.max_pixels};
 }
 
 static dnal_dataset *open_split(const dnal_config *cfg, dnal_split split)
 {
     dnal_data_cfg d = dnal_data_config(cfg, split);
     return dnal_dataset_open(&d, split);
+}
+
+/* The model takes the train split's shape: the test split must have the
+ * same one (else its samples would be written past the network's input)
+ * and the same classes. */
+static void check_splits_agree(const dnal_config *cfg, const dnal_dataset *train,
+                               const dnal_dataset *test)
+{
+    int64_t c[2], h[2], w[2];
+    dnal_dataset_shape(train, &c[0], &h[0], &w[0]);
+    dnal_dataset_shape(test, &c[1], &h[1], &w[1]);
+    int64_t k0 = dnal_dataset_classes(train), k1 = dnal_dataset_classes(test);
+    if (c[0] != c[1] || h[0] != h[1] || w[0] != w[1] || k0 != k1)
+        dnal_fatal(DNAL_EXIT_DATA,
+                   "data.path %s (%s): the test split holds %lldx%lldx%lld images of %lld classes, "
+                   "the train split %lldx%lldx%lld of %lld: both must agree",
+                   cfg->data.path[0] ? cfg->data.path : "(default)", dnal_dataset_name(train),
+                   (long long)c[1], (long long)h[1], (long long)w[1], (long long)k1,
+                   (long long)c[0], (long long)h[0], (long long)w[0], (long long)k0);
+    const char *why = dnal_dataset_same_classes(train, test);
+    if (why)
+        dnal_fatal(DNAL_EXIT_DATA, "data.path %s: %s", cfg->data.path, why);
 }
 
 /* the train split's shape as the model's input; every rank builds the same */
@@ -76,6 +99,7 @@ static void open_buffers(dnal_run *r)
 
 dnal_run *dnal_run_open(const dnal_config *cfg, MPI_Comm comm)
 {
+    dnal_stop_install(); /* before anything slow: loading, building, resuming */
     dnal_run *r = dnal_calloc(sizeof *r);
     r->cfg = *cfg;
     dnal_set_threads(cfg->run.threads);
@@ -86,7 +110,10 @@ dnal_run *dnal_run_open(const dnal_config *cfg, MPI_Comm comm)
                    (long long)r->batch, r->dist.size);
     r->ctx = dnal_ctx_create_for(cfg->run.dtype); /* refuses bf16 before any work */
     r->train = open_split(cfg, DNAL_SPLIT_TRAIN);
+    dnal_stop_check("loading the training data");
     r->test = open_split(cfg, DNAL_SPLIT_TEST);
+    dnal_stop_check("loading the test data");
+    check_splits_agree(cfg, r->train, r->test);
     r->steps_per_epoch = dnal_dataset_size(r->train) / r->batch;
     if (r->steps_per_epoch < 1)
         dnal_fatal(DNAL_EXIT_USAGE, "data.batch=%lld is larger than the %lld training samples",
@@ -94,6 +121,7 @@ dnal_run *dnal_run_open(const dnal_config *cfg, MPI_Comm comm)
     r->order_epoch = r->order_next_epoch = -1;
     r->top1_search = r->top1_pruned = r->top1_final = NAN;
     open_model(r);
+    dnal_stop_check("building the network");
     open_buffers(r);
     if (dnal_dataset_streamed(r->train) && cfg->data.workers > 0) /* two batches ahead */
         r->loader = dnal_loader_open(r->train, (int)cfg->data.workers, 3, r->local_batch);
@@ -123,23 +151,50 @@ void dnal_run_close(dnal_run *r)
 
 /* ------------------------------------------------------------ evaluation */
 
-dnal_eval run_evaluate(dnal_run *r, const dnal_pass *p)
+static dnal_eval evaluate(dnal_net *net, const dnal_dataset *test, const dnal_pass *p,
+                          int32_t *labels, const dnal_dist *d, int stoppable);
+
+dnal_eval run_evaluate(dnal_run *r, const dnal_pass *p, int stoppable)
 {
     dnal_dist_average(&r->dist, r->net->stats, r->net->n_stats);
-    return dnal_evaluate(r->net, r->test, p, r->labels, &r->dist);
+    return evaluate(r->net, r->test, p, r->labels, &r->dist, stoppable);
 }
 
 dnal_eval dnal_evaluate(dnal_net *net, const dnal_dataset *test, const dnal_pass *p,
                         int32_t *labels, const dnal_dist *d)
 {
+    return evaluate(net, test, p, labels, d, 0);
+}
+
+/* Every rank runs the same number of batches (the ranks' shares differ by
+ * at most one sample), so a stoppable evaluation can agree on a stop
+ * before each batch. */
+static dnal_eval evaluate(dnal_net *net, const dnal_dataset *test, const dnal_pass *p,
+                          int32_t *labels, const dnal_dist *d, int stoppable)
+{
     int64_t n = dnal_dataset_size(test), batch = net->input->n, start = 0, count = n;
+    int64_t c, h, w;
+    dnal_dataset_shape(test, &c, &h, &w);
+    if (c != net->input->c || h != net->input->h || w != net->input->w)
+        dnal_fatal(DNAL_EXIT_DATA, "%s: test images are %lldx%lldx%lld, the network takes "
+                   "%lldx%lldx%lld", dnal_dataset_name(test), (long long)c, (long long)h,
+                   (long long)w, (long long)net->input->c, (long long)net->input->h,
+                   (long long)net->input->w);
     if (d)
         dnal_dist_range(n, d->rank, d->size, &start, &count);
     double sums[3] = {0, 0, 0}; /* loss, top-1 and top-5 counts */
     float *images = dnal_tensor_data(net->input);
     dnal_net_set_labels(net, labels);
-    for (int64_t first = start; first < start + count; first += batch) {
+    int64_t most = d ? (n + d->size - 1) / d->size : n, batches = (most + batch - 1) / batch;
+    for (int64_t b = 0, first = start; b < batches; b++, first += batch) {
+        int stop = stoppable ? dnal_stop_requested() != 0 : 0;
+        if (stoppable && (d ? dnal_dist_any(d, stop) : stop)) {
+            dnal_softmax_ce_set_rows(net->loss, batch);
+            return (dnal_eval){NAN, NAN, NAN, -1};
+        }
         int64_t rows = start + count - first < batch ? start + count - first : batch;
+        if (rows <= 0)
+            continue;
         dnal_batch_fill(test, NULL, 0, first, rows, images, labels);
         dnal_softmax_ce_set_rows(net->loss, rows);
         dnal_net_forward(net, p);

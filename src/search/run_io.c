@@ -10,27 +10,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <omp.h>
 
 #include "internal.h"
 
-static volatile sig_atomic_t stop_signal; /* set by a signal handler */
-
 void dnal_run_request_stop(int signal)
 {
-    stop_signal = signal;
+    dnal_stop_request(signal);
 }
 
 int run_io_stop_requested(void)
 {
-    return stop_signal != 0;
-}
-
-static void on_signal(int sig)
-{
-    dnal_run_request_stop(sig);
+    return dnal_stop_requested() != 0;
 }
 
 /* ------------------------------------------------------------ reading */
@@ -39,8 +34,9 @@ static void on_signal(int sig)
 static void load_into(dnal_run *r, const char *path, dnal_checkpoint_info *info)
 {
     dnal_arch_record rec = {0};
-    dnal_net *net = dnal_checkpoint_load(r->ctx, path, r->local_batch, info, &rec);
-    const dnal_model_cfg *m = &info->model.cfg;
+    dnal_model_info first; /* compared before anything is built from the file */
+    dnal_checkpoint_model(path, r->local_batch, &first);
+    const dnal_model_cfg *m = &first.cfg;
     if (strcmp(m->name, r->model.name) || m->in_channels != r->model.in_channels ||
         m->image_size != r->model.image_size || m->classes != r->model.classes ||
         m->width != r->model.width)
@@ -51,6 +47,7 @@ static void load_into(dnal_run *r, const char *path, dnal_checkpoint_info *info)
                    (long long)m->image_size, (long long)m->classes, m->width, r->model.name,
                    (long long)r->model.in_channels, (long long)r->model.image_size,
                    (long long)r->model.image_size, (long long)r->model.classes, r->model.width);
+    dnal_net *net = dnal_checkpoint_load(r->ctx, path, r->local_batch, info, &rec);
     dnal_net_destroy(r->net);
     r->net = net;
     r->compact = info->compact;
@@ -91,6 +88,8 @@ static dnal_log_rows resume_from(dnal_run *r, const char *path)
     r->log_since = info.log_since;
     r->log_loss_sum = info.log_loss_sum;
     r->arch.held = info.held;
+    r->eval_pending = info.eval_pending;
+    snprintf(r->run_id, sizeof r->run_id, "%s", info.run_id);
     r->top1_search = info.top1_search;
     r->top1_pruned = info.top1_pruned;
     r->resume_momentum = info.weight_momentum;
@@ -99,6 +98,63 @@ static dnal_log_rows resume_from(dnal_run *r, const char *path)
     dnal_log_rows rows = info.log_rows;
     dnal_checkpoint_info_free(&info);
     return rows;
+}
+
+/* ------------------------------------------------------------ the folders */
+
+static void make_checkpoint_dir(const dnal_config *cfg)
+{
+    if (mkdir(cfg->checkpoint.dir, 0777) != 0 && errno != EEXIST)
+        dnal_fatal(DNAL_EXIT_DATA, "checkpoint.dir %s: cannot create: %s", cfg->checkpoint.dir,
+                   strerror(errno));
+}
+
+/* A file of `bytes` can be made in dir (space reserved, then removed):
+ * an unwritable or full folder is found before the first step, not at the
+ * first checkpoint hours later. */
+static void check_room(const char *dir, const char *key, off_t bytes)
+{
+    char probe[DNAL_PATH_MAX + 64];
+    snprintf(probe, sizeof probe, "%s/.dnal-probe-%ld", dir, (long)getpid());
+    int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    int err = fd < 0 ? errno : posix_fallocate(fd, 0, bytes);
+    if (fd >= 0) {
+        close(fd);
+        unlink(probe);
+    }
+    if (err == EOPNOTSUPP || err == EINVAL) /* no fallocate here: creating it sufficed */
+        err = 0;
+    if (err)
+        dnal_fatal(DNAL_EXIT_DATA, "%s %s: cannot write %lld bytes there: %s", key, dir,
+                   (long long)bytes, strerror(err));
+}
+
+/* rank 0, a fresh run: checkpoint.dir must not hold another run's
+ * checkpoints (their step checkpoints would be overwritten, or rotated
+ * against ours); both folders must take a checkpoint */
+static void check_folders(dnal_run *r, int resumed)
+{
+    if (r->dist.rank != 0)
+        return;
+    const dnal_config *cfg = &r->cfg;
+    char other[DNAL_PATH_MAX + 300];
+    if (!resumed && dnal_checkpoint_dir_foreign(cfg->checkpoint.dir, r->run_id, other, sizeof other))
+        dnal_fatal(DNAL_EXIT_USAGE, "checkpoint.dir %s holds checkpoints of another run (%s): "
+                   "continue it with --resume %s, or give this run its own checkpoint.dir",
+                   cfg->checkpoint.dir, other, cfg->checkpoint.dir);
+    make_checkpoint_dir(cfg);
+    const dnal_net *net = r->net;
+    off_t bytes = (off_t)(sizeof(float) * (2 * net->n_param + net->n_stats + 3 * net->n_gates)) +
+                  (1 << 20);
+    check_room(cfg->checkpoint.dir, "checkpoint.dir", bytes);
+    char logdir[DNAL_PATH_MAX];
+    snprintf(logdir, sizeof logdir, "%s", cfg->log.path);
+    char *slash = strrchr(logdir, '/');
+    if (slash)
+        *(slash == logdir ? slash + 1 : slash) = '\0';
+    else
+        snprintf(logdir, sizeof logdir, ".");
+    check_room(logdir, "log.path's folder", 1 << 20);
 }
 
 /* ------------------------------------------------------------ the log */
@@ -116,11 +172,13 @@ static void open_log(dnal_run *r, int resumed, dnal_log_rows rows)
                              .compact = r->compact ? r->compact_cost : (dnal_cost){NAN, NAN},
                              .gates = r->compact ? &r->record : &own};
     const char *path = r->cfg.log.path;
-    r->log = resumed ? dnal_runlog_reopen(path, &info, rows) : NULL;
+    char moved[DNAL_PATH_MAX + 64] = "";
+    r->log = resumed ? dnal_runlog_reopen(path, &info, rows, moved, sizeof moved) : NULL;
     int missing = resumed && !r->log; /* the log went missing: a new one, from here on */
+    info.moved_aside = moved;
     if (!r->log)
         r->log = dnal_runlog_create(path, &info);
-    report_log(path, resumed, missing, r->step);
+    report_log(path, resumed, missing, r->step, moved);
     free(config);
     dnal_arch_record_free(&own);
 }
@@ -128,14 +186,18 @@ static void open_log(dnal_run *r, int resumed, dnal_log_rows rows)
 void dnal_run_start(dnal_run *r, const char *resume)
 {
     dnal_log_rows rows = {0};
-    if (resume)
+    if (resume) {
         rows = resume_from(r, resume);
-    else if (r->cfg.run.init[0])
-        init_from(r, r->cfg.run.init);
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGUSR1, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    } else {
+        dnal_run_id_new(r->run_id);
+        check_folders(r, 0); /* before anything slow of this run's own */
+        if (r->cfg.run.init[0])
+            init_from(r, r->cfg.run.init);
+    }
+    if (resume)
+        check_folders(r, 1);
+    report_run_id(r->run_id, resume != NULL);
+    dnal_stop_check(resume ? "resuming" : "starting");
     if (r->dist.rank == 0)
         open_log(r, resume != NULL, rows);
 }
@@ -168,13 +230,6 @@ void run_io_finish(dnal_run *r)
 
 /* ------------------------------------------------------------ checkpoints */
 
-static void make_checkpoint_dir(const dnal_config *cfg)
-{
-    if (mkdir(cfg->checkpoint.dir, 0777) != 0 && errno != EEXIST)
-        dnal_fatal(DNAL_EXIT_DATA, "checkpoint.dir %s: cannot create: %s", cfg->checkpoint.dir,
-                   strerror(errno));
-}
-
 /* the run's state as a checkpoint holds it, with the log's rows once
  * everything buffered is in the file */
 static void save_checkpoint(dnal_run *r, const char *path)
@@ -189,7 +244,9 @@ static void save_checkpoint(dnal_run *r, const char *path)
         .done = r->done, .config = config, .alpha_momentum = r->arch.opt.velocity,
         .weight_momentum = r->stage_step > 0 ? r->opt.velocity : NULL,
         .top1_search = r->top1_search, .top1_pruned = r->top1_pruned,
-        .world_size = r->dist.size, .log_rows = dnal_runlog_rows(r->log)};
+        .world_size = r->dist.size, .log_rows = dnal_runlog_rows(r->log),
+        .eval_pending = r->eval_pending};
+    snprintf(info.run_id, sizeof info.run_id, "%s", r->run_id);
     dnal_checkpoint_save(path, &info, r->net, &r->record);
     free(config);
 }
@@ -220,6 +277,6 @@ void run_io_checkpoint(dnal_run *r, int stopping)
     make_checkpoint_dir(&r->cfg);
     dnal_checkpoint_step_path(path, sizeof path, r->cfg.checkpoint.dir, r->step);
     save_checkpoint(r, path);
-    dnal_checkpoint_keep_newest(r->cfg.checkpoint.dir, r->cfg.checkpoint.keep);
+    dnal_checkpoint_keep_newest(r->cfg.checkpoint.dir, r->cfg.checkpoint.keep, r->run_id);
     report_checkpoint("step", path, r->step, stopping);
 }

@@ -67,10 +67,13 @@ static double arch_update(dnal_run *r, int held)
     return scalars[2];
 }
 
-/* The first layer whose weight gradient is not finite (after averaging,
- * the same on every rank), or NULL. Adding g * 0 keeps the sum at 0 unless
- * some g is Inf or NaN: one vectorised pass. */
-static const dnal_layer *nonfinite_gradient(const dnal_net *net)
+/* The last layer (backward's first) of those the step updates whose weight
+ * gradient is not finite (after averaging, the same on every rank), or
+ * NULL. Adding g * 0 keeps the sum at 0 unless some g is Inf or NaN: one
+ * vectorised pass over everything first. Frozen layers' gradients and the
+ * padding between layers are read by no update: whatever they hold is no
+ * failure, and no layer without a gradient is blamed. */
+const dnal_layer *dnal_nonfinite_gradient(const dnal_net *net)
 {
     float probe = 0.0f;
 #pragma omp parallel for simd reduction(+ : probe) schedule(static)
@@ -85,12 +88,12 @@ static const dnal_layer *nonfinite_gradient(const dnal_net *net)
                 if (!isfinite(net->grad[l->param[k].off + j]))
                     return l;
     }
-    return net->layers[0];
+    return NULL;
 }
 
 static void check_finite(dnal_run *r, const stage_plan *sp, double loss)
 {
-    const dnal_layer *bad = nonfinite_gradient(r->net);
+    const dnal_layer *bad = dnal_nonfinite_gradient(r->net);
     if (!isfinite(loss) || bad)
         dnal_fatal(DNAL_EXIT_NUMERIC,
                    "non-finite %s at step %lld (stage %s, step %lld of the stage, layer %s); the "
@@ -148,7 +151,11 @@ static void evaluate_epoch(dnal_run *r, const stage_plan *sp, const dnal_pass *e
                            dnal_eval *last)
 {
     double epoch = (double)(s + 1) / (double)r->steps_per_epoch;
-    *last = run_evaluate(r, eval);
+    dnal_eval e = run_evaluate(r, eval, 1);
+    r->eval_pending = e.count < 0; /* a stop cut it short: the resumed run evaluates */
+    if (r->eval_pending)
+        return;
+    *last = e;
     report_eval(sp->stage, epoch, last);
     run_io_eval(r, sp->stage, epoch, last);
     run_merge_skipped(r);
@@ -176,7 +183,14 @@ static dnal_eval run_stage(dnal_run *r, const stage_plan *sp)
     dnal_dist_plan(&r->dist, net); /* buckets over the layers this stage trains */
     r->loader_next = start;        /* the loader starts with this stage's first step */
     if (start >= total && total > 0) /* resumed after the stage's last step */
-        last = run_evaluate(r, &eval);
+        last = run_evaluate(r, &eval, 0);
+    if (r->steps_here == 0)
+        dnal_stop_check("starting the stage");
+    if (r->eval_pending && start > 0) { /* the evaluation a stop cut short, again */
+        evaluate_epoch(r, sp, &eval, start - 1, &last);
+        if (r->eval_pending)
+            checkpoint_or_stop(r); /* stopped again (every rank agreed): exits */
+    }
     for (int64_t s = start; s < total; s++) {
         double lr = dnal_lr_at(&sp->sched, (double)s / (double)r->steps_per_epoch);
         if (sp->search) {
@@ -195,6 +209,7 @@ static dnal_eval run_stage(dnal_run *r, const stage_plan *sp)
         if (sp->search)
             reg = arch_update(r, dnal_beta_held(cfg, s, total));
         r->step++;
+        r->steps_here++;
         if (sp->search && ((s + 1) % cfg->log.gate_every == 0 || s + 1 == total))
             run_io_gates(r);
         loss_sum += loss;
@@ -298,7 +313,7 @@ static dnal_eval prune(dnal_run *r)
     report_removed_candidates(r); /* while the dense net is there */
     compact(r);
     dnal_pass eval = {.training = 0, .gate_mode = DNAL_GATE_OFF, .beta = 1};
-    dnal_eval e = run_evaluate(r, &eval);
+    dnal_eval e = run_evaluate(r, &eval, 0);
     r->top1_pruned = e.top1;
     report_eval(DNAL_STAGE_PRUNE, 0, &e);
     run_io_eval(r, DNAL_STAGE_PRUNE, 0, &e);

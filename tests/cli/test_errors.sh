@@ -36,5 +36,13 @@ timeout 60 mpirun -np 2 --oversubscribe "$PROBE" fatal >/dev/null 2>"$tmp/err"; 
 check "a fatal error on one rank of two ends the run with its code (2), no hang" "[ $rc -eq 2 ]"
 check "the failing rank's message is printed" "grep -q 'dnal: error: rank 1: corrupt record' '$tmp/err'"
 
+# a fatal error in a worker thread is handed to the main thread (MPI is
+# initialised FUNNELED: only the main thread may end it through MPI)
+probe thread 2 'dnal: error: worker thread: corrupt record' "a fatal error in a worker pthread"
+probe omp 2 'dnal: error: worker thread: corrupt record' "a fatal error in an OpenMP thread"
+timeout 60 mpirun -np 2 --oversubscribe "$PROBE" thread >/dev/null 2>"$tmp/err"; rc=$?
+check "a worker thread's fatal error on one rank of two ends both with its code (2), no hang" \
+    "[ $rc -eq 2 ] && grep -q 'worker thread: corrupt record' '$tmp/err'"
+
 echo "1..$n"
 [ $fail -eq 0 ]

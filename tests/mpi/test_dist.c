@@ -119,6 +119,44 @@ static void test_average(dnal_net *net, int blocking)
     free(want);
 }
 
+/* A frozen layer between two trainable ones leaves a gap between buckets:
+ * both modes average exactly the buckets and leave the gap as it was
+ * (blocking mode once summed the gap every step and never divided it). */
+static void test_gap(dnal_net *net, int blocking)
+{
+    int mid = -1;
+    for (int i = net->n_layers / 2; i < net->n_layers && mid < 0; i++)
+        if (net->layers[i]->kind == DNAL_BN)
+            mid = i;
+    net->layers[mid]->frozen = 1;
+    const dnal_layer *l = net->layers[mid];
+    size_t lo = l->param[0].off, hi = l->param[l->n_params - 1].off + l->param[l->n_params - 1].count;
+    dnal_dist d;
+    dnal_dist_init(&d, MPI_COMM_WORLD, blocking, 1);
+    dnal_dist_plan(&d, net);
+    for (size_t i = 0; i < net->n_param; i++)
+        net->grad[i] = 1.0f + (float)rank;
+    for (int rep = 0; rep < 3; rep++) /* three steps: nothing may accumulate */
+        dnal_dist_grad_finish(&d, net);
+    float mean = 1.0f + (float)(size - 1) / 2.0f;
+    int gap_ok = 1, rest_ok = 1;
+    for (size_t i = 0; i < net->n_param; i++) {
+        int in_gap = i >= lo && i < hi;
+        int in_bucket = 0;
+        for (int b = 0; b < d.n_buckets; b++)
+            in_bucket |= i >= d.buckets[b].off && i < d.buckets[b].off + d.buckets[b].count;
+        if (in_gap)
+            gap_ok &= !in_bucket && net->grad[i] == 1.0f + (float)rank;
+        else if (in_bucket)
+            rest_ok &= fabsf(net->grad[i] - mean) < 1e-6f;
+    }
+    tap_ok(all(gap_ok && rest_ok && hi > lo),
+           "%s: a frozen %s between trainable layers: its gradients untouched, the buckets "
+           "averaged, three steps in a row", blocking ? "blocking" : "bucketed", l->name);
+    net->layers[mid]->frozen = 0;
+    dnal_dist_free(&d);
+}
+
 static void test_collectives(void)
 {
     dnal_dist d;
@@ -171,6 +209,8 @@ int main(int argc, char **argv)
     test_plan(net);
     test_average(net, 0);
     test_average(net, 1);
+    test_gap(net, 0);
+    test_gap(net, 1);
     test_collectives();
     dnal_net_destroy(net);
     dnal_ctx_destroy(ctx);

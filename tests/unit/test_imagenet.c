@@ -395,8 +395,8 @@ static void datasets(const char *tmp)
 
     /* prep and the shards */
     fprintf(stderr, "# prep names the two bad files next:\n");
-    dnal_prep_stats st = dnal_prep_imagenet(tree, shards, "train", 40, 10, 0, 1);
-    dnal_prep_stats sv = dnal_prep_imagenet(tree, shards, "val", 40, 10, 0, 1);
+    dnal_prep_stats st = dnal_prep_imagenet(tree, shards, "train", 40, 10, 0, 1, 0);
+    dnal_prep_stats sv = dnal_prep_imagenet(tree, shards, "val", 40, 10, 0, 1, 0);
     char p[PATH_LEN];
     int names = 1;
     for (int k = 0; k < 3; k += 2) { /* the bad files are samples 5 and 22: shards 0 and 2 */

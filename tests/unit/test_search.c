@@ -207,9 +207,37 @@ static void check_budget(const dnal_ctx *ctx)
     dnal_net_destroy(net);
 }
 
+/* the non-finite check blames only a layer the step updates */
+static void check_nonfinite_blame(dnal_ctx *ctx)
+{
+    dnal_model_cfg m = {.name = "convnet", .batch = 2, .in_channels = 1, .image_size = 28,
+                        .classes = 10, .width = 1};
+    dnal_net *net = dnal_model_build(ctx, &m);
+    memset(net->grad, 0, sizeof(float) * net->n_param);
+    tap_ok(dnal_nonfinite_gradient(net) == NULL, "nonfinite: finite gradients: none blamed");
+    dnal_layer *first = NULL, *last = NULL;
+    for (int i = 0; i < net->n_layers; i++)
+        if (net->layers[i]->n_params > 0) {
+            first = first ? first : net->layers[i];
+            last = net->layers[i];
+        }
+    first->frozen = 1;
+    net->grad[first->param[0].off] = NAN;
+    tap_ok(dnal_nonfinite_gradient(net) == NULL,
+           "nonfinite: NaN only in a frozen layer's gradient (%s): no failure, nobody blamed",
+           first->name);
+    net->grad[last->param[0].off + 1] = INFINITY;
+    const dnal_layer *bad = dnal_nonfinite_gradient(net);
+    tap_ok(bad == last, "nonfinite: Inf in %s's gradient blames %s", last->name,
+           bad ? bad->name : "nobody");
+    first->frozen = 0;
+    dnal_net_destroy(net);
+}
+
 int main(void)
 {
     dnal_ctx *ctx = dnal_ctx_create();
+    check_nonfinite_blame(ctx);
     check_beta();
     check_alpha_gradient(ctx, "count");
     check_alpha_gradient(ctx, "flops");
