@@ -1,10 +1,13 @@
 # DNAL_PROG_MPICC: use the MPI compiler wrapper as CC; fail loudly without one.
-# Must run before AC_PROG_CC. MPICC=... on the configure line picks another wrapper.
+# Must run before AC_PROG_CC. MPICC=... or CC=... on the configure line picks
+# the wrapper (CC=mpicc.mpich, CC=mpiicc, CC=cc on a Cray); DNAL_CHECK_MPI then
+# checks that it links MPI programs.
 AC_DEFUN([DNAL_PROG_MPICC], [
-  AC_ARG_VAR([MPICC], [MPI C compiler wrapper (default: mpicc)])
+  AC_ARG_VAR([MPICC], [MPI C compiler wrapper (default: CC if given, else mpicc)])
+  AS_IF([test -z "$MPICC" && test -n "$CC"], [MPICC=$CC])
   AC_CHECK_PROGS([MPICC], [mpicc mpigcc mpiicc], [none])
   AS_IF([test "x$MPICC" = xnone],
-        [AC_MSG_ERROR([no MPI C compiler (mpicc) found: install Open MPI (Debian: libopenmpi-dev openmpi-bin) or set MPICC])])
+        [AC_MSG_ERROR([no MPI C compiler (mpicc) found: load an MPI (module load openmpi, mpich, ...) or pass CC=/path/to/mpicc (Debian: libopenmpi-dev openmpi-bin)])])
   CC="$MPICC"
 ])
 
@@ -15,5 +18,5 @@ AC_DEFUN([DNAL_CHECK_MPI], [
                                   [[MPI_Init(0, 0); MPI_Finalize();]])],
                  [AC_MSG_RESULT([yes])],
                  [AC_MSG_RESULT([no])
-                  AC_MSG_ERROR([$CC cannot compile and link an MPI program (mpi.h, MPI_Init)])])
+                  AC_MSG_ERROR([$CC cannot compile and link an MPI program (mpi.h, MPI_Init): pass the MPI compiler wrapper as CC=/path/to/mpicc])])
 ])
