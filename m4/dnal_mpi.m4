@@ -20,3 +20,22 @@ AC_DEFUN([DNAL_CHECK_MPI], [
                  [AC_MSG_RESULT([no])
                   AC_MSG_ERROR([$CC cannot compile and link an MPI program (mpi.h, MPI_Init): pass the MPI compiler wrapper as CC=/path/to/mpicc])])
 ])
+
+# DNAL_PROG_MPIEXEC: the launcher of the MPI that CC compiles for, for the
+# tests (MPIEXEC=... picks another): mpicc.SUFFIX -> mpiexec.SUFFIX (Debian's
+# mpicc.mpich beside Open MPI's mpicc), else the mpiexec beside CC, else the
+# one on PATH.
+AC_DEFUN([DNAL_PROG_MPIEXEC], [
+  AC_ARG_VAR([MPIEXEC], [MPI launcher for the tests (default: the one that belongs to CC)])
+  AS_IF([test -z "$MPIEXEC"], [
+    dnal_cc_path=`command -v $CC 2>/dev/null`
+    dnal_cc_dir=`dirname "$dnal_cc_path"`
+    dnal_cc_base=`basename "$dnal_cc_path"`
+    AS_CASE([$dnal_cc_base], [mpicc.*], [dnal_try="$dnal_cc_dir/mpiexec.${dnal_cc_base@%:@mpicc.}"], [dnal_try=])
+    AS_IF([test -n "$dnal_try" && test -x "$dnal_try"], [MPIEXEC=$dnal_try],
+          [test -x "$dnal_cc_dir/mpiexec"], [MPIEXEC="$dnal_cc_dir/mpiexec"],
+          [MPIEXEC=mpiexec])
+  ])
+  AC_MSG_CHECKING([for the MPI launcher of $CC])
+  AC_MSG_RESULT([$MPIEXEC])
+])

@@ -7,34 +7,12 @@
 
 #include "cli_internal.h"
 
-#ifndef DNAL_CONFIGDIR
+#ifndef DNAL_CONFIGDIR /* Makefile.am: $(pkgdatadir)/configs, where make install puts them */
 #define DNAL_CONFIGDIR "/usr/local/share/dnal/configs"
 #endif
 
-/* The shipped configs' folder beside the running binary (PREFIX/bin/dnal ->
- * PREFIX/share/dnal/configs), so that a prefix moved or copied elsewhere
- * still finds its own. "" when /proc/self/exe is not readable. */
-static void configdir_beside_binary(char *dir, size_t len)
-{
-    char exe[2048];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    dir[0] = '\0';
-    if (n <= 0)
-        return;
-    exe[n] = '\0';
-    char *slash = strrchr(exe, '/');
-    if (!slash)
-        return;
-    *slash = '\0'; /* PREFIX/bin */
-    slash = strrchr(exe, '/');
-    if (!slash)
-        return;
-    *slash = '\0'; /* PREFIX */
-    snprintf(dir, len, "%s/share/dnal/configs", exe);
-}
-
 /* -c FILE_OR_NAME: a file that exists, else a shipped config by name (NAME or
- * NAME.ini in the installed configs folder). Returns the path to load in
+ * NAME.ini in the installed configs folder, DNAL_CONFIGDIR). Returns the path to load in
  * path, or 1 after naming where it looked. */
 static int find_config(const char *cmd, const char *arg, char *path, size_t len)
 {
@@ -42,21 +20,13 @@ static int find_config(const char *cmd, const char *arg, char *path, size_t len)
         snprintf(path, len, "%s", arg);
         return 0;
     }
-    char beside[4096];
-    configdir_beside_binary(beside, sizeof beside);
-    const char *dirs[] = {DNAL_CONFIGDIR, beside};
-    for (size_t d = 0; d < sizeof dirs / sizeof dirs[0]; d++) {
-        if (!dirs[d][0])
-            continue;
-        for (int ext = 0; ext < 2; ext++) {
-            int w = snprintf(path, len, "%s/%s%s", dirs[d], arg, ext ? ".ini" : "");
-            if (w > 0 && (size_t)w < len && access(path, R_OK) == 0)
-                return 0;
-        }
+    for (int ext = 0; ext < 2; ext++) {
+        int w = snprintf(path, len, "%s/%s%s", DNAL_CONFIGDIR, arg, ext ? ".ini" : "");
+        if (w > 0 && (size_t)w < len && access(path, R_OK) == 0)
+            return 0;
     }
-    fprintf(stderr, "dnal %s: -c %s: no such file, and no shipped config %s(.ini) in %s%s%s\n",
-            cmd, arg, arg, DNAL_CONFIGDIR, beside[0] && strcmp(beside, DNAL_CONFIGDIR) ? " or " : "",
-            beside[0] && strcmp(beside, DNAL_CONFIGDIR) ? beside : "");
+    fprintf(stderr, "dnal %s: -c %s: no such file, and no shipped config %s(.ini) in %s\n", cmd,
+            arg, arg, DNAL_CONFIGDIR);
     return DNAL_EXIT_USAGE;
 }
 
