@@ -5,7 +5,7 @@
 # search, it checkpoints and exits 75, the script requeues it, the rerun
 # resumes from the run's checkpoints and ends with the result of the same
 # search run straight through (2 ranks, mpiexec). Also jobs/sweep.sbatch as a
-# 2-task array submitted from another folder, of which one task is preempted:
+# 2-task array submitted from another folder, whose task with the array's job id is preempted:
 # it alone is requeued and resumes, the other runs once; the threads per rank
 # (CPUs per task minus ImageNet's data.workers, refused when none is left) and
 # a resume by hand on a larger allocation. Needs root (the daemons run as root
@@ -145,33 +145,40 @@ check "2 CPUs per task and data.workers=1: 1 thread for the step" \
     "grep -q 'cpus 2 threads 1 workers 1 ' dnal-search-$some.out && grep -q '^threads = 1\$' dnal-search-$some.out"
 
 # a 2-task sweep array over lambda, submitted from another folder with the
-# scripts elsewhere; task 0 (whose SLURM_JOB_ID is the array's own id) is
-# preempted in its search: only it is requeued and resumes, task 1 runs once
+# scripts elsewhere. One task's SLURM_JOB_ID is the array's own id (SLURM
+# gives it to the task that starts last): `scontrol requeue $SLURM_JOB_ID`
+# from that task would requeue the whole array. That task is preempted in
+# its search: only it must be requeued and resume, the other run once.
 mkdir -p scripts elsewhere
 cp "$TOP/jobs/search.sbatch" "$TOP/jobs/sweep.sbatch" scripts/
 printf '# lambda sweep\nsearch.lambda=0.005\n\nsearch.lambda=0.05\n' >elsewhere/values.txt
 cd elsewhere || exit 1
 array=$(DNAL="$DNAL" sbatch --parsable --array=0-1 --ntasks-per-node=1 --cpus-per-task=1 \
     "$T/scripts/sweep.sbatch" values.txt "$T/short.ini" \
-    --set search.epochs=1 --set finetune.epochs=0.25 --set pretrain.epochs=0.5)
-o0=dnal-sweep-${array}_0.out
-o1=dnal-sweep-${array}_1.out
+    --set search.epochs=1 --set finetune.epochs=0.5 --set pretrain.epochs=0.5)
+i=0 # both tasks running
+while [ "$(squeue -h -j "$array" -t R 2>/dev/null | wc -l)" -lt 2 ] && [ $i -lt 600 ]; do sleep 0.2; i=$((i + 1)); done
+victim=$(squeue -h -j "$array" -o '%A %K' | awk -v a="$array" '$1 == a { print $2 }')
+[ -n "$victim" ] || victim=0
+other=$((1 - victim))
+ov=dnal-sweep-${array}_$victim.out
+oo=dnal-sweep-${array}_$other.out
 i=0
-while ! grep -q '^stage=search' "$o0" 2>/dev/null && [ $i -lt 600 ]; do sleep 0.2; i=$((i + 1)); done
-scancel --signal=USR1 "${array}_0"
+while ! grep -q '^stage=search' "$ov" 2>/dev/null && [ $i -lt 600 ]; do sleep 0.2; i=$((i + 1)); done
+scancel --signal=USR1 "${array}_$victim"
 wait_job "$array"
-f0=$(sed -n 's/^prune flops=\([0-9.]*\) .*/\1/p' "$o0")
-f1=$(sed -n 's/^prune flops=\([0-9.]*\) .*/\1/p' "$o1")
+f0=$(sed -n 's/^prune flops=\([0-9.]*\) .*/\1/p' "dnal-sweep-${array}_0.out")
+f1=$(sed -n 's/^prune flops=\([0-9.]*\) .*/\1/p' "dnal-sweep-${array}_1.out")
 check "sweep.sbatch from another folder: 2 array tasks, one lambda each, fewer FLOPs at the larger lambda ($f0 > $f1)" \
-    "grep -q 'task 0: search.lambda=0.005' $o0 && grep -q 'task 1: search.lambda=0.05' $o1 && awk 'BEGIN { exit !(\"$f0\" + 0 > \"$f1\" + 0 && \"$f1\" + 0 > 0) }'"
+    "grep -q 'task 0: search.lambda=0.005' dnal-sweep-${array}_0.out && grep -q 'task 1: search.lambda=0.05' dnal-sweep-${array}_1.out && awk 'BEGIN { exit !(\"$f0\" + 0 > \"$f1\" + 0 && \"$f1\" + 0 > 0) }'"
 check "... the runs under the submit folder's runs/sweep-$array/" \
     "[ -s runs/sweep-$array/0/checkpoints/finetune.h5 ] && [ -s runs/sweep-$array/1/run.h5 ] && [ -s runs/sweep-$array/1/checkpoints/model.h5 ]"
-check "the preempted task 0 requeued itself (${array}_0), not the array" \
-    "grep -q '^stopped step=[0-9]* signal' $o0 && grep -q 'requeueing job ${array}_0\$' $o0"
+check "the preempted task $victim (job id $array, the array's) requeued itself (${array}_$victim), not the array" \
+    "grep -q '^stopped step=[0-9]* signal' $ov && grep -q 'requeueing job ${array}_$victim\$' $ov"
 check "... and resumed from its checkpoints and finished" \
-    "grep -q 'job ${array}_0 restart 1 ' $o0 && grep -q '^resume from=$T/elsewhere/runs/sweep-$array/0/checkpoints/step-' $o0 && grep -q '^summary ' $o0"
-check "task 1 ran once, straight through ($(grep -c '^search.sbatch: job' $o1) start(s))" \
-    "[ \$(grep -c '^search.sbatch: job' $o1) -eq 1 ] && grep -q 'job ${array}_1 restart 0 ' $o1 && [ \$(grep -c '^summary ' $o1) -eq 1 ] && ! grep -q '^resume' $o1"
+    "grep -q 'job ${array}_$victim restart 1 ' $ov && grep -q '^resume from=$T/elsewhere/runs/sweep-$array/$victim/checkpoints/step-' $ov && grep -q '^summary ' $ov"
+check "task $other ran once, straight through ($(grep -c '^search.sbatch: job' $oo) start(s))" \
+    "[ \$(grep -c '^search.sbatch: job' $oo) -eq 1 ] && grep -q 'job ${array}_$other restart 0 ' $oo && [ \$(grep -c '^summary ' $oo) -eq 1 ] && ! grep -q '^resume' $oo"
 
 echo "1..$n"
 [ $fail -eq 0 ]
