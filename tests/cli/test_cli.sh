@@ -62,7 +62,8 @@ check "dnal train: truncated CIFAR file exits 2 naming it" "[ $rc -eq 2 ] && gre
 
 # a short real run: synthetic data, one epoch, an eval line
 "$DNAL" train --set data.dataset=synthetic --set data.batch=32 --set pretrain.epochs=1 \
-    --set model.name=resnet20 --set data.eval_limit=64 >"$tmp/out" 2>"$tmp/err"; rc=$?
+    --set model.name=resnet20 --set data.eval_limit=64 --set log.path="$tmp/run.h5" \
+    --set checkpoint.dir="$tmp/checkpoints" >"$tmp/out" 2>"$tmp/err"; rc=$?
 check "dnal train on synthetic data exits 0" "[ $rc -eq 0 ]"
 check "dnal train prints the resolved configuration" "grep -q '^batch = 32$' '$tmp/out'"
 check "dnal train prints one eval line per epoch" \
