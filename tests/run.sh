@@ -2,17 +2,23 @@
 # The test command (README): installs what is missing on Debian 12 (as root),
 # builds, runs `make check` and ends with one line "N passed, N failed".
 #
-#   tests/run.sh              build in build/ and run the suite
+#   tests/run.sh              build in build/ and run the suite (Open MPI)
 #   tests/run.sh --sanitize   the same in build-sanitize/ with ASan and UBSan
+#   tests/run.sh --mpi=mpich  the same with MPICH in build-mpich/ (as root on
+#                             Debian it installs libmpich-dev; MPICH_CC and
+#                             MPICH_EXEC name another mpicc and mpiexec)
 set -u
 cd "$(dirname "$0")/.." || exit 1
 top=$(pwd)
 builddir=build
 flags=""
+mpi=openmpi
 for arg in "$@"; do
     case "$arg" in
     --sanitize) builddir=build-sanitize; flags="--enable-sanitizers" ;;
-    *) echo "usage: tests/run.sh [--sanitize]" >&2; exit 1 ;;
+    --mpi=openmpi) mpi=openmpi ;;
+    --mpi=mpich) mpi=mpich ;;
+    *) echo "usage: tests/run.sh [--sanitize] [--mpi=openmpi|mpich]" >&2; exit 1 ;;
     esac
 done
 
@@ -21,6 +27,23 @@ finish() { # passed failed
     [ "$2" -eq 0 ]
     exit $?
 }
+
+if [ $mpi = mpich ]; then
+    # Debian's MPICH beside Open MPI: the alternatives keep Open MPI as
+    # mpicc/mpiexec, so the MPICH ones are named explicitly
+    mpich_cc=${MPICH_CC:-/usr/bin/mpicc.mpich}
+    mpich_exec=${MPICH_EXEC:-/usr/bin/mpiexec.mpich}
+    if [ ! -x "$mpich_cc" ] && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "tests/run.sh: installing libmpich-dev mpich"
+        apt-get update -qq >/dev/null &&
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+                libmpich-dev mpich >/dev/null || finish 0 1
+    fi
+    [ -x "$mpich_cc" ] && [ -x "$mpich_exec" ] ||
+        { echo "tests/run.sh: no MPICH at $mpich_cc, $mpich_exec (MPICH_CC, MPICH_EXEC)" >&2; finish 0 1; }
+    builddir=$(echo "$builddir" | sed 's/^build/build-mpich/')
+    flags="$flags CC=$mpich_cc MPIEXEC=$mpich_exec"
+fi
 
 jobs/setup.sh "$builddir" $flags || finish 0 1
 cd "$top/$builddir" || finish 0 1

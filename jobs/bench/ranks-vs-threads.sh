@@ -14,6 +14,9 @@ reps=${4:-5}
 size=${5:-28}
 dnal=${DNAL:-$(dirname "$0")/../../build/dnal}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+# Open MPI binds a lone rank to one core; MPICH's mpiexec does not bind
+bind_none=
+"${MPIEXEC:-mpiexec}" --version 2>&1 | grep -q -e 'Open MPI' -e OpenRTE && bind_none="--bind-to none"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 args="--set model.name=$model --set data.batch=$batch --set data.image_size=$size --steps 20 --warmup 3"
@@ -21,8 +24,8 @@ args="--set model.name=$model --set data.batch=$batch --set data.image_size=$siz
 fields() { sed -n 's/^bench .*images_per_s=\([0-9.]*\) step_ms=\([0-9.]*\) .*exposed_comm_ms=\([0-9.]*\) .*/\1 \3 \2/p' |
     awk '{ printf "%s %.4f\n", $1, $2 / $3 }'; }
 for i in $(seq "$reps"); do
-    echo "ranks $(mpirun -np "$ranks" -x OMP_NUM_THREADS=1 "$dnal" bench $args | fields)" >>"$tmp/t"
-    echo "threads $(mpirun -np 1 --bind-to none -x OMP_NUM_THREADS="$ranks" "$dnal" bench $args | fields)" >>"$tmp/t"
+    echo "ranks $(${MPIEXEC:-mpiexec} -n "$ranks" env OMP_NUM_THREADS=1 "$dnal" bench $args | fields)" >>"$tmp/t"
+    echo "threads $(${MPIEXEC:-mpiexec} -n 1 $bind_none env OMP_NUM_THREADS="$ranks" "$dnal" bench $args | fields)" >>"$tmp/t"
 done
 median() { grep "^$1 " "$tmp/t" | cut -d' ' -f"$2" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 r=$(median ranks 2)

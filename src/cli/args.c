@@ -2,10 +2,36 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <mpi.h>
 
 #include "cli_internal.h"
 
+#ifndef DNAL_CONFIGDIR /* Makefile.am: $(pkgdatadir)/configs, where make install puts them */
+#define DNAL_CONFIGDIR "/usr/local/share/dnal/configs"
+#endif
+
+/* -c FILE_OR_NAME: a file that exists, else a shipped config by name (NAME or
+ * NAME.ini in the installed configs folder, DNAL_CONFIGDIR). Returns the path to load in
+ * path, or 1 after naming where it looked. */
+static int find_config(const char *cmd, const char *arg, char *path, size_t len)
+{
+    if (access(arg, F_OK) == 0 || strchr(arg, '/')) { /* a path: dnal_config_load names errors */
+        snprintf(path, len, "%s", arg);
+        return 0;
+    }
+    for (int ext = 0; ext < 2; ext++) {
+        int w = snprintf(path, len, "%s/%s%s", DNAL_CONFIGDIR, arg, ext ? ".ini" : "");
+        if (w > 0 && (size_t)w < len && access(path, R_OK) == 0)
+            return 0;
+    }
+    fprintf(stderr, "dnal %s: -c %s: no such file, and no shipped config %s(.ini) in %s\n", cmd,
+            arg, arg, DNAL_CONFIGDIR);
+    return DNAL_EXIT_USAGE;
+}
+
+/* resumed: base is a checkpoint's configuration, whose run.threads was the
+ * old allocation's; the resumed run takes its own (OMP_NUM_THREADS or --set). */
 static int config_from(const char *cmd, const char *base, const char *origin, int argc,
                        char **argv, dnal_config *cfg, int *positional, int max_positional,
                        const char **pos)
@@ -14,6 +40,8 @@ static int config_from(const char *cmd, const char *base, const char *origin, in
     dnal_config_defaults(cfg);
     if (base && dnal_config_load_text(cfg, base, origin))
         return DNAL_EXIT_USAGE;
+    if (base)
+        cfg->run.threads = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-c") || !strcmp(a, "--config")) {
@@ -21,7 +49,8 @@ static int config_from(const char *cmd, const char *base, const char *origin, in
                 fprintf(stderr, "dnal %s: %s needs a file\n", cmd, a);
                 return DNAL_EXIT_USAGE;
             }
-            if (dnal_config_load(cfg, argv[++i]))
+            char path[4096];
+            if (find_config(cmd, argv[++i], path, sizeof path) || dnal_config_load(cfg, path))
                 return DNAL_EXIT_USAGE;
         } else if (!strcmp(a, "--set")) {
             if (i + 1 >= argc) {

@@ -16,9 +16,10 @@ typedef struct subcommand {
 static const subcommand commands[] = {
     {"search", "dnal search [-c FILE | --resume CHECKPOINT_OR_DIR] [--set section.key=value ...]",
      "all stages of run.stages (pretrain, search, prune, finetune); no FILE = the built-in\n"
-     "default run (ResNet-20 on Fashion-MNIST). --resume continues a stopped run exactly\n"
-     "from a checkpoint, or from the newest in a folder, with its configuration (--set\n"
-     "may change keys); SIGUSR1 or SIGTERM checkpoints and exits 75",
+     "default run (ResNet-20 on Fashion-MNIST); -c NAME takes a shipped config by name\n"
+     "(e.g. cifar10-resnet56). --resume continues a stopped run exactly from a\n"
+     "checkpoint, or from the newest in a folder, with its configuration but this\n"
+     "run's threads (--set may change keys); SIGUSR1 or SIGTERM checkpoints and exits 75",
      dnal_cmd_search},
     {"train", "dnal train [-c FILE | --resume CHECKPOINT_OR_DIR] [--set section.key=value ...]",
      "plain training (gates off): the pretrain stage alone, with the search's config keys",
@@ -43,9 +44,10 @@ static const subcommand commands[] = {
      "cannot be decoded are skipped and listed (as are images declaring more than P pixels,\n"
      "default data.max_pixels'); under mpirun the ranks share the shards",
      dnal_cmd_prep},
-    {"config", "dnal config [-c FILE] [--set section.key=value ...] | dnal config --list",
+    {"config", "dnal config [-c FILE | --resume CHECKPOINT_OR_DIR] [--set section.key=value ...]\n"
+     "           | dnal config --list",
      "the resolved configuration as INI (the defaults, then FILE, then each --set), as\n"
-     "dnal search prints it; --list: every key with its type, default, accepted values and\n"
+     "dnal search prints it (with --resume: as the resumed run would use it); --list: every key with its type, default, accepted values and\n"
      "what it does, one a line; no MPI, so it runs on a login node",
      dnal_cmd_config},
     {"info", "dnal info", "versions, oneDNN ISA, threads, MPI", dnal_cmd_info},

@@ -27,7 +27,8 @@ int dnal_cmd_config(int argc, char **argv)
         return DNAL_EXIT_OK;
     }
     dnal_config cfg;
-    int rc = cli_config("config", argc, argv, &cfg, NULL, 0, NULL);
+    char resume[4096]; /* --resume: the configuration a resumed run would use */
+    int rc = cli_run_config("config", argc, argv, &cfg, resume, sizeof resume);
     if (rc)
         return rc;
     dnal_config_write(&cfg, stdout);

@@ -41,7 +41,7 @@ def dnal_args(folder, name, *settings):
 
 
 def tool(name, *args, **kw):
-    return subprocess.run([os.path.join(ANALYSIS, name)] + [str(a) for a in args],
+    return subprocess.run([sys.executable, os.path.join(ANALYSIS, name)] + [str(a) for a in args],
                           capture_output=True, text=True, env=ENV, timeout=120, **kw)
 
 
@@ -296,7 +296,7 @@ def test_log_missing_a_dataset_exits_2(logs, tmp_path, name, extra, missing):
 def test_watch_follows_a_run_to_its_end(tmp_path):
     path = tmp_path / "live.h5"
     # started first: it waits for the file, then follows the run
-    watch = subprocess.Popen([os.path.join(ANALYSIS, "dnal-watch"), str(path), "--interval",
+    watch = subprocess.Popen([sys.executable, os.path.join(ANALYSIS, "dnal-watch"), str(path), "--interval",
                               "0.3", "--timeout", "120"], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True, env=ENV)
     run = subprocess.run(dnal_args(str(tmp_path), "live"), capture_output=True, text=True,
@@ -345,7 +345,7 @@ def test_watch_stops_quietly_on_ctrl_c(tmp_path):
     # Ctrl-C as a terminal sends it: SIGINT at its default disposition (a
     # shell starting the suite in the background would have it ignored),
     # once dnal-watch is past its start-up and waiting
-    watch = subprocess.Popen([os.path.join(ANALYSIS, "dnal-watch"), str(tmp_path / "none.h5"),
+    watch = subprocess.Popen([sys.executable, os.path.join(ANALYSIS, "dnal-watch"), str(tmp_path / "none.h5"),
                               "--interval", "0.2"], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True, env=ENV,
                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))

@@ -63,8 +63,8 @@ check "dnal train: truncated CIFAR file exits 2 naming it" "[ $rc -eq 2 ] && gre
 
 # a short real run: synthetic data, one epoch, an eval line
 "$DNAL" train --set data.dataset=synthetic --set data.batch=32 --set pretrain.epochs=1 \
-    --set model.name=resnet20 --set data.eval_limit=64 --set checkpoint.dir="$tmp/ck" \
-    --set log.path="$tmp/run.h5" >"$tmp/out" 2>"$tmp/err"; rc=$?
+    --set model.name=resnet20 --set data.eval_limit=64 --set log.path="$tmp/run.h5" \
+    --set checkpoint.dir="$tmp/checkpoints" >"$tmp/out" 2>"$tmp/err"; rc=$?
 check "dnal train on synthetic data exits 0" "[ $rc -eq 0 ]"
 check "dnal train prints the resolved configuration" "grep -q '^batch = 32$' '$tmp/out'"
 check "dnal train prints one eval line per epoch" \
@@ -144,6 +144,24 @@ done
 "$DNAL" config -c "$tmp/c10.ini" --set model.width=0.5 >"$tmp/out" 2>"$tmp/err"; rc=$?
 check "the printed configuration loads again (and --set applies after -c)" \
     "[ $rc -eq 0 ] && sed 's/^width = 1\$/width = 0.5/' '$tmp/c10.ini' | cmp -s - '$tmp/out'"
+
+# -c NAME: a shipped config by name (installed; tests/build/test_install.sh
+# runs one); a name that is neither a file nor shipped is exit 1 naming both
+"$DNAL" config -c no-such-config >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "dnal config -c NAME of no file and no shipped config: exit 1 naming the configs folder" \
+    "[ $rc -eq 1 ] && grep -q 'no such file, and no shipped config no-such-config(.ini) in .*/share/dnal/configs' '$tmp/err'"
+
+# a resumed run takes its own allocation's threads, not the checkpoint's
+(cd "$tmp" && OMP_NUM_THREADS=1 "$DNAL" train --set data.batch=64 --set data.train_limit=128 \
+    --set data.eval_limit=64 --set pretrain.epochs=1 --set run.threads=1 --set checkpoint.dir=ck \
+    --set log.path=run.h5 >train.out 2>&1); rc=$?
+"$DNAL" config --resume "$tmp/ck" >"$tmp/res.ini" 2>"$tmp/err"; rc2=$?
+check "dnal config --resume: the checkpoint's configuration, run.threads back to 0 (it had 1)" \
+    "[ $rc -eq 0 ] && [ $rc2 -eq 0 ] && grep -q '^train_limit = 128\$' '$tmp/res.ini' && sed -n '/^\[run\]/,/^\[/p' '$tmp/res.ini' | grep -q '^threads = 0\$'"
+"$DNAL" config --resume "$tmp/ck" --set run.threads=3 >"$tmp/res3.ini" 2>&1
+check "... --set run.threads=3 on a resume applies" "sed -n '/^\[run\]/,/^\[/p' '$tmp/res3.ini' | grep -q '^threads = 3\$'"
+"$DNAL" config --resume "$tmp/ck" -c "$ini" >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "dnal config --resume with -c: exit 1" "[ $rc -eq 1 ] && grep -q 'not -c' '$tmp/err'"
 
 echo "1..$n"
 [ $fail -eq 0 ]

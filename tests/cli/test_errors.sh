@@ -6,7 +6,8 @@
 # on one rank of two ends both (MPI_Abort) with its exit code.
 # Speaks TAP. $PROBE is tests/unit/fatal_probe.
 PROBE=${PROBE:-./tests/unit/fatal_probe}
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=self,vader
+. "$(dirname "$0")/../mpi.sh"
+export OMPI_MCA_btl=self,vader
 n=0
 fail=0
 check() {
@@ -32,7 +33,7 @@ probe assert 70 'fatal_probe.c:[0-9]*: internal error: rank < 0' "a failed inter
 probe oom 70 'fatal_probe.c:[0-9]*: out of memory allocating [0-9]* bytes' "exhausted memory"
 probe input 2 'corrupt.idx: image count' "an allocation sized by a corrupt input"
 
-timeout 60 mpirun -np 2 --oversubscribe "$PROBE" fatal >/dev/null 2>"$tmp/err"; rc=$?
+timeout 60 "$MPIEXEC" -n 2 $mpi_opts "$PROBE" fatal >/dev/null 2>"$tmp/err"; rc=$?
 check "a fatal error on one rank of two ends the run with its code (2), no hang" "[ $rc -eq 2 ]"
 check "the failing rank's message is printed" "grep -q 'dnal: error: rank 1: corrupt record' '$tmp/err'"
 

@@ -9,9 +9,9 @@
 # the decoding rate. Speaks TAP.
 DNAL=${DNAL:-./dnal}
 MAKE_TREE=${IMAGENET_TEST:-./tests/unit/test_imagenet}
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 . "$(dirname "$0")/../tap.sh"
-two() { mpirun -np 2 --oversubscribe -x OMP_NUM_THREADS=1 "$DNAL" "$@"; }
+. "$(dirname "$0")/../mpi.sh"
+two() { mpi_run 2 env OMP_NUM_THREADS=1 "$DNAL" "$@"; }
 MAKE_TREE=$(cd "$(dirname "$MAKE_TREE")" && pwd)/$(basename "$MAKE_TREE")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

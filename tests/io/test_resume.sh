@@ -9,8 +9,8 @@
 # with the last checkpoint intact; a bad checkpoint to resume is exit 2.
 # Speaks TAP. $DNAL is the binary under test.
 DNAL=${DNAL:-./dnal}
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 . "$(dirname "$0")/../tap.sh"
+. "$(dirname "$0")/../mpi.sh"
 here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -60,11 +60,11 @@ check "kill -9 after step 24: --resume takes the newest checkpoint and finishes"
 check "killed and resumed = uninterrupted ($(same_run a c))" "[ \"\$(same_run a c)\" = same ]"
 
 # 2 ranks, SIGUSR1 to one rank only
-mpirun -np 2 -x OMP_NUM_THREADS=1 "$DNAL" search $run --set log.path=m.h5 --set checkpoint.dir=m \
+mpi_run 2 env OMP_NUM_THREADS=1 "$DNAL" search $run --set log.path=m.h5 --set checkpoint.dir=m \
     >m.out 2>&1 &
 pid=$!
 wait_for m.out '^stage=search'
-rank=$(pgrep -f 'dnal search.*checkpoint.dir=m' | grep -v "^$pid\$" | tail -n 1)
+rank=$(pgrep -f '^[^ ]*dnal search.*checkpoint.dir=m' | tail -n 1) # a rank (its first word ends in dnal), not the launcher
 kill -USR1 "$rank"
 wait $pid
 rc=$?

@@ -5,10 +5,10 @@
 # update, blocking and bucketed allreduce agree, a run repeats exactly, only
 # rank 0 prints, and dnal bench reports the communication. Speaks TAP.
 DNAL=${DNAL:-./dnal}
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 . "$(dirname "$0")/../tap.sh"
-one() { mpirun -np 1 --bind-to none -x OMP_NUM_THREADS=2 "$DNAL" "$@"; }
-two() { mpirun -np 2 --oversubscribe -x OMP_NUM_THREADS=1 "$DNAL" "$@"; }
+. "$(dirname "$0")/../mpi.sh"
+one() { mpi_run 1 env OMP_NUM_THREADS=2 "$DNAL" "$@"; }
+two() { mpi_run 2 env OMP_NUM_THREADS=1 "$DNAL" "$@"; }
 # max |a - b| / max |a| of a dataset in two HDF5 files
 reldiff() {
     /usr/bin/python3 -c "
