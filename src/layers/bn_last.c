@@ -61,7 +61,7 @@ static const float *row_in(const bn_last *k, const void *p, int64_t r, int64_t l
     if (!k->bf16)
         return (const float *)p + r * k->w;
     float *s = k->stage + (STAGE_ROWS * omp_get_thread_num() + slot) * k->w;
-    row_load(s, (const uint16_t *)p + r * k->w, len, 1);
+    row_load(s, (const uint16_t *)p + r * k->w, len);
     return s;
 }
 
@@ -159,7 +159,7 @@ static void affine(const bn_last *k, const void *u, const void *v, const void *y
                 o[i] = ur[i] * a[i] + vr[i] * d[i] + b[i];
         }
         if (k->bf16)
-            row_store((uint16_t *)out + r * w, o, len, 1);
+            row_store((uint16_t *)out + r * w, o, len);
     }
 }
 

@@ -161,25 +161,15 @@ static inline uint16_t f32_to_bf16(float f)
     u += 0x7fffu + ((u >> 16) & 1u);
     return (uint16_t)(u >> 16);
 }
-/* n elements between an f32 row and a row of type bf16 (else f32) */
-static inline void row_load(float *restrict f, const void *restrict p, int64_t n, int bf16)
+/* n bf16 elements widened into an f32 row, and an f32 row rounded back */
+static inline void row_load(float *restrict f, const uint16_t *restrict b, int64_t n)
 {
-    if (!bf16) {
-        __builtin_memcpy(f, p, sizeof(float) * (size_t)n);
-        return;
-    }
-    const uint16_t *b = p;
 #pragma omp simd
     for (int64_t i = 0; i < n; i++)
         f[i] = bf16_to_f32(b[i]);
 }
-static inline void row_store(void *restrict p, const float *restrict f, int64_t n, int bf16)
+static inline void row_store(uint16_t *restrict b, const float *restrict f, int64_t n)
 {
-    if (!bf16) {
-        __builtin_memcpy(p, f, sizeof(float) * (size_t)n);
-        return;
-    }
-    uint16_t *b = p;
     for (int64_t i = 0; i < n; i++)
         b[i] = f32_to_bf16(f[i]);
 }
