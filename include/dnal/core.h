@@ -131,6 +131,12 @@ typedef struct dnal_ctx {
     /* networks built on this context run every layer on its own (net->no_fuse;
      * dnal bench --no-fuse measures what fusion gains) */
     int no_fuse;
+    /* networks built on this context hold their parameters, statistics,
+     * alpha and masks but no activations and no primitives: they cannot run,
+     * they are read, pruned, compacted, costed and written (dnal export, a
+     * model file's checks). What a file claims about its input size then
+     * costs nothing until a network is built to run at that size. */
+    int params_only;
     /* the number format of activations and of the weights' working copies
      * in networks built on this context (run.dtype): dnnl_f32 (the default)
      * or dnnl_bf16; parameters, gradients and statistics stay f32 */

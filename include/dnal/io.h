@@ -25,9 +25,14 @@ typedef struct dnal_model_info {
 /* Writes the compact network `net` with the masks that made it. */
 void dnal_model_save(const char *path, const dnal_model_cfg *m, const dnal_arch_record *rec,
                      const dnal_net *net, dnal_cost dense, dnal_cost compact);
-/* Rebuilds the compact network of a model file for `batch`. */
+/* Rebuilds the compact network of a model file for `batch`, the whole file
+ * checked first (exit 2 naming what is wrong) on a network that holds no
+ * activations; on a params_only ctx that network is returned. */
 dnal_net *dnal_model_load(const dnal_ctx *ctx, const char *path, int64_t batch,
                           dnal_model_info *info);
+/* A model file's attributes, checked, without building anything (compare
+ * them with the data before a network is built for it). */
+void dnal_model_file_info(const char *path, int64_t batch, dnal_model_info *info);
 
 /* ---- checkpoints (stage ends, every checkpoint.every steps, signals) ---- */
 

@@ -31,6 +31,7 @@ int dnal_cmd_export(int argc, char **argv)
         return DNAL_EXIT_USAGE;
     }
     dnal_ctx *ctx = dnal_ctx_create();
+    ctx->params_only = 1; /* nothing runs: what the file claims costs no activations */
     dnal_checkpoint_info info;
     dnal_arch_record rec = {0};
     dnal_net *net = dnal_checkpoint_load(ctx, in, 1, &info, &rec);
@@ -83,8 +84,8 @@ int dnal_cmd_eval(int argc, char **argv)
     dnal_data_cfg d = dnal_data_config(&cfg, DNAL_SPLIT_TEST);
     dnal_ctx *ctx = dnal_ctx_create_for(cfg.run.dtype);
     dnal_dataset *test = dnal_dataset_open(&d, DNAL_SPLIT_TEST);
-    dnal_model_info info;
-    dnal_net *net = dnal_model_load(ctx, pos[0], cfg.data.batch, &info);
+    dnal_model_info info; /* compared with the data before a network is built */
+    dnal_model_file_info(pos[0], cfg.data.batch, &info);
     int64_t c, h, w;
     dnal_dataset_shape(test, &c, &h, &w);
     if (c != info.cfg.in_channels || h != info.cfg.image_size ||
@@ -94,6 +95,7 @@ int dnal_cmd_eval(int argc, char **argv)
                    (long long)info.cfg.image_size, (long long)info.cfg.classes,
                    dnal_dataset_name(test), (long long)c, (long long)h, (long long)w,
                    (long long)dnal_dataset_classes(test));
+    dnal_net *net = dnal_model_load(ctx, pos[0], cfg.data.batch, &info);
     int32_t *labels = dnal_alloc(sizeof *labels * (size_t)cfg.data.batch);
     dnal_pass p = {.training = 0, .gate_mode = DNAL_GATE_OFF, .beta = 1};
     dnal_eval e = dnal_evaluate(net, test, &p, labels, NULL);

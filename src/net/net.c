@@ -74,6 +74,7 @@ dnal_net *dnal_net_create_md(const dnal_ctx *ctx, const dnal_md *input)
     net->ctx = ctx;
     net->layout = ctx->conv_layout;
     net->no_fuse = ctx->no_fuse;
+    net->params_only = ctx->params_only;
     dnal_tensor *t = net->input = new_tensor(net);
     t->need_grad = 0;
     t->md = *input;
@@ -230,17 +231,29 @@ static void carve_flat(dnal_net *net)
         net->live_off[t + 1] = net->live_off[t] + (size_t)net->tensors[t]->c;
 }
 
-void dnal_net_finalize(dnal_net *net)
+/* a tensor a gate governs (up to the conv that makes it) must feed only
+ * the layers leading to that gate, or pruning would change other paths */
+static void check_gate_fanout(const dnal_net *net)
 {
-    DNAL_ASSERT(!net->finalized && net->n_layers > 0);
-    const dnal_ctx *ctx = net->ctx;
-    if (!net->no_fuse)
-        dnal_net_fuse(net);
-    assign_offsets(net);
-    carve_flat(net);
-    set_defaults(net);
+    int *uses = dnal_calloc(sizeof *uses * (size_t)net->n_tensors);
+    for (int i = 0; i < net->n_layers; i++)
+        for (int k = 0; k < net->layers[i]->n_in; k++)
+            uses[net->layers[i]->in[k]->id]++;
+    for (int t = 0; t < net->n_tensors; t++) {
+        dnal_tensor *x = net->tensors[t];
+        if (x->gate >= 0 && x->producer != x->gate && uses[t] > 1)
+            dnal_fatal(DNAL_EXIT_USAGE, "model: the output of %s, governed by gate %s, feeds %d layers",
+                       x->producer >= 0 ? net->layers[x->producer]->name : "the input",
+                       net->layers[x->gate]->name, uses[t]);
+    }
+    free(uses);
+}
 
-    /* activations and gradients */
+/* activations and gradients: the second arena, a memory object over each
+ * tensor, the fan-in accumulators, and every layer's primitives */
+static void bind_activations(dnal_net *net)
+{
+    const dnal_ctx *ctx = net->ctx;
     size_t *data_off = dnal_calloc(sizeof *data_off * (size_t)net->n_tensors);
     size_t *diff_off = dnal_calloc(sizeof *diff_off * (size_t)net->n_tensors);
     size_t *priv_off = dnal_calloc(sizeof *priv_off * ((size_t)net->n_layers + 1));
@@ -298,21 +311,6 @@ void dnal_net_finalize(dnal_net *net)
             }
         }
     }
-    /* a tensor a gate governs (up to the conv that makes it) must feed only
-     * the layers leading to that gate, or pruning would change other paths */
-    int *uses = dnal_calloc(sizeof *uses * (size_t)net->n_tensors);
-    for (int i = 0; i < net->n_layers; i++)
-        for (int k = 0; k < net->layers[i]->n_in; k++)
-            uses[net->layers[i]->in[k]->id]++;
-    for (int t = 0; t < net->n_tensors; t++) {
-        dnal_tensor *x = net->tensors[t];
-        if (x->gate >= 0 && x->producer != x->gate && uses[t] > 1)
-            dnal_fatal(DNAL_EXIT_USAGE, "model: the output of %s, governed by gate %s, feeds %d layers",
-                       x->producer >= 0 ? net->layers[x->producer]->name : "the input",
-                       net->layers[x->gate]->name, uses[t]);
-    }
-    free(uses);
-
     for (int i = 0; i < net->n_layers; i++) {
         dnal_layer *l = net->layers[i];
         dnal_buffers b = {net->param, net->grad, net->alpha, net->alpha_grad, net->mask,
@@ -323,6 +321,20 @@ void dnal_net_finalize(dnal_net *net)
     free(diff_off);
     free(priv_off);
     free(consumers);
+}
+
+void dnal_net_finalize(dnal_net *net)
+{
+    DNAL_ASSERT(!net->finalized && net->n_layers > 0);
+    if (!net->no_fuse)
+        dnal_net_fuse(net);
+    assign_offsets(net);
+    carve_flat(net);
+    set_defaults(net);
+
+    check_gate_fanout(net);
+    if (!net->params_only)
+        bind_activations(net);
     net->finalized = 1;
 }
 
@@ -336,6 +348,7 @@ void dnal_net_set_labels(dnal_net *net, const int32_t *labels)
 
 void dnal_net_forward(dnal_net *net, const dnal_pass *p)
 {
+    DNAL_ASSERT(!net->params_only); /* built to be read and written, not run */
     for (int i = 0; i < net->n_layers; i++) {
         double t0 = net->profile ? omp_get_wtime() : 0;
         dnal_layer_forward(net->layers[i], net->ctx, p);
@@ -349,6 +362,7 @@ void dnal_net_forward(dnal_net *net, const dnal_pass *p)
 
 void dnal_net_backward(dnal_net *net, const dnal_pass *p, dnal_layer_done_fn done, void *arg)
 {
+    DNAL_ASSERT(!net->params_only);
     for (int i = net->n_layers - 1; i >= 0; i--) {
         dnal_layer *l = net->layers[i];
         double t0 = net->profile ? omp_get_wtime() : 0;

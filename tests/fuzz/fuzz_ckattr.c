@@ -26,6 +26,9 @@ static dnal_ctx *ctx;
 static void make_base(void)
 {
     ctx = dnal_ctx_create();
+    /* the readers are the target, not the primitives: networks without
+     * activations or primitives (what dnal export builds) */
+    ctx->params_only = 1;
     dnal_model_cfg m = {.name = "convnet", .batch = 2, .in_channels = 1, .image_size = 28,
                         .classes = 10, .width = 0.25};
     dnal_net *net = dnal_model_build(ctx, &m);

@@ -10,7 +10,9 @@
 #   do not fit the file, train and val shards with other class names;
 #   a FIFO named .JPEG in a class folder (skipped, never opened);
 #   a progressive JPEG whose header claims 65500x65500 (skipped before
-#   decoding; data.max_pixels bounds it).
+#   decoding; data.max_pixels bounds it);
+#   a checkpoint claiming a large input (export builds no activations) and
+#   model files with damaged attributes, masks, weights or layers.
 # Speaks TAP. $DNAL is the binary under test.
 DNAL=${DNAL:-./dnal}
 PY=/usr/bin/python3
@@ -70,6 +72,56 @@ check "... and --resume of it too" "resume_fails classes 'classes.h5: checkpoint
 tamper side 'f.attrs["image_size"] = 24369.0'
 check "images of 24369x24369 (found by fuzzing): exit 2 before a network is built for them" \
     "\"$DNAL\" export side.h5 -o side-model.h5 >side.out 2>side.err; [ \$? -eq 2 ] && grep -q 'attribute image_size = 24369' side.err"
+tamper side4k 'f.attrs["image_size"] = 4096.0'
+check "a small checkpoint claiming 4096x4096 images: dnal export builds no activations for them" \
+    "/usr/bin/time -f 'maxrss_kb=%M' -o side4k.rss \"$DNAL\" export side4k.h5 -o side4k-model.h5 \
+         >side4k.out 2>side4k.err && [ \$(sed -n 's/^maxrss_kb=//p' side4k.rss) -lt 1000000 ]"
+check "... and dnal eval of its model file compares it with the data first (exit 1, small RSS)" \
+    "/usr/bin/time -f 'maxrss_kb=%M' -o eval4k.rss \"$DNAL\" eval side4k-model.h5 --set data.eval_limit=64 \
+         >eval4k.out 2>eval4k.err; [ \$? -eq 1 ] && grep -q 'takes 1x4096x4096' eval4k.err &&
+     [ \$(sed -n 's/^maxrss_kb=//p' eval4k.rss) -lt 1000000 ]"
+
+# ---- model files: validated whole before a network that runs is built
+"$DNAL" train $tiny --set model.name=resnet20 --set model.width=0.25 --set log.path=r20.h5 \
+    --set checkpoint.dir=r20 >r20.out 2>&1 && "$DNAL" export r20/pretrain.h5 -o model.h5 >model.out 2>&1
+check "a model file with batch norms to tamper with" "[ -f model.h5 ]"
+# mtamper NAME 'python statements on f (model.h5 copied, opened r+)'
+mtamper() {
+    cp model.h5 "$1.h5"
+    $PY - "$1.h5" "$2" <<'EOF2'
+import h5py, numpy as np, sys
+with h5py.File(sys.argv[1], "r+") as f:
+    L = f["layers"]
+    bn = [k for k in L if "running_var" in L[k]][0]
+    conv = [k for k in L if "weight" in L[k] and L[k]["weight"].ndim == 4][0]
+    exec(sys.argv[2])
+EOF2
+}
+eval_fails() { # NAME PATTERN: dnal eval NAME.h5 exits 2 with PATTERN on stderr
+    limit 60 "$DNAL" eval "$1.h5" --set data.eval_limit=64 >"$1.out" 2>"$1.err"
+    rc=$?
+    [ $rc -eq 2 ] && grep -q "$2" "$1.err"
+}
+check "the untouched model file evaluates (exit 0)" \
+    "limit 60 \"$DNAL\" eval model.h5 --set data.eval_limit=64 >meval.out 2>&1"
+mtamper mver 'f.attrs["version"] = 99.0'
+check "a model file of a later format version: exit 2" "eval_fails mver 'attribute version = 99'"
+mtamper mflops 'f.attrs["flops_dense"] = f.attrs["flops_dense"] * 2'
+check "dense FLOPs that are not the described network's: exit 2" \
+    "eval_fails mflops 'attribute flops_dense = .* the network the file describes'"
+mtamper mcflops 'f.attrs["flops"] = f.attrs["flops"] + 1000'
+check "compact FLOPs that are not the masks' network's: exit 2" "eval_fails mcflops 'attribute flops = '"
+mtamper mmask 'k = list(f["arch"])[0]; f["arch"][k]["mask"][0] = 2'
+check "a mask value of 2: exit 2" "eval_fails mmask 'mask\\[0\\] = 2 is not 0 or 1'"
+mtamper mnan 'L[conv]["weight"][0, 0, 0, 0] = np.nan'
+check "a NaN weight: exit 2 naming it" "eval_fails mnan 'weight\\[0\\] = nan is not finite'"
+mtamper mvar 'L[bn]["running_var"][0] = -1.0'
+check "a negative running variance: exit 2" "eval_fails mvar 'running_var\\[0\\] = -1 is not a variance'"
+mtamper mch 'L[conv].attrs["out_channels"] = L[conv].attrs["out_channels"] + 1'
+check "a layer's channel count other than its masks make: exit 2" "eval_fails mch 'channels, its masks make'"
+mtamper mgone 'del f["layers"][conv]'
+check "a missing layer: exit 2 naming it" "eval_fails mgone 'missing group /layers/'"
+
 check "the untouched checkpoint still resumes (exit 0)" \
     "limit 120 \"$DNAL\" train --resume good/step-00000001.h5 >ok.out 2>&1"
 

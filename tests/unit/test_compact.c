@@ -1,7 +1,9 @@
 /* Compact equivalence: the compact network's logits equal the masked dense
  * network's (pruned gates, inference BN) on the same batch to 1e-4, and the
  * FLOPs and parameters counted from its real layers equal the dense
- * network's cost under the masks (vgg16, resnet20, mobilenetv2). */
+ * network's cost under the masks (vgg16, resnet20, mobilenetv2); a network
+ * built params_only gives the same compact weights and cost without
+ * allocating activations. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +105,31 @@ static void check(const dnal_ctx *ctx, const char *name, int64_t size, double ke
         gates += compact->layers[i]->kind == DNAL_GATE;
     tap_ok(gates == 0 && real.flops < full.flops, "%s: the compact network has no gates and fewer FLOPs",
            name);
+
+    /* the same on a network that holds no activations (dnal export, model
+     * file checks): the same buffers, costs and compact weights */
+    dnal_ctx plan = *ctx;
+    plan.params_only = 1;
+    dnal_net *pd = dnal_model_build(&plan, &cfg);
+    memcpy(pd->param, dense->param, sizeof(float) * dense->n_param);
+    memcpy(pd->stats, dense->stats, sizeof(float) * dense->n_stats);
+    memcpy(pd->mask, dense->mask, sizeof(float) * dense->n_gates);
+    dnal_net *pc = dnal_net_compact(pd, 4);
+    dnal_cost pcost = dnal_net_cost(pc, NULL);
+    int same = pc->n_param == compact->n_param && pc->n_stats == compact->n_stats &&
+               pcost.flops == real.flops && pcost.params == real.params;
+    for (int i = 0; same && i < compact->n_layers; i++) {
+        const dnal_layer *l = compact->layers[i], *q = dnal_net_find(pc, l->name);
+        same = q && q->n_params == l->n_params;
+        for (int k = 0; same && k < l->n_params; k++)
+            same = !memcmp(dnal_net_param(compact, l, k), dnal_net_param(pc, q, k),
+                           sizeof(float) * l->param[k].count);
+    }
+    tap_ok(same && pd->acts.bytes == 0 && pc->acts.bytes == 0 && pc->params_only,
+           "%s: params_only: no activations (%zu, %zu bytes; runnable %zu), the same compact "
+           "weights and cost", name, pd->acts.bytes, pc->acts.bytes, compact->acts.bytes);
+    dnal_net_destroy(pc);
+    dnal_net_destroy(pd);
     free(zd);
     free(zc);
     dnal_net_destroy(compact);
