@@ -13,26 +13,26 @@
 AC_DEFUN([DNAL_CHECK_DEP], [
   AC_ARG_WITH([$2],
     [AS_HELP_STRING([--with-$2=DIR], [$7 install prefix (DIR/include, DIR/lib); default: pkg-config $3, then the default paths])],
-    [], [with_$2=yes])
+    [], [with_[]m4_translit([$2], [-], [_])=yes])
   AC_ARG_VAR([$1_CFLAGS], [C compiler flags for $7, overriding pkg-config])
   AC_ARG_VAR([$1_LIBS], [linker flags for $7, overriding pkg-config])
   dnal_dep_found=no
   dnal_dep_how=
   dnal_dep_tried=
-  AS_IF([test "x$with_$2" = xno],
+  AS_IF([test "x$with_[]m4_translit([$2], [-], [_])" = xno],
         [AC_MSG_ERROR([$7 is required; --without-$2 is not supported])])
-  AS_IF([test "x$with_$2" != xyes], [
-    AS_IF([test -f "$with_$2/include/$4"], [],
-          [AC_MSG_ERROR([$7 not found: --with-$2=$with_$2 has no include/$4; --with-$2=DIR takes the prefix that holds include/$4 and lib/ (often the module's root, see module show)])])
-    $1_CFLAGS="-I$with_$2/include"
+  AS_IF([test "x$with_[]m4_translit([$2], [-], [_])" != xyes], [
+    AS_IF([test -f "$with_[]m4_translit([$2], [-], [_])/include/$4"], [],
+          [AC_MSG_ERROR([$7 not found: --with-$2=$with_[]m4_translit([$2], [-], [_]) has no include/$4; --with-$2=DIR takes the prefix that holds include/$4 and lib/ (often the module's root, see module show)])])
+    $1_CFLAGS="-I$with_[]m4_translit([$2], [-], [_])/include"
     $1_LIBS=
-    for dnal_dep_dir in "$with_$2/lib64" "$with_$2/lib"; do
+    for dnal_dep_dir in "$with_[]m4_translit([$2], [-], [_])/lib64" "$with_[]m4_translit([$2], [-], [_])/lib"; do
       AS_IF([test -d "$dnal_dep_dir"],
             [$1_LIBS="$$1_LIBS -L$dnal_dep_dir -Wl,-rpath,$dnal_dep_dir"])
     done
     $1_LIBS="$$1_LIBS $6"
     dnal_dep_found=yes
-    dnal_dep_how="--with-$2=$with_$2"
+    dnal_dep_how="--with-$2=$with_[]m4_translit([$2], [-], [_])"
   ])
   AS_IF([test $dnal_dep_found = no && test -n "$$1_CFLAGS$$1_LIBS"],
         [dnal_dep_found=yes; dnal_dep_how="$1_CFLAGS/$1_LIBS"])

@@ -31,6 +31,8 @@ typedef struct dnal_config {
     struct {
         char name[32];
         double width;
+        char path[DNAL_PATH_MAX]; /* name = onnx: the file */
+        char no_gate[512];        /* name = onnx: nodes left ungated, comma-separated */
     } model;
     dnal_stage_cfg pretrain;
     struct {

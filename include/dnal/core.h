@@ -108,6 +108,12 @@ void dnal_free(void *p);
 void *dnal_alloc_input(size_t count, size_t size, size_t limit, const char *origin,
                        const char *what);
 
+/* SHA-256 of bytes, or of a file's contents, as 64 hex digits and a NUL
+ * (what `sha256sum` prints). The file form returns 0 or an errno value. */
+enum { DNAL_SHA256_HEX = 65 };
+void dnal_sha256(const void *data, size_t len, char hex[DNAL_SHA256_HEX]);
+int dnal_sha256_file(const char *path, char hex[DNAL_SHA256_HEX]);
+
 /* A flat arena: regions are reserved first (offsets only), then one zeroed,
  * aligned block is committed. Parameters, gradients, optimizer state, alpha
  * and activations each live in one arena, carved by offsets. */

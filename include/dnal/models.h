@@ -11,6 +11,9 @@
  *                        sum of six MBConv candidates {k3,5,7} x {expand 3,6}
  *                        (CIFAR variant below 64 pixels: stride-1 stem and
  *                        first stage)
+ *   onnx                 the network of an ONNX file (model.path; src/models/
+ *                        onnx_*.c), its initializers the starting weights,
+ *                        gates placed by the same rule (onnx_gates.c)
  *
  * Gates: VGG16 after every conv's BN; ResNets after every BN inside a
  * residual branch (not the stem, not the shortcut); MobileNetV2 after the
@@ -22,13 +25,23 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "dnal/net.h"
+
+/* model.name=onnx: not in the zoo's table; its input is the file's */
+#define DNAL_MODEL_ONNX "onnx"
 
 typedef struct dnal_model_cfg {
     const char *name;
     int64_t batch, in_channels, image_size, classes;
     double width; /* width multiplier (1.0: the published network) */
+    /* onnx only: the file (absolute once resolved), its SHA-256 ("": not
+     * checked; a checkpoint's must match) and the nodes left ungated
+     * (model.no_gate, comma-separated) */
+    char path[1024];
+    char sha256[DNAL_SHA256_HEX];
+    char no_gate[512];
 } dnal_model_cfg;
 
 /* A model of the zoo and the input it was published for (CIFAR-10:
@@ -49,8 +62,26 @@ void dnal_model_names(char *out, size_t len);
 int dnal_model_count(void);
 const dnal_model_spec *dnal_model_at(int i);
 
-/* Builds and finalizes the model; an unknown name is a usage error (exit 1). */
+/* Builds and finalizes the model; an unknown name is a usage error (exit 1).
+ * onnx: the file is read and checked whole first (exit 2 if it is not a
+ * well-formed model or not the file of cfg->sha256; exit 1 naming the node
+ * for what dnal does not implement, or for an input or class count other
+ * than cfg's). */
 dnal_net *dnal_model_build(const dnal_ctx *ctx, const dnal_model_cfg *cfg);
+
+/* onnx: cfg->path made absolute and cfg->sha256 the file's (exit 2 naming
+ * it if unreadable); other models: nothing. */
+void dnal_model_resolve(dnal_model_cfg *cfg);
+/* The input (C x size x size) and classes an ONNX file declares, the file
+ * checked whole and its gates planned (as dnal_model_build). */
+void dnal_onnx_shape(const char *path, const char *no_gate, int64_t *in_channels,
+                     int64_t *image_size, int64_t *classes);
+/* The starting weights: dnal_model_init from the seed, then for onnx the
+ * file's initializers (weights, biases, BN parameters and statistics). */
+void dnal_model_start(dnal_net *net, const dnal_model_cfg *cfg, uint64_t seed);
+/* dnal info's plan: one line per conv and linear layer (its gate or why it
+ * has none, FLOPs and parameters), then the totals. */
+void dnal_model_plan(const dnal_ctx *ctx, const dnal_model_cfg *cfg, FILE *out);
 
 /* Initialises parameters from the seed (GSL MT19937): conv weights He-normal
  * with fan-out (as torchvision's ResNet), conv biases 0, BN scale 1 and

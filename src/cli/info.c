@@ -8,15 +8,36 @@
 #include <omp.h>
 
 #include "config.h"
+#include "cli_internal.h"
 #include "dnal/cli.h"
 #include "dnal/core.h"
+#include "dnal/models.h"
+
+/* dnal info -c FILE | --set model.*=...: the model's plan (its layers, gates, FLOPs and
+ * parameters) at the input of the model (onnx: the file's; a zoo model: the one it was
+ * published for, or data.image_size), without starting MPI */
+static int print_plan(int argc, char **argv)
+{
+    dnal_config cfg;
+    int npos = 0, rc = cli_config("info", argc, argv, &cfg, &npos, 0, NULL);
+    if (rc)
+        return rc;
+    const dnal_model_spec *spec = dnal_model_get(cfg.model.name);
+    dnal_model_cfg m = {.name = spec->name, .batch = 1, .in_channels = spec->in_channels,
+                        .image_size = cfg.data.image_size ? cfg.data.image_size : spec->image_size,
+                        .classes = spec->classes, .width = cfg.model.width};
+    snprintf(m.path, sizeof m.path, "%s", cfg.model.path);
+    snprintf(m.no_gate, sizeof m.no_gate, "%s", cfg.model.no_gate);
+    dnal_ctx *ctx = dnal_ctx_create();
+    dnal_model_plan(ctx, &m, stdout);
+    dnal_ctx_destroy(ctx);
+    return DNAL_EXIT_OK;
+}
 
 int dnal_cmd_info(int argc, char **argv)
 {
-    if (argc > 1) {
-        fprintf(stderr, "dnal info: unknown argument '%s' (dnal info takes none)\n", argv[1]);
-        return DNAL_EXIT_USAGE;
-    }
+    if (argc > 1)
+        return print_plan(argc, argv);
     MPI_CHECK(MPI_Init(NULL, NULL));
     int rank = 0, size = 1, len = 0, major = 0, minor = 0;
     char lib[MPI_MAX_LIBRARY_VERSION_STRING];

@@ -108,6 +108,12 @@ int dnal_config_validate(const dnal_config *cfg)
         dnal_model_names(known, sizeof known);
         return config_report("model.name: unknown model '%s' (known: %s)", cfg->model.name, known);
     }
+    if (!strcmp(cfg->model.name, DNAL_MODEL_ONNX) && (!cfg->model.path[0] || cfg->model.width != 1))
+        return config_report("model.name=onnx takes model.path=FILE.onnx and model.width=1 (the "
+                             "file fixes the widths)");
+    if (strcmp(cfg->model.name, DNAL_MODEL_ONNX) && (cfg->model.path[0] || cfg->model.no_gate[0]))
+        return config_report("model.path and model.no_gate are for model.name=onnx (not %s)",
+                             cfg->model.name);
     return 0;
 }
 

@@ -71,9 +71,15 @@ const key_def config_keys[] = {
 
     {K("model", "name", T_STRING, model.name, "resnet20"), .flags = NONEMPTY,
      .doc = "the network from the model zoo, e.g. resnet20, resnet56, vgg16, mobilenetv2, "
-            "resnet50, proxyless-supernet"},
+            "resnet50, proxyless-supernet; onnx: the file model.path"},
     {K("model", "width", T_FLOAT, model.width, "1.0"), GT(0),
      .doc = "multiplier of every layer's channel count (1 = the published network)"},
+    {K("model", "path", T_STRING, model.path, ""),
+     .doc = "name = onnx: the ONNX file (opsets 11-17) whose graph and initializers make the "
+            "network"},
+    {K("model", "no_gate", T_STRING, model.no_gate, ""),
+     .doc = "name = onnx: Conv or BatchNormalization nodes (ONNX or layer names, "
+            "comma-separated) left without a gate"},
 
     STAGE_KEYS("pretrain", pretrain, "1.5", "0.1", "pretraining (gates off)",
                "; the search stage's weights use it too"),

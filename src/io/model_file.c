@@ -36,6 +36,37 @@ void io_model_attrs_write(hid_t f, const dnal_model_cfg *m)
     h5_attr_f64(f, "image_size", (double)m->image_size);
     h5_attr_f64(f, "classes", (double)m->classes);
     h5_attr_f64(f, "width", m->width);
+    if (!strcmp(m->name, DNAL_MODEL_ONNX)) { /* the graph, found again by path and checked */
+        h5_attr_str(f, "model_path", m->path);
+        h5_attr_str(f, "model_sha256", m->sha256);
+        h5_attr_str(f, "no_gate", m->no_gate);
+    }
+}
+
+/* a string attribute into a buffer of len, checked to fit */
+static void attr_into(hid_t f, const char *path, const char *name, char *out, size_t len)
+{
+    char *v = h5_get_str(f, name);
+    if (strlen(v) >= len)
+        dnal_fatal(DNAL_EXIT_DATA, "%s: attribute %s is too long (%zu bytes)", path, name, strlen(v));
+    snprintf(out, len, "%s", v);
+    free(v);
+}
+
+/* onnx: the file the network was made from, which must be there unchanged */
+static void read_onnx_attrs(hid_t f, const char *path, dnal_model_cfg *m)
+{
+    attr_into(f, path, "model_path", m->path, sizeof m->path);
+    attr_into(f, path, "model_sha256", m->sha256, sizeof m->sha256);
+    attr_into(f, path, "no_gate", m->no_gate, sizeof m->no_gate);
+    char have[DNAL_SHA256_HEX];
+    int err = dnal_sha256_file(m->path, have);
+    if (err)
+        dnal_fatal(DNAL_EXIT_DATA, "%s: the ONNX file it was made from, %s, cannot be read: %s",
+                   path, m->path, strerror(err));
+    if (strcmp(have, m->sha256))
+        dnal_fatal(DNAL_EXIT_DATA, "%s: made from an ONNX file with SHA-256 %s; %s now has %s "
+                   "(the file changed)", path, m->sha256, m->path, have);
 }
 
 void io_model_attrs_read(hid_t f, const char *path, int64_t batch, dnal_model_info *info)
@@ -57,6 +88,8 @@ void io_model_attrs_read(hid_t f, const char *path, int64_t batch, dnal_model_in
     if (!(info->cfg.width > 0))
         dnal_fatal(DNAL_EXIT_DATA, "%s: attribute width = %g is not in (0, 64]", path,
                    info->cfg.width);
+    if (!strcmp(info->name, DNAL_MODEL_ONNX))
+        read_onnx_attrs(f, path, &info->cfg);
 }
 
 void dnal_model_save(const char *path, const dnal_model_cfg *m, const dnal_arch_record *rec,

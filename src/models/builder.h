@@ -33,5 +33,7 @@ void vgg16(mb *b, const dnal_model_cfg *cfg, int imagenet);
 void mobilenetv2(mb *b, const dnal_model_cfg *cfg, int imagenet);
 void convnet(mb *b, const dnal_model_cfg *cfg, int unused);
 void proxyless_supernet(mb *b, const dnal_model_cfg *cfg, int unused);
+/* model.name=onnx (onnx_import.c) */
+dnal_net *onnx_model_build(const dnal_ctx *ctx, const dnal_model_cfg *cfg);
 
 #endif

@@ -44,10 +44,13 @@ static const model_entry *find_entry(const char *name)
     return NULL;
 }
 
+/* onnx: its input is the file's (0 here) */
+static const dnal_model_spec onnx_spec = {DNAL_MODEL_ONNX, 0, 0, 0};
+
 const dnal_model_spec *dnal_model_find(const char *name)
 {
     const model_entry *e = find_entry(name);
-    return e ? &e->spec : NULL;
+    return e ? &e->spec : !strcmp(name, DNAL_MODEL_ONNX) ? &onnx_spec : NULL;
 }
 
 void dnal_model_names(char *out, size_t len)
@@ -55,13 +58,14 @@ void dnal_model_names(char *out, size_t len)
     out[0] = '\0';
     for (int i = 0; i < ZOO_SIZE; i++)
         snprintf(out + strlen(out), len - strlen(out), "%s%s", i ? ", " : "", zoo[i].spec.name);
+    snprintf(out + strlen(out), len - strlen(out), ", onnx (with model.path=FILE.onnx)");
 }
 
 /* the zoo's entry, or exit 1 naming the known models */
 static const model_entry *get_entry(const char *name)
 {
     const model_entry *e = find_entry(name);
-    if (!e) {
+    if (!e && strcmp(name, DNAL_MODEL_ONNX)) {
         char known[512];
         dnal_model_names(known, sizeof known);
         dnal_fatal(DNAL_EXIT_USAGE, "model.name: unknown model '%s' (known: %s)", name, known);
@@ -71,7 +75,8 @@ static const model_entry *get_entry(const char *name)
 
 const dnal_model_spec *dnal_model_get(const char *name)
 {
-    return &get_entry(name)->spec;
+    const model_entry *e = get_entry(name);
+    return e ? &e->spec : &onnx_spec;
 }
 
 int dnal_model_count(void)
@@ -150,6 +155,8 @@ dnal_net *dnal_model_build(const dnal_ctx *ctx, const dnal_model_cfg *cfg)
         dnal_fatal(DNAL_EXIT_USAGE, "model %s: bad shape (batch %lld, %lld input channels, %lld classes, width %g)",
                    n, (long long)cfg->batch, (long long)cfg->in_channels, (long long)cfg->classes,
                    cfg->width);
+    if (!e)
+        return onnx_model_build(ctx, cfg);
     int64_t input[4] = {cfg->batch, cfg->in_channels, cfg->image_size, cfg->image_size};
     return dnal_net_build(ctx, input, add_layers, &(model_build){e, cfg});
 }

@@ -66,8 +66,21 @@ static void open_model(dnal_run *r)
     r->model = (dnal_model_cfg){.name = r->cfg.model.name, .batch = r->local_batch, .in_channels = c,
                                 .image_size = h, .classes = dnal_dataset_classes(r->train),
                                 .width = r->cfg.model.width};
+    snprintf(r->model.path, sizeof r->model.path, "%s", r->cfg.model.path);
+    snprintf(r->model.no_gate, sizeof r->model.no_gate, "%s", r->cfg.model.no_gate);
+    dnal_model_resolve(&r->model); /* onnx: the file's absolute path and SHA-256 */
+    if (!strcmp(r->model.name, DNAL_MODEL_ONNX)) { /* its input against the data, before building */
+        int64_t fc, fs, fk;
+        dnal_onnx_shape(r->model.path, r->model.no_gate, &fc, &fs, &fk);
+        if (fc != c || fs != h || fk != r->model.classes)
+            dnal_fatal(DNAL_EXIT_USAGE, "model.path %s takes %lldx%lldx%lld images of %lld classes; "
+                       "data.dataset %s gives %lldx%lldx%lld images of %lld classes",
+                       r->cfg.model.path, (long long)fc, (long long)fs, (long long)fs, (long long)fk,
+                       dnal_dataset_name(r->train), (long long)c, (long long)h, (long long)w,
+                       (long long)r->model.classes);
+    }
     r->net = dnal_model_build(r->ctx, &r->model);
-    dnal_model_init(r->net, r->cfg.run.seed);
+    dnal_model_start(r->net, &r->model, r->cfg.run.seed); /* onnx: the file's initializers */
     /* rank 0's initial weights on every rank */
     dnal_dist_bcast(&r->dist, r->net->param, sizeof(float) * r->net->n_param);
     dnal_dist_bcast(&r->dist, r->net->stats, sizeof(float) * r->net->n_stats);
@@ -109,6 +122,10 @@ dnal_run *dnal_run_open(const dnal_config *cfg, MPI_Comm comm)
         dnal_fatal(DNAL_EXIT_USAGE, "data.batch=%lld does not split evenly over %d ranks",
                    (long long)r->batch, r->dist.size);
     r->ctx = dnal_ctx_create_for(cfg->run.dtype); /* refuses bf16 before any work */
+    if (!strcmp(cfg->model.name, DNAL_MODEL_ONNX)) { /* refusals before the data load */
+        int64_t c, s, k;
+        dnal_onnx_shape(cfg->model.path, cfg->model.no_gate, &c, &s, &k);
+    }
     r->train = open_split(cfg, DNAL_SPLIT_TRAIN);
     dnal_stop_check("loading the training data");
     r->test = open_split(cfg, DNAL_SPLIT_TEST);

@@ -47,6 +47,10 @@ static void load_into(dnal_run *r, const char *path, dnal_checkpoint_info *info)
                    (long long)m->image_size, (long long)m->classes, m->width, r->model.name,
                    (long long)r->model.in_channels, (long long)r->model.image_size,
                    (long long)r->model.image_size, (long long)r->model.classes, r->model.width);
+    if (strcmp(m->sha256, r->model.sha256) || strcmp(m->no_gate, r->model.no_gate))
+        dnal_fatal(DNAL_EXIT_DATA, "%s: checkpoint of the ONNX file with SHA-256 %s (model.no_gate "
+                   "'%s'); this run builds %s with %s ('%s')", path, m->sha256, m->no_gate,
+                   r->model.path, r->model.sha256, r->model.no_gate);
     dnal_net *net = dnal_checkpoint_load(r->ctx, path, r->local_batch, info, &rec);
     dnal_net_destroy(r->net);
     r->net = net;
