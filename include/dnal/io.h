@@ -34,6 +34,11 @@ dnal_net *dnal_model_load(const dnal_ctx *ctx, const char *path, int64_t batch,
  * them with the data before a network is built for it). */
 void dnal_model_file_info(const char *path, int64_t batch, dnal_model_info *info);
 
+/* Writes `net` (a network without gates: the compact one) as an ONNX model
+ * (src/io/onnx_export.c: opset 13, dynamic batch, input "input", output
+ * "logits"); fold_bn folds each BN into the conv before it. */
+void dnal_onnx_save(const char *path, const dnal_net *net, int fold_bn);
+
 /* ---- checkpoints (stage ends, every checkpoint.every steps, signals) ---- */
 
 /* A run's id, stored in each of its checkpoints (a resumed run keeps it). */

@@ -9,11 +9,15 @@
 
 int dnal_cmd_export(int argc, char **argv)
 {
-    const char *in = NULL, *out = NULL, *sets[16];
-    int nsets = 0;
+    const char *in = NULL, *out = NULL, *sets[16], *format = NULL;
+    int nsets = 0, fold_bn = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-o") && i + 1 < argc)
             out = argv[++i];
+        else if (!strcmp(argv[i], "--format") && i + 1 < argc)
+            format = argv[++i];
+        else if (!strcmp(argv[i], "--fold-bn"))
+            fold_bn = 1;
         else if (!strcmp(argv[i], "--set") && i + 1 < argc && nsets < 16)
             sets[nsets++] = argv[++i];
         else if (argv[i][0] == '-') {
@@ -27,7 +31,16 @@ int dnal_cmd_export(int argc, char **argv)
         }
     }
     if (!in || !out) {
-        fprintf(stderr, "dnal export: usage: dnal export CHECKPOINT -o MODEL.h5\n");
+        fprintf(stderr, "dnal export: usage: dnal export CHECKPOINT -o MODEL.h5|MODEL.onnx "
+                "[--format h5|onnx] [--fold-bn]\n");
+        return DNAL_EXIT_USAGE;
+    }
+    size_t olen = strlen(out);
+    if (!format) /* from the extension */
+        format = olen > 5 && !strcmp(out + olen - 5, ".onnx") ? "onnx" : "h5";
+    if ((strcmp(format, "onnx") && strcmp(format, "h5")) || (fold_bn && strcmp(format, "onnx"))) {
+        fprintf(stderr, "dnal export: --format takes h5 or onnx (not '%s'); --fold-bn is for onnx\n",
+                format);
         return DNAL_EXIT_USAGE;
     }
     dnal_ctx *ctx = dnal_ctx_create();
@@ -59,9 +72,13 @@ int dnal_cmd_export(int argc, char **argv)
         dnal_net_destroy(net);
         net = small;
     }
-    dnal_model_save(out, &info.model.cfg, &rec, net, dense, compact);
-    printf("export model=%s flops_dense=%.0f flops=%.0f params_dense=%.0f params=%.0f path=%s\n",
-           info.model.name, dense.flops, compact.flops, dense.params, compact.params, out);
+    if (!strcmp(format, "onnx"))
+        dnal_onnx_save(out, net, fold_bn);
+    else
+        dnal_model_save(out, &info.model.cfg, &rec, net, dense, compact);
+    printf("export model=%s flops_dense=%.0f flops=%.0f params_dense=%.0f params=%.0f path=%s%s\n",
+           info.model.name, dense.flops, compact.flops, dense.params, compact.params, out,
+           strcmp(format, "onnx") ? "" : fold_bn ? " format=onnx fold_bn=1" : " format=onnx");
     dnal_arch_record_free(&rec);
     dnal_checkpoint_info_free(&info);
     dnal_net_destroy(net);
