@@ -1,6 +1,7 @@
 /* Constants folded at import: PyTorch's exporter leaves shape arithmetic in
  * the graph (F.pad's pads are a chain of ConstantOfShape, Concat, Reshape,
- * Slice, Transpose, Reshape and Cast over constants), so every node of these
+ * Slice, Transpose, Reshape and Cast over constants, and with constant
+ * folding off Shape, Gather, Mul and Sub too), so every node of these
  * operators whose inputs are all constants becomes a constant. Sizes are
  * limited (2^24 values): these are shapes and pads, not weights. */
 #include <math.h>
@@ -261,6 +262,58 @@ static void fold_dims(ox_graph *g, const Onnx__NodeProto *n, const ox_const *x)
         y->own[i] = ox_at(x, i);
 }
 
+/* Add, Sub, Mul, Div of equal shapes, or of a scalar and a tensor */
+static void fold_arith(ox_graph *g, const Onnx__NodeProto *n, char op)
+{
+    const ox_const *a = cinput(g, n, 0), *b = cinput(g, n, 1);
+    if (!b || (a->count != b->count && a->count != 1 && b->count != 1))
+        ox_refuse(g, n, "dnal folds arithmetic of equal shapes or with a scalar only");
+    const ox_const *big = a->count > b->count || (a->count == b->count && a->ndims >= b->ndims) ? a : b;
+    int64_t dims[OX_MAX_DIMS];
+    memcpy(dims, big->dims, sizeof dims);
+    int nd = big->ndims, dtype = a->dtype;
+    ox_const *y = emit(g, n, dtype, nd, dims);
+    a = cinput(g, n, 0);
+    b = cinput(g, n, 1);
+    for (int64_t i = 0; i < y->count; i++) {
+        double x = ox_at(a, a->count == 1 ? 0 : i), z = ox_at(b, b->count == 1 ? 0 : i), r;
+        if (op == '/' && z == 0)
+            ox_bad(g, n, "a division by zero");
+        r = op == '+' ? x + z : op == '-' ? x - z : op == '*' ? x * z : x / z;
+        int integer = dtype != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT &&
+                      dtype != ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE;
+        y->own[i] = integer ? (op == '/' ? floor(r) : r) : dtype == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT ? (double)(float)r : r;
+    }
+}
+
+static void fold_gather(ox_graph *g, const Onnx__NodeProto *n, const ox_const *x)
+{
+    const ox_const *ind = cinput(g, n, 1);
+    int64_t ax = normal_axis(g, n, (double)ox_attr_int(g, n, "axis", 0), x->ndims);
+    if (!ind || x->ndims - 1 + ind->ndims > OX_MAX_DIMS)
+        ox_bad(g, n, "the indices must be a constant");
+    int64_t dims[OX_MAX_DIMS], outer = 1, inner = 1, nd = 0, len = x->dims[ax];
+    for (int d = 0; d < ax; d++)
+        outer *= (dims[nd++] = x->dims[d]);
+    for (int d = 0; d < ind->ndims; d++)
+        dims[nd++] = ind->dims[d];
+    for (int d = (int)ax + 1; d < x->ndims; d++)
+        inner *= (dims[nd++] = x->dims[d]);
+    int64_t m = ind->count;
+    ox_const *y = emit(g, n, x->dtype, (int)nd, dims);
+    x = cinput(g, n, 0);
+    ind = cinput(g, n, 1);
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t j = 0; j < m; j++) {
+            int64_t k = (int64_t)ox_at(ind, j);
+            k += k < 0 ? len : 0;
+            if (k < 0 || k >= len)
+                ox_bad(g, n, "index %g is out of range", ox_at(ind, j));
+            for (int64_t i = 0; i < inner; i++)
+                y->own[(o * m + j) * inner + i] = ox_at(x, (o * len + k) * inner + i);
+        }
+}
+
 int ox_fold(ox_graph *g, const Onnx__NodeProto *n)
 {
     const char *op = n->op_type;
@@ -294,6 +347,20 @@ int ox_fold(ox_graph *g, const Onnx__NodeProto *n)
         ox_const *y = emit(g, n, dtype, rank, dims);
         for (int64_t i = 0; i < y->count; i++)
             y->own[i] = fill;
+    } else if (!strcmp(op, "Shape")) {
+        int64_t rank = x->ndims, lo = ox_attr_int(g, n, "start", 0), hi = ox_attr_int(g, n, "end", rank);
+        lo = lo < 0 ? lo + rank : lo;
+        hi = hi < 0 ? hi + rank : hi > rank ? rank : hi;
+        lo = lo < 0 ? 0 : lo > rank ? rank : lo;
+        int64_t len = hi > lo ? hi - lo : 0, dims[OX_MAX_DIMS];
+        memcpy(dims, x->dims, sizeof dims);
+        ox_const *y = emit(g, n, ONNX__TENSOR_PROTO__DATA_TYPE__INT64, 1, &len);
+        for (int64_t i = 0; i < len; i++)
+            y->own[i] = (double)dims[lo + i];
+    } else if (!strcmp(op, "Gather")) {
+        fold_gather(g, n, x);
+    } else if (!strcmp(op, "Add") || !strcmp(op, "Sub") || !strcmp(op, "Mul") || !strcmp(op, "Div")) {
+        fold_arith(g, n, op[0] == 'A' ? '+' : op[0] == 'S' ? '-' : op[0] == 'M' ? '*' : '/');
     } else if (!strcmp(op, "Concat")) {
         fold_concat(g, n);
     } else if (!strcmp(op, "Slice")) {

@@ -25,8 +25,8 @@
     "Conv, BatchNormalization, Relu, Clip (0, 6), Add, MaxPool, AveragePool, "            \
     "GlobalAveragePool, Flatten, Reshape (to 2-D), Gemm, MatMul (+ Add), Identity, "      \
     "Dropout; Pad (zero channels), Slice (strided H and W), Gather (channels of a Pad); "  \
-    "on constants: Constant, ConstantOfShape, Concat, Reshape, Slice, Transpose, Cast, "   \
-    "Unsqueeze, Squeeze"
+    "on constants: Constant, ConstantOfShape, Shape, Gather, Concat, Reshape, Slice, "     \
+    "Transpose, Cast, Unsqueeze, Squeeze, Add, Sub, Mul, Div"
 
 enum { OX_MAX_DIMS = 8 };
 
