@@ -5,7 +5,7 @@
 # the tests', SLURM and the Fashion-MNIST dataset). Anywhere else (a cluster's
 # login node, no root) it installs nothing: it checks only what the build
 # needs (an MPI compiler wrapper with OpenMP, autotools when configure is not
-# generated, oneDNN, HDF5, GSL, libjpeg, zlib, libinih), with the
+# generated, oneDNN, HDF5, GSL, libjpeg, zlib, libinih, protobuf-c), with the
 # CONFIGURE_ARGS given (CC=..., --with-NAME=DIR, NAME_CFLAGS/NAME_LIBS), and
 # names for each missing piece the option or variable that points at it.
 # --check stops after the checks. The build's output goes to BUILDDIR/build.log;
@@ -28,16 +28,28 @@ install_debian() {
     packages="build-essential autoconf automake libtool pkg-config openmpi-bin libopenmpi-dev
       libdnnl-dev libhdf5-dev hdf5-tools libgsl-dev libjpeg62-turbo-dev libinih-dev
       dataset-fashion-mnist python3-h5py python3-numpy python3-matplotlib python3-pytest
-      slurm-wlm munge"
+      slurm-wlm munge libprotobuf-c-dev protobuf-c-compiler python3-onnx"
+    # ONNX Runtime for the ONNX tests: npm's onnxruntime-node (Debian's npm
+    # only where no other node.js brought its own npm)
+    command -v npm >/dev/null 2>&1 || packages="$packages npm"
     missing=""
     for p in $packages; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
     done
-    [ -z "$missing" ] && return 0
-    echo "jobs/setup.sh: installing$missing"
-    apt-get update -qq >/dev/null &&
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null ||
-        { echo "jobs/setup.sh: apt-get install failed" >&2; return 1; }
+    if [ -n "$missing" ]; then
+        echo "jobs/setup.sh: installing$missing"
+        apt-get update -qq >/dev/null &&
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null ||
+            { echo "jobs/setup.sh: apt-get install failed" >&2; return 1; }
+    fi
+    ort=${DNAL_ORT_DIR:-${HOME:-/tmp}/.cache/dnal-ort} # where tests/cli/test_onnx.sh looks
+    if [ ! -d "$ort/node_modules/onnxruntime-node" ] && command -v npm >/dev/null 2>&1; then
+        echo "jobs/setup.sh: npm install --ignore-scripts onnxruntime-node into $ort"
+        mkdir -p "$ort" && (cd "$ort" && npm install --ignore-scripts --no-audit --no-fund \
+            onnxruntime-node >npm.log 2>&1) ||
+            echo "jobs/setup.sh: npm install onnxruntime-node failed ($ort/npm.log): the ONNX Runtime tests will be skipped" >&2
+    fi
+    return 0
 }
 
 # ---- the checks without a package manager: the same sources configure uses
@@ -61,7 +73,7 @@ links() { # HEADER FUNCTION CFLAGS LIBS: the MPI compiler compiles and links a u
     "$cc" ${CPPFLAGS:-} $3 "$tmp/t.c" -o "$tmp/t" ${LDFLAGS:-} $4 >/dev/null 2>&1
 }
 check_lib() { # NAME PKG HEADER FUNCTION DEFAULT_LIBS WHAT TOOL TOOL_VARIABLE DEBIAN_PACKAGE
-    name=$1 var=$(echo "$1" | tr a-z A-Z)
+    name=$1 var=$(echo "$1" | tr a-z- A-Z_)
     dir=$(arg_value "--with-$1")
     cflags=$(arg_value "${var}_CFLAGS") libs=$(arg_value "${var}_LIBS")
     [ -n "$cflags$libs" ] || { eval "cflags=\${${var}_CFLAGS:-}; libs=\${${var}_LIBS:-}"; }
@@ -115,6 +127,8 @@ check_build_needs() {
         check_lib jpeg libjpeg jpeglib.h jpeg_start_decompress -ljpeg libjpeg-turbo "" "" libjpeg62-turbo-dev
         check_lib zlib zlib zlib.h deflate -lz zlib "" "" zlib1g-dev
         check_lib inih inih ini.h ini_parse_stream -linih libinih "" "" libinih-dev
+        check_lib protobuf-c libprotobuf-c protobuf-c/protobuf-c.h protobuf_c_message_unpack \
+            -lprotobuf-c protobuf-c "" "" libprotobuf-c-dev
     fi
     rm -rf "$tmp"
     [ $missing -eq 0 ] && return 0
