@@ -24,7 +24,7 @@ static const subcommand commands[] = {
     {"train", "dnal train [-c FILE | --resume CHECKPOINT_OR_DIR] [--set section.key=value ...]",
      "plain training (gates off): the pretrain stage alone, with the search's config keys",
      dnal_cmd_train},
-    {"export", "dnal export CHECKPOINT -o MODEL.h5 [--set prune.channel_multiple=N] [--set prune.threshold=T]",
+    {"export", "dnal export CHECKPOINT -o MODEL.h5|MODEL.onnx [--format h5|onnx] [--fold-bn] [--set prune.channel_multiple=N] [--set prune.threshold=T]",
      "the compact network of a checkpoint: per-layer channel counts, weights and masks;\n"
      "a searched checkpoint from before pruning is pruned as the run would (--set\n"
      "prune.* changes that), one never searched is exported dense",
@@ -50,7 +50,9 @@ static const subcommand commands[] = {
      "dnal search prints it (with --resume: as the resumed run would use it); --list: every key with its type, default, accepted values and\n"
      "what it does, one a line; no MPI, so it runs on a login node",
      dnal_cmd_config},
-    {"info", "dnal info", "versions, oneDNN ISA, threads, MPI", dnal_cmd_info},
+    {"info", "dnal info [-c FILE] [--set model.name=onnx --set model.path=F ...]",
+     "versions, oneDNN ISA, threads, MPI; with keys, the model's plan: each layer, its gate, FLOPs, parameters",
+     dnal_cmd_info},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 
