@@ -128,8 +128,12 @@ int dnal_cmd_bench(int argc, char **argv)
                              .image_size = cfg.data.image_size ? cfg.data.image_size
                                                                : spec->image_size,
                              .classes = spec->classes, .width = cfg.model.width};
+        snprintf(m.path, sizeof m.path, "%s", cfg.model.path);
+        snprintf(m.no_gate, sizeof m.no_gate, "%s", cfg.model.no_gate);
+        if (!strcmp(m.name, DNAL_MODEL_ONNX)) /* the file's input */
+            dnal_onnx_shape(m.path, m.no_gate, &m.in_channels, &m.image_size, &m.classes);
         net = dnal_model_build(ctx, &m);
-        dnal_model_init(net, cfg.run.seed);
+        dnal_model_start(net, &m, cfg.run.seed);
     }
     int32_t *labels = dnal_alloc(sizeof *labels * (size_t)m.batch);
     float *x = dnal_tensor_data(net->input);

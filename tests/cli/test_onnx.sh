@@ -68,6 +68,13 @@ check "dnal export writes ONNX by extension, folded with --fold-bn, and h5 ($(ta
 "$DNAL" export ck/finetune.h5 -o x.h5 --fold-bn >bad.out 2>&1
 rc=$?
 check "--fold-bn with an h5 file is exit 1" "[ $rc -eq 1 ]"
+final=$(sed -n 's/^summary.*top1_final=\([0-9.]*\)$/\1/p' run.out)
+"$DNAL" eval ck/model.h5 $small >eval.out 2>&1
+check "dnal eval of the run's model file gives top1_final ($final)" \
+    "grep -q '^eval stage=model epoch=0 top1=$final ' eval.out"
+"$DNAL" bench $onnx --set data.batch=8 --steps 2 --warmup 1 >bench.out 2>&1
+check "dnal bench of the imported network ($(tail -1 bench.out | cut -c1-60))" \
+    "grep -q '^bench model=onnx batch=8 ' bench.out"
 "$LOGITS" --model ck/model.h5 --batch 4 d >/dev/null 2>logits.err
 check "dnal's logits of the run's compact model ($(tail -1 logits.err))" "[ -s d.logits.f32 ]"
 
