@@ -221,6 +221,9 @@ void ox_floats(const ox_const *c, float *out)
 
 int ox_value_new(ox_graph *g, int ndims, int64_t c, int64_t h, int64_t w)
 {
+    if (c < 1 || h < 1 || w < 1 || c > (1 << 24) || c * h * w > (INT64_C(1) << 28))
+        ox_bad(g, NULL, "a layer would output %lld x %lld x %lld values per image (at most 2^28)",
+               (long long)c, (long long)h, (long long)w);
     if (g->n_values == g->cap_values) {
         g->cap_values = g->cap_values ? 2 * g->cap_values : 64;
         g->values = dnal_realloc(g->values, sizeof *g->values * (size_t)g->cap_values);

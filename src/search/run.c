@@ -69,6 +69,7 @@ static void open_model(dnal_run *r)
     snprintf(r->model.path, sizeof r->model.path, "%s", r->cfg.model.path);
     snprintf(r->model.no_gate, sizeof r->model.no_gate, "%s", r->cfg.model.no_gate);
     dnal_model_resolve(&r->model); /* onnx: the file's absolute path and SHA-256 */
+    snprintf(r->cfg.model.path, sizeof r->cfg.model.path, "%s", r->model.path); /* stored so */
     if (!strcmp(r->model.name, DNAL_MODEL_ONNX)) { /* its input against the data, before building */
         int64_t fc, fs, fk;
         dnal_onnx_shape(r->model.path, r->model.no_gate, &fc, &fs, &fk);
