@@ -197,6 +197,25 @@ model([h.make_node("Conv", ["x", "conv0.weight"], ["c"], name="conv0", pads=[1] 
        h.make_node("Conv", ["r", "dw.weight"], ["d"], name="dw", pads=[1] * 4, group=8), b1,
        h.make_node("Add", ["b1", "r"], ["s"], name="add")] + hn,
       [w("conv0.weight", 8, 1, 3, 3), w("dw.weight", 8, 1, 3, 3)] + i0 + i1 + hi, "dwstream.onnx")
+# the other operators, for ONNX Runtime: Clip(0, 6), MaxPool, AveragePool,
+# Reshape, MatMul + Add, Dropout, Gemm with transB=0, a conv with a bias and no BN
+b2, i2 = bn("c2", 8, "bn2", "b2")
+ops = [h.make_node("Conv", ["x", "ca.weight", "ca.bias"], ["c1"], name="ca", pads=[1] * 4),
+       h.make_node("Clip", ["c1", "zero", "six"], ["r1"], name="clip"),
+       h.make_node("MaxPool", ["r1"], ["m1"], name="maxpool", kernel_shape=[3, 3], strides=[2, 2], pads=[1] * 4),
+       h.make_node("Conv", ["m1", "cb.weight"], ["c2"], name="cb", pads=[1] * 4, strides=[1, 1]), b2,
+       h.make_node("Relu", ["b2"], ["r2"], name="relu2"),
+       h.make_node("AveragePool", ["r2"], ["a2"], name="avgpool", kernel_shape=[2, 2], strides=[2, 2]),
+       h.make_node("Reshape", ["a2", "shape"], ["f"], name="reshape"),
+       h.make_node("MatMul", ["f", "mm.weight"], ["mm"], name="matmul"),
+       h.make_node("Add", ["mm", "mm.bias"], ["ma"], name="matmul_bias"),
+       h.make_node("Relu", ["ma"], ["r3"], name="relu3"),
+       h.make_node("Dropout", ["r3"], ["d3"], name="dropout"),
+       h.make_node("Gemm", ["d3", "g.weight", "g.bias"], ["y"], name="gemm")]
+model(ops, [w("ca.weight", 6, 1, 3, 3), w("ca.bias", 6), nh.from_array(np.float32(0), "zero"),
+            nh.from_array(np.float32(6), "six"), w("cb.weight", 8, 6, 3, 3),
+            nh.from_array(np.array([0, -1], np.int64), "shape"), w("mm.weight", 8 * 7 * 7, 16),
+            w("mm.bias", 16), w("g.weight", 16, 10), w("g.bias", 10)] + i2, "ops.onnx")
 # an initializer whose data is shorter than its dims
 m = onnx.load("ok.onnx")
 m.graph.initializer[0].raw_data = m.graph.initializer[0].raw_data[:-4]
@@ -221,6 +240,17 @@ PY
     refuse dwstream.onnx 1 "a gate that would govern the residual stream" "node dw (Conv)" "model.no_gate=dw"
     "$DNAL" info --set model.name=onnx --set model.path=dwstream.onnx --set model.no_gate=dw >dw.out 2>&1
     check "with model.no_gate=dw the same graph imports ungated" "grep -q '^plan gates=0 ' dw.out"
+    "$DNAL" info --set model.name=onnx --set model.path=ops.onnx >ops.out 2>&1
+    check "Clip, MaxPool, AveragePool, Reshape, MatMul + Add, Dropout, Gemm import ($(tail -1 ops.out))" \
+        "grep -q '^plan gates=2 ' ops.out && grep -q '^plan layer=mm kind=linear in=8 out=16 .* node=matmul\$' ops.out"
+    if [ -d "$ort/node_modules/onnxruntime-node" ] && command -v node >/dev/null 2>&1; then
+        "$LOGITS" --onnx ops.onnx --batch 4 --input d.input.f32 ops >/dev/null 2>&1
+        NODE_PATH="$ort/node_modules" node "$TOP/tests/onnx/ort_logits.js" ops.onnx d.input.f32 4 1 28 28 ops.ort.f32 >/dev/null 2>&1
+        err=$(rel ops.logits.f32 ops.ort.f32)
+        check "and give ONNX Runtime's logits ($err)" "small_enough '$err'"
+    else
+        skip "onnxruntime-node is missing: the other operators not compared with ONNX Runtime"
+    fi
     refuse short.onnx 2 "an initializer shorter than its dims" "tensor conv.weight"
     printf 'not a model at all, just text\n' >text.onnx
     refuse text.onnx 2 "a file that is not a protobuf ModelProto" "not an ONNX model"
