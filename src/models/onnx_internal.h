@@ -125,6 +125,32 @@ void ox_floats(const ox_const *c, float *out);
 int ox_value_new(ox_graph *g, int ndims, int64_t c, int64_t h, int64_t w);
 ox_op *ox_op_new(ox_graph *g, ox_kind kind, const Onnx__NodeProto *n);
 
+/* onnx_values.c, onnx_ops.c, onnx_place.c: converting the nodes */
+typedef struct ox_ctx {
+    ox_graph *g;
+    const Onnx__GraphProto *gr;
+    size_t i;        /* the node being converted */
+    char *absorbed;  /* nodes done by an earlier one (MatMul's Add) */
+} ox_ctx;
+void ox_set_name(ox_graph *g, ox_op *op, const char *weight, const Onnx__NodeProto *n, size_t i);
+/* input k of node n (exit 2 if nothing made it); ox_input runs pending Slices */
+ox_bind ox_input_raw(ox_ctx *c, const Onnx__NodeProto *n, size_t k);
+ox_bind ox_input(ox_ctx *c, const Onnx__NodeProto *n, size_t k);
+/* input k as a constant (NULL if absent; refused if computed) and its index */
+const ox_const *ox_constant(ox_ctx *c, const Onnx__NodeProto *n, size_t k, const char *what);
+int ox_const_index(ox_ctx *c, const Onnx__NodeProto *n, size_t k);
+/* a placement's own tensor (a scatter-add into zeros) */
+int ox_materialize(ox_ctx *c, const Onnx__NodeProto *n, const char *name);
+/* input k as a dnal tensor; flat: whether Flatten or Reshape made it */
+int ox_activation(ox_ctx *c, const Onnx__NodeProto *n, size_t k, int allow_flat, int *flat);
+void ox_bind_value(ox_ctx *c, const Onnx__NodeProto *n, size_t k, int value, int flat);
+/* output 0 names what input 0 names */
+void ox_alias(ox_ctx *c, const Onnx__NodeProto *n, int flat);
+void ox_pad(ox_ctx *c, const Onnx__NodeProto *n);
+void ox_gather(ox_ctx *c, const Onnx__NodeProto *n);
+void ox_slice(ox_ctx *c, const Onnx__NodeProto *n);
+void ox_add(ox_ctx *c, const Onnx__NodeProto *n);
+
 /* onnx_ops.c: every node of the graph into ops (ox_read calls it) */
 void ox_convert(ox_graph *g);
 /* onnx_fold.c: a node over constants only into a constant; 0 if its
