@@ -130,7 +130,7 @@ static int set_quiet(dnal_config *cfg, const char *assignment)
 static const char default_text[] =
     "[data]\ndataset = fashion-mnist\npath =\nbatch = 128\nimage_size = 0\naugment = true\n"
     "workers = 2\ntrain_limit = 0\neval_limit = 0\nmax_pixels = 89478485\n"
-    "\n[model]\nname = resnet20\nwidth = 1\n"
+    "\n[model]\nname = resnet20\nwidth = 1\npath =\nno_gate =\n"
     "\n[pretrain]\nepochs = 1.5\nlr = 0.1\nmomentum = 0.9\nnesterov = false\nweight_decay = 0.0001\n"
     "schedule = cosine\nmilestones =\ngamma = 0.1\nwarmup_epochs = 0\n"
     "\n[search]\nmode = staged\nepochs = 0.5\nbeta0 = 1\nbeta_final = 10000\nbeta_update = step\n"
