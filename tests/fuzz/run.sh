@@ -10,7 +10,7 @@ cd "$(dirname "$0")/../.." || exit 1
 top=$(pwd)
 seconds=${1:-60}
 [ $# -gt 0 ] && shift
-targets=${*:-idx cifar shard jpeg ini ckattr}
+targets=${*:-idx cifar shard jpeg ini ckattr onnx}
 command -v clang >/dev/null || { echo "tests/fuzz/run.sh: clang is missing" >&2; exit 1; }
 [ -f /usr/lib/llvm-14/lib/libFuzzer.a ] || [ -n "$(clang -print-file-name=libclang_rt.fuzzer-x86_64.a 2>/dev/null | grep /)" ] ||
     echo "tests/fuzz/run.sh: libfuzzer-14-dev may be missing" >&2

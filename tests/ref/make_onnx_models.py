@@ -27,6 +27,11 @@ network). Every file is exported in eval mode with
 training=TrainingMode.PRESERVE, which keeps the BatchNormalization nodes
 (eval mode folds them into the convolutions), and a dynamic batch.
 
+    /usr/bin/python3 tests/ref/make_onnx_models.py --fuzz-seed OUT.onnx
+
+writes a ResNet-8 of 2-4-8 channels on 1x8x8 inputs, the seed of the ONNX
+importer's fuzzing corpus (tests/fuzz/corpus/onnx/resnet8).
+
     /usr/bin/python3 tests/ref/make_onnx_models.py --quality OUT.onnx [--seed S]
 
 writes the untrained full-width ResNet-20 for 1x28x28 inputs, initialised as
@@ -150,6 +155,14 @@ def export(model, shape, path, opset):
 
 def main():
     torch.set_num_threads(2)
+    if len(sys.argv) > 1 and sys.argv[1] == "--fuzz-seed":
+        # a ResNet-8 of 2-4-8 channels on 1x8x8: the shortcut's Slice, Pad and
+        # folded constants in a few KB (tests/fuzz/corpus/onnx)
+        m = ResNetCifar(8, 0.125, in_channels=1)
+        randomise(m, torch.Generator().manual_seed(3))
+        export(m, (1, 8, 8), sys.argv[2], 13)
+        print("wrote", sys.argv[2], os.path.getsize(sys.argv[2]), "bytes")
+        return
     if len(sys.argv) > 1 and sys.argv[1] == "--quality":
         seed = int(sys.argv[sys.argv.index("--seed") + 1]) if "--seed" in sys.argv else 1
         gen = torch.Generator().manual_seed(seed)
