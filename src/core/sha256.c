@@ -3,8 +3,11 @@
  * never builds silently from another file (`sha256sum FILE` prints the
  * same digest). */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "dnal/core.h"
 
@@ -93,9 +96,20 @@ void dnal_sha256(const void *data, size_t len, char hex[DNAL_SHA256_HEX])
 
 int dnal_sha256_file(const char *path, char hex[DNAL_SHA256_HEX])
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    /* a regular file only: opening a FIFO would wait for a writer */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0)
         return errno ? errno : EIO;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return EINVAL;
+    }
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return errno ? errno : EIO;
+    }
     sha256 s = {{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c,
                  0x1f83d9ab, 0x5be0cd19}, 0, {0}, 0};
     unsigned char buf[1 << 16];

@@ -4,6 +4,7 @@
  * Everything a name, size or index of the file says is checked before it is
  * used. */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -253,12 +254,16 @@ ox_op *ox_op_new(ox_graph *g, ox_kind kind, const Onnx__NodeProto *n)
 
 static unsigned char *read_file(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    /* O_NONBLOCK: a FIFO would wait for a writer at open */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
         dnal_fatal(DNAL_EXIT_DATA, "model.path %s: cannot open: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode))
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
         dnal_fatal(DNAL_EXIT_DATA, "model.path %s: not a regular file", path);
+    FILE *f = fdopen(fd, "rb");
+    if (!f)
+        dnal_fatal(DNAL_EXIT_DATA, "model.path %s: cannot open: %s", path, strerror(errno));
     if (st.st_size <= 0 || st.st_size > MAX_FILE)
         dnal_fatal(DNAL_EXIT_DATA, "model.path %s: %lld bytes is not the size of an ONNX model "
                    "dnal reads (1 byte to 1 GiB)", path, (long long)st.st_size);

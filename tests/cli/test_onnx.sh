@@ -147,6 +147,10 @@ check "a truncated file is exit 2 ($(cat tr.out))" "[ $rc -eq 2 ] && grep -q 'tr
 "$DNAL" info --set model.name=onnx --set model.path=missing.onnx >ms.out 2>&1
 rc=$?
 check "a missing file is exit 2" "[ $rc -eq 2 ] && grep -q 'missing.onnx' ms.out"
+mkfifo fifo.onnx
+timeout 20 "$DNAL" info --set model.name=onnx --set model.path=fifo.onnx >ff.out 2>&1
+rc=$?
+check "a FIFO is not opened for reading (exit $rc: $(cat ff.out))" "[ $rc -eq 2 ] && grep -q 'not a regular file' ff.out"
 "$DNAL" config --set model.name=onnx >np.out 2>&1
 rc=$?
 check "model.name=onnx without model.path is exit 1" "[ $rc -eq 1 ] && grep -q 'model.path' np.out"
