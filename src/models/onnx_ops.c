@@ -322,6 +322,9 @@ static void convert_node(ox_ctx *c, const Onnx__NodeProto *n)
         ox_gather(c, n);
     else if (!strcmp(op, "Slice"))
         ox_slice(c, n);
+    else if (!strcmp(op, "Shape"))
+        ox_refuse(c->g, n, "a Shape of the activations is not supported (PyTorch's x.view(x.size(0), "
+                  "-1) makes one: torch.flatten(x, 1) exports a Flatten); dnal imports " OX_SUPPORTED);
     else
         ox_refuse(c->g, n, "operator %s is not supported; dnal imports " OX_SUPPORTED, op);
 }
