@@ -83,8 +83,8 @@ static ox_const *emit(ox_graph *g, const Onnx__NodeProto *n, int dtype, int nd, 
 static void fold_constant(ox_graph *g, const Onnx__NodeProto *n)
 {
     const Onnx__AttributeProto *a = n->n_attribute == 1 ? n->attribute[0] : NULL;
-    if (!a)
-        ox_refuse(g, n, "a Constant takes one attribute");
+    if (!a || !a->name)
+        ox_refuse(g, n, "a Constant takes one named attribute");
     if (!strcmp(a->name, "value") && a->t) {
         int c = ox_const_from(g, a->t, n->output[0]);
         ox_bind *b = ox_bind_new(g, n, n->output[0]);

@@ -355,9 +355,11 @@ static void read_output(ox_graph *g)
     if (gr->n_output != 1)
         ox_refuse(g, NULL, "the graph has %zu outputs; dnal takes one (the logits)", gr->n_output);
     const Onnx__ValueInfoProto *out = gr->output[0];
+    if (!out->name || !*out->name)
+        ox_bad(g, NULL, "the graph's output has no name");
     ox_bind *b = ox_find(g, out->name);
     if (!b)
-        ox_bad(g, NULL, "output %s is made by no node", out ? out->name : "");
+        ox_bad(g, NULL, "output %s is made by no node", out->name);
     int64_t d[OX_MAX_DIMS];
     int nd = value_dims(g, out, d);
     if (b->kind != OX_VALUE || g->values[b->value].ndims != 2 || g->values[b->value].producer < 0 ||

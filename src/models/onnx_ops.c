@@ -210,7 +210,7 @@ static const Onnx__NodeProto *matmul_bias(ox_ctx *c, const Onnx__NodeProto *n, i
             }
     }
     for (size_t k = 0; k < c->gr->n_output; k++)
-        users += !strcmp(c->gr->output[k]->name, n->output[0]);
+        users += c->gr->output[k]->name && !strcmp(c->gr->output[k]->name, n->output[0]);
     if (users != 1 || strcmp(user->op_type, "Add") || user->n_input != 2)
         return NULL;
     const char *other = strcmp(user->input[0], n->output[0]) ? user->input[0] : user->input[1];
