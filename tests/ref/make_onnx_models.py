@@ -32,12 +32,15 @@ training=TrainingMode.PRESERVE, which keeps the BatchNormalization nodes
 writes a ResNet-8 of 2-4-8 channels on 1x8x8 inputs, the seed of the ONNX
 importer's fuzzing corpus (tests/fuzz/corpus/onnx/resnet8).
 
-    /usr/bin/python3 tests/ref/make_onnx_models.py --quality OUT.onnx [--seed S]
+    /usr/bin/python3 tests/ref/make_onnx_models.py --quality OUT.onnx [--seed S] [--weights-from F.onnx]
 
 writes the untrained full-width ResNet-20 for 1x28x28 inputs, initialised as
 dnal initialises its zoo (conv weights He-normal with fan-out, BN 1 and 0,
-linear uniform +-1/sqrt(fan_in)), for the comparison of `dnal search` on it
-with the built-in resnet20 (README, "Bring your own network").
+linear uniform +-1/sqrt(fan_in)) from PyTorch's generator, or with the
+weights of F.onnx (`dnal export` of the zoo resnet20's initial checkpoint:
+dnal's own starting point, stem.* named conv1/bn1 in PyTorch), for the
+comparison of `dnal search` on it with the built-in resnet20 (README,
+"Bring your own network").
 """
 import os
 import sys
@@ -168,6 +171,19 @@ def main():
         gen = torch.Generator().manual_seed(seed)
         m = ResNetCifar(20, 1.0, in_channels=1)
         dnal_init(m, gen)
+        if "--weights-from" in sys.argv:  # dnal's own initial weights (dnal export of them)
+            import onnx
+            from onnx import numpy_helper
+            src = onnx.load(sys.argv[sys.argv.index("--weights-from") + 1])
+            weights = {t.name.replace("stem.conv", "conv1").replace("stem.bn", "bn1"):
+                       torch.from_numpy(numpy_helper.to_array(t).copy()) for t in src.graph.initializer}
+            state = m.state_dict()
+            for k in state:
+                if k.endswith("num_batches_tracked"):
+                    continue
+                assert weights[k].shape == state[k].shape, k
+                state[k] = weights[k]
+            m.load_state_dict(state)
         export(m, (1, 28, 28), sys.argv[2], 13)
         print("wrote", sys.argv[2], sum(p.numel() for p in m.parameters()), "parameters")
         return
