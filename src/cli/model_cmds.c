@@ -63,9 +63,9 @@ int dnal_cmd_export(int argc, char **argv)
                 fprintf(stderr, "dnal export: --set takes prune.threshold or prune.channel_multiple\n");
                 return DNAL_EXIT_USAGE;
             }
+        dnal_budget budget = dnal_budget_of_config(&cfg);
         if (strstr(done, ",search,"))
-            dnal_prune(net, info.beta, cfg.prune.threshold, cfg.prune.channel_multiple,
-                       cfg.search.flops_target);
+            dnal_prune(net, info.beta, cfg.prune.threshold, cfg.prune.channel_multiple, &budget);
         dnal_arch_record_of(&rec, net);
         compact = dnal_net_cost(net, net->mask);
         dnal_net *small = dnal_net_compact(net, 1);
