@@ -29,6 +29,8 @@ typedef struct dnal_model_cfg {
     const char *name;
     int64_t batch, in_channels, image_size, classes;
     double width; /* width multiplier (1.0: the published network) */
+    int gate_stem;     /* ResNets: the stem gated too (the authors' ResNet-50) */
+    int classifier_bn; /* vgg16-imagenet: Linear-BN-ReLU hidden layers (the authors') */
 } dnal_model_cfg;
 
 /* A model of the zoo and the input it was published for (CIFAR-10:
@@ -49,7 +51,12 @@ void dnal_model_names(char *out, size_t len);
 int dnal_model_count(void);
 const dnal_model_spec *dnal_model_at(int i);
 
-/* Builds and finalizes the model; an unknown name is a usage error (exit 1). */
+/* NULL if the model takes cfg's options (gate_stem, classifier_bn), else
+ * why not, naming the key (model.gate_stem: ...). */
+const char *dnal_model_options_refused(const dnal_model_cfg *cfg);
+
+/* Builds and finalizes the model; an unknown name or a refused option is a
+ * usage error (exit 1). */
 dnal_net *dnal_model_build(const dnal_ctx *ctx, const dnal_model_cfg *cfg);
 
 /* Initialises parameters from the seed (GSL MT19937): conv weights He-normal

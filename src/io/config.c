@@ -108,6 +108,13 @@ int dnal_config_validate(const dnal_config *cfg)
         dnal_model_names(known, sizeof known);
         return config_report("model.name: unknown model '%s' (known: %s)", cfg->model.name, known);
     }
+    dnal_model_cfg m = {.name = cfg->model.name, .gate_stem = cfg->model.gate_stem,
+                        .classifier_bn = cfg->model.classifier_bn};
+    const char *why = dnal_model_options_refused(&m);
+    if (why)
+        return config_report("%s", why);
+    if (cfg->search.weight_decay < 0 && cfg->search.weight_decay != -1)
+        return config_report("search.weight_decay must be >= 0, or -1 for pretrain.weight_decay");
     return 0;
 }
 

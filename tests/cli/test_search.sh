@@ -24,7 +24,11 @@ awk '{ s = ($1 - 1) * 16 + $2 - 1; want = s < 28 ? exp(log(1e4) * s / 28) : 1e4;
      END { exit bad }' beta.txt >beta.bad
 check "beta takes the scheduled value at every step ($(head -1 beta.bad))" "[ ! -s beta.bad ]"
 check "summary line with every key" \
-    "grep -q '^summary flops_dense=[0-9]* flops_compact=[0-9]* params_dense=[0-9]* params_compact=[0-9]* top1_search=[0-9.]* top1_pruned=[0-9.]* top1_final=[0-9.]*$' run.out"
+    "grep -q '^summary flops_dense=[0-9]* flops_compact=[0-9]* params_dense=[0-9]* params_compact=[0-9]* flops_compact_authors=[0-9]* params_compact_authors=[0-9]* top1_search=[0-9.]* top1_pruned=[0-9.]* top1_final=[0-9.]*$' run.out"
+exact=$(sed -n 's/^summary.* flops_compact=\([0-9]*\) .*/\1/p' run.out)
+authors=$(sed -n 's/^summary.*flops_compact_authors=\([0-9]*\) .*/\1/p' run.out)
+check "the authors' FLOPs count ($authors) is below the exact one ($exact) for a pruned resnet20" \
+    "[ -n '$authors' ] && [ '$authors' -lt '$exact' ]"
 check "kept-channels table: 18 gated layers and a total" \
     "grep -q '^gated layer  *dense  *kept  *kept%' run.out && [ \$(grep -c '^layer[1-3]\.[0-2]\.gate[12] ' run.out) -eq 18 ] && grep -q '^all ' run.out"
 for s in pretrain search prune finetune model; do
