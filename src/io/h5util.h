@@ -23,6 +23,10 @@ void h5_write_f32(hid_t f, const char *name, const float *v, int ndims, const hs
 void h5_write_u8(hid_t f, const char *name, const uint8_t *v, hsize_t n);
 void h5_read_f32(hid_t f, const char *name, float *v, size_t count);
 void h5_read_u8(hid_t f, const char *name, uint8_t *v, size_t count);
+/* How many values the dataset name holds, without reading them: exit 2
+ * naming the file if it is missing or claims more values of elem_bytes
+ * than the file has bytes (dnal writes every dataset uncompressed) */
+size_t h5_dataset_count(hid_t f, const char *name, size_t elem_bytes);
 
 /* Scalar attributes of a file, group or dataset. Reading checks class,
  * scalar dataspace and size first (exit 2 naming file and attribute). */
