@@ -103,6 +103,20 @@ check "dnal eval of a checkpoint (not a model): exit 2 naming it" \
 "$DNAL" search $small --set model.name=resnet56 --set run.init=ck/pretrain.h5 >/dev/null 2>err.txt; rc=$?
 check "run.init with a checkpoint of another model: exit 2 naming both" \
     "[ $rc -eq 2 ] && grep -q 'ck/pretrain.h5: checkpoint of resnet20.*this run builds resnet56' err.txt"
+"$DNAL" search $small --set model.gate_stem=true --set run.init=ck/pretrain.h5 >/dev/null 2>err.txt; rc=$?
+check "run.init with a checkpoint of the same model without a gated stem: exit 2 naming it" \
+    "[ $rc -eq 2 ] && grep -q 'gate_stem=0 .*model.gate_stem=1' err.txt"
+
+# the authors' ResNet stem (model.gate_stem): gated, pruned, exported and
+# evaluated from its model file, which records the option
+"$DNAL" search $small --set pretrain.epochs=0.5 --set search.epochs=1 --set finetune.epochs=0.5 \
+    --set search.lambda=0.05 --set model.gate_stem=true --set checkpoint.dir=cks \
+    --set log.path=stem.h5 >stem.out 2>&1; rc=$?
+stem_kept=$(sed -n 's/^stem.gate  *16  *\([0-9]*\) .*/\1/p' stem.out)
+"$DNAL" eval cks/model.h5 $small >stem_eval.out 2>&1
+stem_final=$(sed -n 's/^summary.*top1_final=\([0-9.]*\)$/\1/p' stem.out)
+check "model.gate_stem=true: the stem is a gated layer (kept $stem_kept of 16), its model file evaluates as the run ($stem_final)" \
+    "[ $rc -eq 0 ] && [ -n '$stem_kept' ] && grep -q '^eval stage=model epoch=0 top1=$stem_final ' stem_eval.out"
 "$DNAL" export missing.h5 -o x.h5 >/dev/null 2>err.txt; rc=$?
 check "a missing checkpoint: exit 2 naming it" "[ $rc -eq 2 ] && grep -q 'missing.h5' err.txt"
 
