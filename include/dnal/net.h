@@ -145,9 +145,9 @@ dnal_cost dnal_net_cost(const dnal_net *net, const float *g);
  * governs (a projection shortcut, a stem) counts its input dense. Equal to
  * EXACT for chains (VGG) and dense networks. */
 typedef enum dnal_count { DNAL_COUNT_EXACT = 0, DNAL_COUNT_AUTHORS = 1 } dnal_count;
+/* The cost of the gated (dense) network under g in either count (a compact
+ * network has no gates: count it with dnal_net_cost). */
 dnal_cost dnal_net_cost_as(const dnal_net *net, const float *g, dnal_count count);
-/* "exact" or "authors" */
-const char *dnal_count_name(dnal_count count);
 /* Channel c of tensor t is alive under masks (after dnal_net_cost with them). */
 const float *dnal_net_liveness(const dnal_net *net, const dnal_tensor *t);
 /* Gate values of pass p (off: 1; search: sigmoid(beta*alpha)*m; pruned: m) into g. */

@@ -82,11 +82,6 @@ static double channels(const dnal_net *net, const dnal_tensor *t)
     return sum;
 }
 
-const char *dnal_count_name(dnal_count count)
-{
-    return count == DNAL_COUNT_AUTHORS ? "authors" : "exact";
-}
-
 dnal_cost dnal_net_cost(const dnal_net *net, const float *g)
 {
     return dnal_net_cost_as(net, g, DNAL_COUNT_EXACT);
