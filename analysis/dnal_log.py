@@ -24,6 +24,9 @@ STEP_COLUMNS = ("step", "epoch", "stage", "loss", "reg", "lambda", "lr", "beta",
 EVAL_COLUMNS = ("epoch", "stage", "top1", "top5", "loss")
 ROOT_ATTRS = ("dnal_version", "config", "flops_dense", "params_dense")
 ARCH_ATTRS = ("flops_before", "flops_after", "params_before", "params_after")
+# the compact network counted the authors' way; logs written before dnal
+# reported it lack them (read as NaN)
+ARCH_ATTRS_OPTIONAL = ("flops_after_authors", "params_after_authors")
 EXIT_NOT_A_LOG = 2
 
 
@@ -234,6 +237,8 @@ def read_file(path):
             log.gate_step = f["gates/step"][()]
             log.gate_beta = f["gates/beta"][()].astype(np.float64)
             log.arch = {k: float(f["arch"].attrs[k]) for k in ARCH_ATTRS}
+            log.arch.update({k: float(f["arch"].attrs.get(k, np.nan))
+                             for k in ARCH_ATTRS_OPTIONAL})
             for layer in f["arch"]:
                 if "mask" not in f["arch"][layer]:
                     raise NotALog("missing dataset /arch/%s/mask" % layer)
@@ -295,9 +300,13 @@ def summary(log):
         "params_dense": log.params_dense,
         "flops_compact": log.arch["flops_after"],
         "params_compact": log.arch["params_after"],
+        "flops_compact_authors": log.arch["flops_after_authors"],
+        "params_compact_authors": log.arch["params_after_authors"],
     }
     s["flops_fraction"] = s["flops_compact"] / s["flops_dense"]
     s["params_fraction"] = s["params_compact"] / s["params_dense"]
+    s["flops_fraction_authors"] = s["flops_compact_authors"] / s["flops_dense"]
+    s["params_fraction_authors"] = s["params_compact_authors"] / s["params_dense"]
     s["flops_reduction_pct"] = 100.0 * (1.0 - s["flops_fraction"])
     s["params_reduction_pct"] = 100.0 * (1.0 - s["params_fraction"])
     for key, stage in (("pretrain", PRETRAIN), ("search", SEARCH), ("pruned", PRUNE),

@@ -27,12 +27,15 @@ typedef struct dnal_config {
         int64_t workers;
         int64_t train_limit, eval_limit;
         int64_t max_pixels;    /* a JPEG's declared width x height, at most */
+        double crop_min_scale; /* imagenet: RandomResizedCrop's smallest area fraction */
     } data;
     struct {
         char name[32];
         double width;
         char path[DNAL_PATH_MAX]; /* name = onnx: the file */
         char no_gate[512];        /* name = onnx: nodes left ungated, comma-separated */
+        int gate_stem;         /* ResNets: a gate after the stem's BN */
+        int classifier_bn;     /* vgg16-imagenet: BN after each hidden linear layer */
     } model;
     dnal_stage_cfg pretrain;
     struct {
@@ -47,6 +50,9 @@ typedef struct dnal_config {
         double arch_lr, arch_momentum;
         int train_classifier;
         double classifier_lr;  /* SGD lr of the classifier while it trains in a staged search */
+        double weight_decay;   /* of the weights the search trains; -1: pretrain's */
+        char momentum_reset[8]; /* never | epoch: alpha's and the weights' momentum */
+        char flops_count[8];   /* exact | authors: how flops_target counts FLOPs */
     } search;
     struct {
         double threshold;

@@ -28,6 +28,8 @@ typedef struct dnal_data_cfg {
     int64_t limit;        /* use only the first N samples of the split; 0 = all */
     uint64_t seed;
     int64_t max_pixels;   /* JPEG folders: larger declared images are skipped; 0 = the default */
+    double crop_min_scale; /* imagenet*: the smallest area fraction of a training crop;
+                              0 = torchvision's 0.08 */
     /* synthetic only: */
     int64_t channels;     /* default 3 */
     int64_t classes;      /* default 10 */

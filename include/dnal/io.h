@@ -20,6 +20,8 @@ typedef struct dnal_model_info {
     char name[32];
     dnal_model_cfg cfg;     /* the dense model (cfg.name points to name) */
     dnal_cost dense, compact;
+    dnal_cost compact_authors; /* the compact network counted the authors' way
+                                  (dnal_net_cost_as); = compact when dense */
 } dnal_model_info;
 
 /* Writes the compact network `net` with the masks that made it. */
@@ -114,6 +116,7 @@ typedef struct dnal_runlog_info {
     uint64_t seed;
     dnal_cost dense;             /* the dense network's cost */
     dnal_cost compact;           /* after pruning; NaN before */
+    dnal_cost compact_authors;   /* the same counted the authors' way */
     const dnal_arch_record *gates; /* the gated layers and their masks */
     const char *moved_aside;     /* NULL, or where an unreadable old log was moved (a root
                                     attribute of the new one says so) */
@@ -152,8 +155,9 @@ void dnal_runlog_step(dnal_runlog *log, const dnal_log_step *row);
 void dnal_runlog_gates(dnal_runlog *log, int64_t step, double beta, const float *alpha);
 /* Appends one row to /eval and flushes. */
 void dnal_runlog_eval(dnal_runlog *log, const dnal_log_eval *e);
-/* The final masks and costs of a pruned run. */
-void dnal_runlog_arch(dnal_runlog *log, const dnal_arch_record *rec, dnal_cost compact);
+/* The final masks and costs of a pruned run (both counts). */
+void dnal_runlog_arch(dnal_runlog *log, const dnal_arch_record *rec, dnal_cost compact,
+                      dnal_cost compact_authors);
 void dnal_runlog_flush(dnal_runlog *log);
 dnal_log_rows dnal_runlog_rows(const dnal_runlog *log);
 /* Marks the run complete: root attribute `finished` (ISO 8601, UTC). */

@@ -161,6 +161,11 @@ struct dnal_layer {
      * every channel; branch_set > 0 names a set of branches (an edge
      * without shortcut) of which pruning keeps at least one */
     int branch, branch_set;
+
+    /* an add that closes a residual block (set by dnal_net_residual): in[0]
+     * is the branch, in[1] the shortcut; the authors' FLOPs count (cost.c)
+     * sees only the branch's channels in the sum */
+    int residual;
 };
 
 /* Configuration of a convolution. */

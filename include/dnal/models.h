@@ -42,6 +42,8 @@ typedef struct dnal_model_cfg {
     char path[1024];
     char sha256[DNAL_SHA256_HEX];
     char no_gate[512];
+    int gate_stem;     /* ResNets: the stem gated too (the authors' ResNet-50) */
+    int classifier_bn; /* vgg16-imagenet: Linear-BN-ReLU hidden layers (the authors') */
 } dnal_model_cfg;
 
 /* A model of the zoo and the input it was published for (CIFAR-10:
@@ -62,11 +64,15 @@ void dnal_model_names(char *out, size_t len);
 int dnal_model_count(void);
 const dnal_model_spec *dnal_model_at(int i);
 
-/* Builds and finalizes the model; an unknown name is a usage error (exit 1).
- * onnx: the file is read and checked whole first (exit 2 if it is not a
- * well-formed model or not the file of cfg->sha256; exit 1 naming the node
- * for what dnal does not implement, or for an input or class count other
- * than cfg's). */
+/* NULL if the model takes cfg's options (gate_stem, classifier_bn), else
+ * why not, naming the key (model.gate_stem: ...). */
+const char *dnal_model_options_refused(const dnal_model_cfg *cfg);
+
+/* Builds and finalizes the model; an unknown name or a refused option is a
+ * usage error (exit 1). onnx: the file is read and checked whole first
+ * (exit 2 if it is not a well-formed model or not the file of cfg->sha256;
+ * exit 1 naming the node for what dnal does not implement, or for an input
+ * or class count other than cfg's). */
 dnal_net *dnal_model_build(const dnal_ctx *ctx, const dnal_model_cfg *cfg);
 
 /* onnx: cfg->path made absolute and cfg->sha256 the file's (exit 2 naming

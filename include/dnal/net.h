@@ -95,6 +95,10 @@ dnal_tensor *dnal_net_gap(dnal_net *net, const char *name, dnal_tensor *in);
 dnal_tensor *dnal_net_linear(dnal_net *net, const char *name, dnal_tensor *in,
                              int64_t out_features, int bias);
 dnal_tensor *dnal_net_sum(dnal_net *net, const char *name, dnal_tensor *a, dnal_tensor *b);
+/* The sum that closes a residual block: branch + shortcut (the same layer as
+ * dnal_net_sum, marked: layer->residual). */
+dnal_tensor *dnal_net_residual(dnal_net *net, const char *name, dnal_tensor *branch,
+                               dnal_tensor *shortcut);
 dnal_tensor *dnal_net_gate(dnal_net *net, const char *name, dnal_tensor *in);
 dnal_tensor *dnal_net_scatter_add(dnal_net *net, const char *name, dnal_tensor *b,
                                   dnal_tensor *base, int64_t out_c, const int64_t *idx);
@@ -131,6 +135,19 @@ typedef struct dnal_cost {
     double params;
 } dnal_cost;
 dnal_cost dnal_net_cost(const dnal_net *net, const float *g);
+
+/* How channels are counted. EXACT: as above, what the compact network
+ * computes. AUTHORS: as the DNAL authors' code counts a masked network
+ * (their masks zero a pruned channel's output row and the next masked
+ * convolution's input column): a residual sum's channel counts as dead for
+ * the layers reading the sum when the branch's last gate removed it, even
+ * though the shortcut keeps it alive; a convolution whose output no gate
+ * governs (a projection shortcut, a stem) counts its input dense. Equal to
+ * EXACT for chains (VGG) and dense networks. */
+typedef enum dnal_count { DNAL_COUNT_EXACT = 0, DNAL_COUNT_AUTHORS = 1 } dnal_count;
+/* The cost of the gated (dense) network under g in either count (a compact
+ * network has no gates: count it with dnal_net_cost). */
+dnal_cost dnal_net_cost_as(const dnal_net *net, const float *g, dnal_count count);
 /* Channel c of tensor t is alive under masks (after dnal_net_cost with them). */
 const float *dnal_net_liveness(const dnal_net *net, const dnal_tensor *t);
 /* Gate values of pass p (off: 1; search: sigmoid(beta*alpha)*m; pruned: m) into g. */

@@ -20,6 +20,10 @@ typedef struct dnal_stage_cfg {
     double milestones[DNAL_MAX_MILESTONES];  /* epochs, comma-separated in the INI */
     double gamma;
     double warmup_epochs;                    /* linear warm-up (pretrain only in the INI) */
+    double cosine_before, cosine_after;      /* cosine: epochs of the curve before and
+                                                after the stage (a truncated cosine) */
+    char momentum_reset[8];                  /* never | epoch: momentum restarts at 0
+                                                at each epoch's start */
 } dnal_stage_cfg;
 
 
@@ -48,6 +52,8 @@ typedef struct dnal_lr_schedule {
     int n_milestones;
     double gamma;
     double warmup_epochs;   /* linear warm-up from 0 */
+    double cosine_before, cosine_after; /* cosine over before + epochs + after, the
+                                           stage being its part after `before` */
 } dnal_lr_schedule;
 
 /* "constant", "step" or "cosine"; -1 for another name */

@@ -58,9 +58,12 @@ typedef struct dnal_budget {
     double target;
 } dnal_budget;
 
-/* FLOPs (multiply-adds, dnal_net_cost) as a budget cost. */
+/* FLOPs (multiply-adds, dnal_net_cost) as a budget cost; counted the
+ * authors' way (dnal_net_cost_as, DNAL_COUNT_AUTHORS). */
 dnal_budget_cost dnal_budget_flops(void);
-/* The budget a configuration asks for: search.flops_target in FLOPs. */
+dnal_budget_cost dnal_budget_flops_authors(void);
+/* The budget a configuration asks for: search.flops_target in FLOPs,
+ * counted as search.flops_count says. */
 dnal_budget dnal_budget_of_config(const dnal_config *cfg);
 /* cost(g) / cost(dense) */
 double dnal_budget_fraction(const dnal_budget *b, const dnal_net *net, const float *g);

@@ -12,18 +12,23 @@
 #endif
 
 /* -c FILE_OR_NAME: a file that exists, else a shipped config by name (NAME or
- * NAME.ini in the installed configs folder, DNAL_CONFIGDIR). Returns the path to load in
- * path, or 1 after naming where it looked. */
+ * NAME.ini in the installed configs folder, DNAL_CONFIGDIR, e.g. paper/imagenet-resnet50),
+ * else a path that names a file (dnal_config_load names the error). Returns the path to
+ * load in path, or 1 after naming where it looked. */
 static int find_config(const char *cmd, const char *arg, char *path, size_t len)
 {
-    if (access(arg, F_OK) == 0 || strchr(arg, '/')) { /* a path: dnal_config_load names errors */
+    if (access(arg, F_OK) == 0) {
         snprintf(path, len, "%s", arg);
         return 0;
     }
-    for (int ext = 0; ext < 2; ext++) {
+    for (int ext = 0; ext < 2 && arg[0] != '/'; ext++) {
         int w = snprintf(path, len, "%s/%s%s", DNAL_CONFIGDIR, arg, ext ? ".ini" : "");
         if (w > 0 && (size_t)w < len && access(path, R_OK) == 0)
             return 0;
+    }
+    if (strchr(arg, '/')) { /* a path: dnal_config_load names the missing file */
+        snprintf(path, len, "%s", arg);
+        return 0;
     }
     fprintf(stderr, "dnal %s: -c %s: no such file, and no shipped config %s(.ini) in %s\n", cmd,
             arg, arg, DNAL_CONFIGDIR);

@@ -127,7 +127,9 @@ int dnal_cmd_bench(int argc, char **argv)
         m = (dnal_model_cfg){.name = spec->name, .batch = local, .in_channels = spec->in_channels,
                              .image_size = cfg.data.image_size ? cfg.data.image_size
                                                                : spec->image_size,
-                             .classes = spec->classes, .width = cfg.model.width};
+                             .classes = spec->classes, .width = cfg.model.width,
+                             .gate_stem = cfg.model.gate_stem,
+                             .classifier_bn = cfg.model.classifier_bn};
         snprintf(m.path, sizeof m.path, "%s", cfg.model.path);
         snprintf(m.no_gate, sizeof m.no_gate, "%s", cfg.model.no_gate);
         if (!strcmp(m.name, DNAL_MODEL_ONNX)) /* the file's input */

@@ -92,9 +92,10 @@ void data_resample_hwc8(const data_region *r, int64_t out_w, int64_t out_h, data
 
 /* ---- augmentation boxes (stream.c) ---- */
 
-/* torchvision's RandomResizedCrop(scale 0.08..1, ratio 3/4..4/3) box of a
- * w x h image and the horizontal flip, from the 64-bit key of a sample */
-void data_random_crop(uint64_t key, int64_t w, int64_t h, data_box *box, int *flip);
+/* torchvision's RandomResizedCrop(scale min_scale..1, ratio 3/4..4/3) box of
+ * a w x h image and the horizontal flip, from the 64-bit key of a sample */
+void data_random_crop(uint64_t key, int64_t w, int64_t h, double min_scale, data_box *box,
+                      int *flip);
 /* evaluation: resize the shorter side to size/0.875, center crop size */
 void data_center_crop(int64_t w, int64_t h, int64_t size, data_box *box);
 

@@ -57,6 +57,7 @@ typedef struct data_stream {
     float scale[3], shift[3];
     int64_t others;        /* entries skipped at the scan: not regular files */
     int64_t max_pixels;    /* data.max_pixels */
+    double crop_min_scale; /* data.crop_min_scale */
     /* files met that could not be used (one flag per sample) */
     uint8_t *bad;
     pthread_mutex_t report;
@@ -70,14 +71,15 @@ static double unit(uint64_t *state) /* uniform in [0, 1) */
     return (double)(*state >> 11) * 0x1.0p-53;
 }
 
-void data_random_crop(uint64_t key, int64_t w, int64_t h, data_box *box, int *flip)
+void data_random_crop(uint64_t key, int64_t w, int64_t h, double min_scale, data_box *box,
+                      int *flip)
 {
     uint64_t st = key;
     const double area = (double)w * (double)h;
     const double lo = log(3.0 / 4.0), hi = log(4.0 / 3.0);
     *flip = unit(&st) < 0.5;
     for (int attempt = 0; attempt < 10; attempt++) {
-        double target = area * (0.08 + 0.92 * unit(&st));
+        double target = area * (min_scale + (1.0 - min_scale) * unit(&st));
         double ratio = exp(lo + (hi - lo) * unit(&st));
         int64_t cw = (int64_t)llround(sqrt(target * ratio));
         int64_t ch = (int64_t)llround(sqrt(target / ratio));
@@ -359,6 +361,7 @@ void data_stream_open(dnal_dataset *d, const dnal_data_cfg *cfg, int shards)
     data_stream *st = dnal_calloc(sizeof *st);
     st->shards = shards;
     st->max_pixels = cfg->max_pixels;
+    st->crop_min_scale = cfg->crop_min_scale > 0 ? cfg->crop_min_scale : 0.08;
     const char *path = cfg->path && cfg->path[0] ? cfg->path : NULL;
     if (!path)
         dnal_fatal(DNAL_EXIT_USAGE, "data.path must name the %s folder",
@@ -423,7 +426,7 @@ static void choose_box(void *arg, int64_t w, int64_t h, data_box *box)
 {
     box_choice *b = arg;
     if (b->d->augment)
-        data_random_crop(b->key, w, h, box, &b->flip);
+        data_random_crop(b->key, w, h, b->d->stream->crop_min_scale, box, &b->flip);
     else
         data_center_crop(w, h, b->d->h, box);
 }

@@ -231,6 +231,7 @@ dnal_net *dnal_checkpoint_load(const dnal_ctx *ctx, const char *path, int64_t ba
     if (info->compact) {
         if (rec)
             dnal_arch_record_of(rec, net);
+        info->model.compact_authors = dnal_net_cost_as(net, net->mask, DNAL_COUNT_AUTHORS);
         info->model.compact = dnal_net_cost(net, net->mask);
         dnal_net *compact = dnal_net_compact(net, batch);
         dnal_net_destroy(net);
@@ -240,7 +241,7 @@ dnal_net *dnal_checkpoint_load(const dnal_ctx *ctx, const char *path, int64_t ba
         h5_read_f32(f, "/dense/alpha_momentum", info->alpha_momentum, net->n_gates);
         check_values(path, "/dense/alpha", net->alpha, net->n_gates, 0);
         check_values(path, "/dense/alpha_momentum", info->alpha_momentum, net->n_gates, 0);
-        info->model.compact = info->model.dense;
+        info->model.compact = info->model.compact_authors = info->model.dense;
     }
     check_count(f, path, "n_param", net->n_param);
     check_count(f, path, "n_stats", net->n_stats);

@@ -114,6 +114,13 @@ int dnal_config_validate(const dnal_config *cfg)
     if (strcmp(cfg->model.name, DNAL_MODEL_ONNX) && (cfg->model.path[0] || cfg->model.no_gate[0]))
         return config_report("model.path and model.no_gate are for model.name=onnx (not %s)",
                              cfg->model.name);
+    dnal_model_cfg m = {.name = cfg->model.name, .gate_stem = cfg->model.gate_stem,
+                        .classifier_bn = cfg->model.classifier_bn};
+    const char *why = dnal_model_options_refused(&m);
+    if (why)
+        return config_report("%s", why);
+    if (cfg->search.weight_decay < 0 && cfg->search.weight_decay != -1)
+        return config_report("search.weight_decay must be >= 0, or -1 for pretrain.weight_decay");
     return 0;
 }
 

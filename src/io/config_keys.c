@@ -39,7 +39,16 @@
     {K(sec, "gamma", T_FLOAT, st.gamma, "0.1"), GT(0),                                         \
      .doc = "factor of the learning rate at each milestone (schedule = step)"},                \
     {K(sec, "warmup_epochs", T_FLOAT, st.warmup_epochs, "0"), GE(0),                           \
-     .doc = "the learning rate rises linearly from 0 over this many first epochs of the stage"}
+     .doc = "the learning rate rises linearly from 0 over this many first epochs of the stage"}, \
+    {K(sec, "cosine_before", T_FLOAT, st.cosine_before, "0"), GE(0),                           \
+     .doc = "schedule = cosine: epochs of the cosine taken as passed when the stage starts "   \
+            "(it starts below lr)"},                                                           \
+    {K(sec, "cosine_after", T_FLOAT, st.cosine_after, "0"), GE(0),                             \
+     .doc = "schedule = cosine: epochs of the cosine left when the stage ends (it ends above "  \
+            "0)"},                                                                             \
+    {K(sec, "momentum_reset", T_ENUM, st.momentum_reset, "never"), ONE_OF("never|epoch"),      \
+     .doc = "epoch: the weights' SGD momentum restarts at 0 at each epoch (a new optimiser "    \
+            "per epoch)"}
 
 const key_def config_keys[] = {
     {K("data", "dataset", T_ENUM, data.dataset, "fashion-mnist"),
@@ -68,6 +77,9 @@ const key_def config_keys[] = {
     {K("data", "max_pixels", T_INT, data.max_pixels, "89478485"), GE(1),
      .doc = "imagenet: a JPEG whose header declares more pixels (width x height) is skipped "
             "before decoding (default: PIL's limit)"},
+    {K("data", "crop_min_scale", T_FLOAT, data.crop_min_scale, "0.08"), IN(0, 1, LO_OPEN),
+     .doc = "imagenet: the smallest area fraction of a training crop (RandomResizedCrop's "
+            "scale = (this, 1))"},
 
     {K("model", "name", T_STRING, model.name, "resnet20"), .flags = NONEMPTY,
      .doc = "the network from the model zoo, e.g. resnet20, resnet56, vgg16, mobilenetv2, "
@@ -80,6 +92,11 @@ const key_def config_keys[] = {
     {K("model", "no_gate", T_STRING, model.no_gate, ""),
      .doc = "name = onnx: Conv or BatchNormalization nodes (ONNX or layer names, "
             "comma-separated) left without a gate"},
+    {K("model", "gate_stem", T_BOOL, model.gate_stem, "false"),
+     .doc = "ResNets: a gate after the stem's BN too (the authors' ResNet-50)"},
+    {K("model", "classifier_bn", T_BOOL, model.classifier_bn, "false"),
+     .doc = "vgg16-imagenet: BN after each hidden linear layer (the authors' Linear-BN-ReLU "
+            "classifier)"},
 
     STAGE_KEYS("pretrain", pretrain, "1.5", "0.1", "pretraining (gates off)",
                "; the search stage's weights use it too"),
@@ -117,6 +134,16 @@ const key_def config_keys[] = {
     {K("search", "classifier_lr", T_FLOAT, search.classifier_lr, "0.01"), GE(0),
      .doc = "constant learning rate of the weights the search trains (staged: the classifier; "
             "joint: all)"},
+    {K("search", "weight_decay", T_FLOAT, search.weight_decay, "-1"), GE(-1),
+     .doc = "L2 weight decay of the weights the search trains; -1 = pretrain.weight_decay "
+            "(the authors: 0)"},
+    {K("search", "momentum_reset", T_ENUM, search.momentum_reset, "never"),
+     ONE_OF("never|epoch"),
+     .doc = "epoch: alpha's and the searched weights' momentum restart at 0 at each search "
+            "epoch (the authors' new optimiser per epoch)"},
+    {K("search", "flops_count", T_ENUM, search.flops_count, "exact"), ONE_OF("exact|authors"),
+     .doc = "how flops_target counts FLOPs: exact (what the compact network computes) or "
+            "authors (a pruned residual-branch-end channel leaves the next conv's input too)"},
 
     {K("prune", "threshold", T_FLOAT, prune.threshold, "0.9"), IN(0, 1, LO_OPEN | HI_OPEN),
      .doc = "a channel stays if its gate sigmoid(beta * alpha) at the search's last beta is "

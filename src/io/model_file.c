@@ -36,6 +36,8 @@ void io_model_attrs_write(hid_t f, const dnal_model_cfg *m)
     h5_attr_f64(f, "image_size", (double)m->image_size);
     h5_attr_f64(f, "classes", (double)m->classes);
     h5_attr_f64(f, "width", m->width);
+    h5_attr_f64(f, "gate_stem", m->gate_stem);
+    h5_attr_f64(f, "classifier_bn", m->classifier_bn);
     if (!strcmp(m->name, DNAL_MODEL_ONNX)) { /* the graph, found again by path and checked */
         h5_attr_str(f, "model_path", m->path);
         h5_attr_str(f, "model_sha256", m->sha256);
@@ -69,6 +71,12 @@ static void read_onnx_attrs(hid_t f, const char *path, dnal_model_cfg *m)
                    "(the file changed)", path, m->sha256, m->path, have);
 }
 
+/* a 0/1 attribute that older files lack (then 0) */
+static int optional_flag(hid_t f, const char *path, const char *name)
+{
+    return H5Aexists(f, name) > 0 ? (int)h5_get_count(f, path, name, 0, 1) : 0;
+}
+
 void io_model_attrs_read(hid_t f, const char *path, int64_t batch, dnal_model_info *info)
 {
     char *model = h5_get_str(f, "model");
@@ -90,6 +98,11 @@ void io_model_attrs_read(hid_t f, const char *path, int64_t batch, dnal_model_in
                    info->cfg.width);
     if (!strcmp(info->name, DNAL_MODEL_ONNX))
         read_onnx_attrs(f, path, &info->cfg);
+    info->cfg.gate_stem = optional_flag(f, path, "gate_stem");
+    info->cfg.classifier_bn = optional_flag(f, path, "classifier_bn");
+    const char *refused = dnal_model_options_refused(&info->cfg);
+    if (refused)
+        dnal_fatal(DNAL_EXIT_DATA, "%s: attributes gate_stem / classifier_bn: %s", path, refused);
 }
 
 void dnal_model_save(const char *path, const dnal_model_cfg *m, const dnal_arch_record *rec,
@@ -276,7 +289,7 @@ void dnal_model_file_info(const char *path, int64_t batch, dnal_model_info *info
  * (include/dnal/core.h), so a damaged attribute cannot make it allocate
  * activations. */
 static dnal_net *read_checked(const dnal_ctx *ctx, hid_t f, const char *path,
-                              const dnal_model_info *info, float **dense_mask)
+                              dnal_model_info *info, float **dense_mask)
 {
     dnal_ctx plan = *ctx; /* the same engine, for networks that never run */
     plan.count_only = 1; /* first counted: the masks bound what is built */
@@ -292,6 +305,7 @@ static dnal_net *read_checked(const dnal_ctx *ctx, hid_t f, const char *path,
     read_masks(f, path, dense);
     *dense_mask = dnal_alloc(sizeof(float) * (dense->n_gates + 1));
     memcpy(*dense_mask, dense->mask, sizeof(float) * dense->n_gates);
+    info->compact_authors = dnal_net_cost_as(dense, dense->mask, DNAL_COUNT_AUTHORS);
     dnal_net *net = dnal_net_compact(dense, 1);
     dnal_net_destroy(dense);
     dnal_cost cost = dnal_net_cost(net, NULL);

@@ -11,16 +11,19 @@
  * locking it, so a reader holding it open never stops a run.
  *
  *   / attrs   dnal_version, onednn_version, world_size, threads, seed,
- *             config, created, flops_dense, params_dense; after a resume
- *             resumes, world_size_resumed; at the end finished (ISO 8601)
+ *             config, created, flops_dense, params_dense, flops_compact,
+ *             params_compact, flops_compact_authors, params_compact_authors
+ *             (NaN until pruned); after a resume resumes, world_size_resumed;
+ *             at the end finished (ISO 8601)
  *   /steps/{step (int64), epoch, stage (int8), loss, reg, lambda, lr, beta,
  *           flops, params, images_per_s (float64)}
  *   /gates/step (int64), /gates/beta (float64), /gates/<layer>/alpha
  *             (float32, snapshots x channels)
  *   /eval/{epoch (float64), stage (int8), top1, top5, loss (float64)}
  *   /arch/<layer>/mask (uint8, channels: 1 until pruned), /arch attrs
- *             flops_before, flops_after, params_before, params_after
- *             (after = NaN until pruned) */
+ *             flops_before, flops_after, params_before, params_after,
+ *             flops_after_authors, params_after_authors (after = NaN until
+ *             pruned; _authors: counted the authors' way, dnal_net_cost_as) */
 #include <math.h>
 #include <errno.h>
 #include <stdio.h>
@@ -55,6 +58,7 @@ struct dnal_runlog {
     dnal_log_rows rows;    /* in the file */
     int arch_pending;      /* masks and costs not yet in the file */
     dnal_cost dense, compact; /* compact: NaN until pruned */
+    dnal_cost compact_authors;
 };
 
 static hid_t column_type(const char *name)
@@ -208,7 +212,13 @@ static void write_arch(dnal_runlog *log, int create)
     }
     set_attr(log, arch, "flops_after", log->compact.flops);
     set_attr(log, arch, "params_after", log->compact.params);
+    set_attr(log, arch, "flops_after_authors", log->compact_authors.flops);
+    set_attr(log, arch, "params_after_authors", log->compact_authors.params);
     H5Gclose(arch);
+    set_attr(log, log->file, "flops_compact", log->compact.flops);
+    set_attr(log, log->file, "params_compact", log->compact.params);
+    set_attr(log, log->file, "flops_compact_authors", log->compact_authors.flops);
+    set_attr(log, log->file, "params_compact_authors", log->compact_authors.params);
 }
 
 static void record_masks(dnal_runlog *log, const dnal_arch_record *rec)
@@ -242,6 +252,7 @@ static dnal_runlog *log_new(const char *path, const dnal_runlog_info *info)
     record_masks(log, rec);
     log->dense = info->dense;
     log->compact = info->compact;
+    log->compact_authors = info->compact_authors;
     return log;
 }
 
@@ -430,10 +441,12 @@ void dnal_runlog_eval(dnal_runlog *log, const dnal_log_eval *e)
     close_file(log);
 }
 
-void dnal_runlog_arch(dnal_runlog *log, const dnal_arch_record *rec, dnal_cost compact)
+void dnal_runlog_arch(dnal_runlog *log, const dnal_arch_record *rec, dnal_cost compact,
+                      dnal_cost compact_authors)
 {
     record_masks(log, rec);
     log->compact = compact;
+    log->compact_authors = compact_authors;
     log->arch_pending = 1;
     dnal_runlog_flush(log);
 }

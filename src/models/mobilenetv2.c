@@ -35,7 +35,7 @@ void mobilenetv2(mb *b, const dnal_model_cfg *cfg, int imagenet)
             y = mb_unit(b, prefix, "_dw", y, hidden, 3, stride, hidden, 1, ACT_RELU6);
             y = mb_unit(b, prefix, "_project", y, c, 1, 1, 1, 1, ACT_NONE);
             if (stride == 1 && in_c == c)
-                y = dnal_net_sum(b->net, mb_name(b, "%s.add", prefix), y, x);
+                y = dnal_net_residual(b->net, mb_name(b, "%s.add", prefix), y, x);
             x = y;
         }
     }

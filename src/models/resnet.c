@@ -2,7 +2,8 @@
  * zero-padded (option A, parameter-free) shortcuts, as in He et al. 2016.
  * ImageNet: torchvision's resnet18/34 (basic) and resnet50 (bottleneck, stride
  * on the 3x3 conv) with 1x1 projection shortcuts. Gates after every BN inside
- * a residual branch, including the last one before the addition. */
+ * a residual branch, including the last one before the addition; with
+ * model.gate_stem after the stem's BN too (the authors' resnet_AutoML.py). */
 #include <stdlib.h>
 
 #include <stdio.h>
@@ -26,7 +27,7 @@ static dnal_tensor *padded_shortcut(mb *b, const char *prefix, dnal_tensor *x, i
 
 static dnal_tensor *residual(mb *b, const char *prefix, dnal_tensor *branch, dnal_tensor *shortcut)
 {
-    dnal_tensor *t = dnal_net_sum(b->net, mb_name(b, "%s.add", prefix), branch, shortcut);
+    dnal_tensor *t = dnal_net_residual(b->net, mb_name(b, "%s.add", prefix), branch, shortcut);
     return dnal_net_relu(b->net, mb_name(b, "%s.relu", prefix), t, 0);
 }
 
@@ -34,8 +35,8 @@ void resnet_cifar(mb *b, const dnal_model_cfg *cfg, int depth)
 {
     int blocks = (depth - 2) / 6;
     char prefix[32];
-    dnal_tensor *x = mb_unit(b, "stem", "", b->net->input, mb_scale(16, cfg->width), 3, 1, 1, 0,
-                             ACT_RELU);
+    dnal_tensor *x = mb_unit(b, "stem", "", b->net->input, mb_scale(16, cfg->width), 3, 1, 1,
+                             cfg->gate_stem, ACT_RELU);
     for (int s = 0; s < 3; s++) {
         int64_t planes = mb_scale(16 << s, cfg->width);
         for (int i = 0; i < blocks; i++) {
@@ -58,8 +59,8 @@ void resnet_imagenet(mb *b, const dnal_model_cfg *cfg, int depth)
     const int *counts = depth == 18 ? layout18 : layout34; /* 50 has 34's layout */
     int bottleneck = depth == 50, expansion = bottleneck ? 4 : 1;
     char prefix[48];
-    dnal_tensor *x = mb_unit(b, "stem", "", b->net->input, mb_scale(64, cfg->width), 7, 2, 1, 0,
-                             ACT_RELU);
+    dnal_tensor *x = mb_unit(b, "stem", "", b->net->input, mb_scale(64, cfg->width), 7, 2, 1,
+                             cfg->gate_stem, ACT_RELU);
     x = dnal_net_pool(b->net, "stem.maxpool", DNAL_MAXPOOL, x, 3, 2, 1);
     for (int s = 0; s < 4; s++) {
         int64_t planes = mb_scale(64 << s, cfg->width), out_c = planes * expansion;

@@ -73,7 +73,7 @@ void proxyless_supernet(mb *b, const dnal_model_cfg *cfg, int variant)
                               : y;
                 }
             if (shortcut)
-                sum = dnal_net_sum(net, mb_name(b, "edges.%d.add", edge), sum, x);
+                sum = dnal_net_residual(net, mb_name(b, "edges.%d.add", edge), sum, x);
             x = sum;
         }
     }

@@ -147,10 +147,29 @@ static void add_layers(dnal_net *net, void *arg)
     m->e->build(&b, m->cfg, m->e->variant);
 }
 
+const char *dnal_model_options_refused(const dnal_model_cfg *cfg)
+{
+    const model_entry *e = find_entry(cfg->name);
+    if (!e) /* an unknown name's own error comes first */
+        return strcmp(cfg->name, DNAL_MODEL_ONNX) || !(cfg->gate_stem || cfg->classifier_bn)
+                   ? NULL
+                   : "model.gate_stem and model.classifier_bn are for the zoo's networks "
+                     "(model.no_gate places an ONNX graph's gates)";
+    /* (MobileNetV2's first depthwise gate governs the stem's channels already) */
+    if (cfg->gate_stem && e->build != resnet_cifar && e->build != resnet_imagenet)
+        return "model.gate_stem: only the ResNets have an ungated stem";
+    if (cfg->classifier_bn && !(e->build == vgg16 && e->variant == 1))
+        return "model.classifier_bn: only vgg16-imagenet has hidden linear layers without BN";
+    return NULL;
+}
+
 dnal_net *dnal_model_build(const dnal_ctx *ctx, const dnal_model_cfg *cfg)
 {
     const char *n = cfg->name;
     const model_entry *e = get_entry(n);
+    const char *refused = dnal_model_options_refused(cfg);
+    if (refused)
+        dnal_fatal(DNAL_EXIT_USAGE, "model %s: %s", n, refused);
     if (cfg->width <= 0 || cfg->batch < 1 || cfg->classes < 2 || cfg->in_channels < 1)
         dnal_fatal(DNAL_EXIT_USAGE, "model %s: bad shape (batch %lld, %lld input channels, %lld classes, width %g)",
                    n, (long long)cfg->batch, (long long)cfg->in_channels, (long long)cfg->classes,

@@ -1,5 +1,6 @@
 /* FLOPs (multiply-adds) and parameter counts, dense or expected under gates,
- * through channel liveness (see dnal_net_cost in include/dnal/net.h). */
+ * through channel liveness (see dnal_net_cost in include/dnal/net.h), in
+ * dnal's exact count or the authors' (dnal_net_cost_as). */
 #include "dnal/net.h"
 
 static float *live_of(const dnal_net *net, const dnal_tensor *t)
@@ -19,7 +20,7 @@ static void set_all(float *l, int64_t c, float v)
 }
 
 /* liveness of every tensor, in layer order */
-static void propagate(const dnal_net *net, const float *g)
+static void propagate(const dnal_net *net, const float *g, dnal_count count)
 {
     set_all(live_of(net, net->input), net->input->c, 1.0f);
     for (int i = 0; i < net->n_layers; i++) {
@@ -42,6 +43,11 @@ static void propagate(const dnal_net *net, const float *g)
         }
         switch (l->kind) {
         case DNAL_ADD: {
+            if (count == DNAL_COUNT_AUTHORS && l->residual) { /* the branch decides */
+                for (int64_t c = 0; c < y->c; c++)
+                    ly[c] = la[c];
+                break;
+            }
             const float *lb = live_of(net, l->in[1]);
             for (int64_t c = 0; c < y->c; c++)
                 ly[c] = 1.0f - (1.0f - la[c]) * (1.0f - lb[c]);
@@ -78,12 +84,20 @@ static double channels(const dnal_net *net, const dnal_tensor *t)
 
 dnal_cost dnal_net_cost(const dnal_net *net, const float *g)
 {
+    return dnal_net_cost_as(net, g, DNAL_COUNT_EXACT);
+}
+
+dnal_cost dnal_net_cost_as(const dnal_net *net, const float *g, dnal_count count)
+{
     dnal_cost cost = {0, 0};
-    propagate(net, g);
+    propagate(net, g, count);
     for (int i = 0; i < net->n_layers; i++) {
         const dnal_layer *l = net->layers[i];
         const dnal_tensor *x = l->in[0], *y = l->out;
         double cin = l->n_in ? channels(net, x) : 0, cout = y ? channels(net, y) : 0;
+        /* the authors' unmasked convolutions (projection shortcuts) count whole */
+        if (count == DNAL_COUNT_AUTHORS && l->kind == DNAL_CONV && y->gate < 0)
+            cin = (double)x->c;
         int has_bias = l->n_params == 2;
         switch (l->kind) {
         case DNAL_CONV: {

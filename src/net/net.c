@@ -135,6 +135,14 @@ dnal_tensor *dnal_net_sum(dnal_net *net, const char *name, dnal_tensor *a, dnal_
     return append(net, dnal_add_create(net->ctx, name, a, b, new_tensor(net)));
 }
 
+dnal_tensor *dnal_net_residual(dnal_net *net, const char *name, dnal_tensor *branch,
+                               dnal_tensor *shortcut)
+{
+    dnal_tensor *y = dnal_net_sum(net, name, branch, shortcut);
+    net->layers[y->producer]->residual = 1;
+    return y;
+}
+
 dnal_tensor *dnal_net_gate(dnal_net *net, const char *name, dnal_tensor *in)
 {
     return append(net, dnal_gate_create(net->ctx, name, in, new_tensor(net)));
@@ -234,8 +242,10 @@ static void carve_flat(dnal_net *net)
         net->live_off[t + 1] = net->live_off[t] + (size_t)net->tensors[t]->c;
 }
 
-/* a tensor a gate governs (up to the conv that makes it) must feed only
- * the layers leading to that gate, or pruning would change other paths */
+/* a tensor a gate governs between the conv that makes it and the gate
+ * must feed only the layers leading to that gate, or pruning would change
+ * other paths; after the gate (a ReLU, a pool: masked already) it may fan
+ * out, as a gated stem feeds a block and its shortcut */
 static void check_gate_fanout(const dnal_net *net)
 {
     int *uses = dnal_calloc(sizeof *uses * (size_t)net->n_tensors);
@@ -244,7 +254,7 @@ static void check_gate_fanout(const dnal_net *net)
             uses[net->layers[i]->in[k]->id]++;
     for (int t = 0; t < net->n_tensors; t++) {
         dnal_tensor *x = net->tensors[t];
-        if (x->gate >= 0 && x->producer != x->gate && uses[t] > 1)
+        if (x->gate >= 0 && x->producer < x->gate && uses[t] > 1)
             dnal_fatal(DNAL_EXIT_USAGE, "model: the output of %s, governed by gate %s, feeds %d layers",
                        x->producer >= 0 ? net->layers[x->producer]->name : "the input",
                        net->layers[x->gate]->name, uses[t]);

@@ -1,6 +1,8 @@
 /* Learning-rate schedules over a stage: constant, step (multiplied by gamma
  * at each milestone epoch passed) and cosine (from the base down to 0 at the
- * stage's end), each with an optional linear warm-up. */
+ * stage's end, or a part of a longer cosine: `before` epochs of it already
+ * passed when the stage starts, `after` left when it ends), each with an
+ * optional linear warm-up. */
 #include <math.h>
 #include <string.h>
 
@@ -29,7 +31,8 @@ double dnal_lr_at(const dnal_lr_schedule *s, double epoch)
                 lr *= s->gamma;
         break;
     case DNAL_LR_COSINE: {
-        double t = s->epochs > 0 ? fmin(epoch / s->epochs, 1.0) : 1.0;
+        double span = s->cosine_before + s->epochs + s->cosine_after;
+        double t = span > 0 ? fmin((s->cosine_before + fmin(epoch, s->epochs)) / span, 1.0) : 1.0;
         lr = 0.5 * s->base * (1.0 + cos(M_PI * t));
         break;
     }

@@ -23,6 +23,7 @@ struct dnal_run {
     dnal_arch arch;
     dnal_arch_record record;  /* after pruning */
     dnal_cost dense_cost, compact_cost;
+    dnal_cost compact_authors;  /* the compact cost counted the authors' way */
     double top1_search, top1_pruned, top1_final;
     dnal_dist dist;           /* the ranks sharing the run */
     int64_t batch;            /* global batch */

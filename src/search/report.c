@@ -66,8 +66,11 @@ void report_removed_candidates(const dnal_run *r)
 
 void report_prune(const dnal_run *r)
 {
-    printf("prune flops=%.4f params=%.4f\n", r->compact_cost.flops / r->dense_cost.flops,
-           r->compact_cost.params / r->dense_cost.params);
+    printf("prune flops=%.4f params=%.4f flops_authors=%.4f params_authors=%.4f\n",
+           r->compact_cost.flops / r->dense_cost.flops,
+           r->compact_cost.params / r->dense_cost.params,
+           r->compact_authors.flops / r->dense_cost.flops,
+           r->compact_authors.params / r->dense_cost.params);
     fflush(stdout);
 }
 
@@ -92,9 +95,11 @@ static void print_arch(const dnal_arch_record *rec)
 void report_summary(const dnal_run *r)
 {
     printf("summary flops_dense=%.0f flops_compact=%.0f params_dense=%.0f params_compact=%.0f "
+           "flops_compact_authors=%.0f params_compact_authors=%.0f "
            "top1_search=%.4f top1_pruned=%.4f top1_final=%.4f\n",
            r->dense_cost.flops, r->compact_cost.flops, r->dense_cost.params,
-           r->compact_cost.params, r->top1_search, r->top1_pruned, r->top1_final);
+           r->compact_cost.params, r->compact_authors.flops, r->compact_authors.params,
+           r->top1_search, r->top1_pruned, r->top1_final);
     if (r->compact)
         print_arch(&r->record);
     fflush(stdout);

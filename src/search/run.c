@@ -24,7 +24,8 @@ dnal_data_cfg dnal_data_config(const dnal_config *cfg, dnal_split split)
         .augment = cfg->data.augment,
         .limit = split == DNAL_SPLIT_TRAIN ? cfg->data.train_limit : cfg->data.eval_limit,
         .seed = cfg->run.seed,
-        .max_pixels = cfg->data.max_pixels};
+        .max_pixels = cfg->data.max_pixels,
+        .crop_min_scale = cfg->data.crop_min_scale};
 }
 
 static dnal_dataset *open_split(const dnal_config *cfg, dnal_split split)
@@ -65,7 +66,9 @@ static void open_model(dnal_run *r)
                    dnal_dataset_name(r->train), (long long)h, (long long)w);
     r->model = (dnal_model_cfg){.name = r->cfg.model.name, .batch = r->local_batch, .in_channels = c,
                                 .image_size = h, .classes = dnal_dataset_classes(r->train),
-                                .width = r->cfg.model.width};
+                                .width = r->cfg.model.width,
+                                .gate_stem = r->cfg.model.gate_stem,
+                                .classifier_bn = r->cfg.model.classifier_bn};
     snprintf(r->model.path, sizeof r->model.path, "%s", r->cfg.model.path);
     snprintf(r->model.no_gate, sizeof r->model.no_gate, "%s", r->cfg.model.no_gate);
     dnal_model_resolve(&r->model); /* onnx: the file's absolute path and SHA-256 */
@@ -86,7 +89,7 @@ static void open_model(dnal_run *r)
     dnal_dist_bcast(&r->dist, r->net->param, sizeof(float) * r->net->n_param);
     dnal_dist_bcast(&r->dist, r->net->stats, sizeof(float) * r->net->n_stats);
     dnal_arch_init(&r->arch, r->net, &r->cfg);
-    r->dense_cost = r->compact_cost = dnal_net_cost(r->net, NULL);
+    r->dense_cost = r->compact_cost = r->compact_authors = dnal_net_cost(r->net, NULL);
 }
 
 /* The run's buffers, carved from one block: the epoch orders (the next

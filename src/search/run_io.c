@@ -51,6 +51,12 @@ static void load_into(dnal_run *r, const char *path, dnal_checkpoint_info *info)
         dnal_fatal(DNAL_EXIT_DATA, "%s: checkpoint of the ONNX file with SHA-256 %s (model.no_gate "
                    "'%s'); this run builds %s with %s ('%s')", path, m->sha256, m->no_gate,
                    r->model.path, r->model.sha256, r->model.no_gate);
+    if (m->gate_stem != r->model.gate_stem || m->classifier_bn != r->model.classifier_bn)
+        dnal_fatal(DNAL_EXIT_DATA,
+                   "%s: checkpoint of %s with gate_stem=%d classifier_bn=%d; this run builds it with "
+                   "model.gate_stem=%d model.classifier_bn=%d",
+                   path, m->name, m->gate_stem, m->classifier_bn, r->model.gate_stem,
+                   r->model.classifier_bn);
     dnal_net *net = dnal_checkpoint_load(r->ctx, path, r->local_batch, info, &rec);
     dnal_net_destroy(r->net);
     r->net = net;
@@ -65,6 +71,7 @@ static void load_into(dnal_run *r, const char *path, dnal_checkpoint_info *info)
         dnal_arch_record_free(&r->record);
         r->record = rec;
         r->compact_cost = info->model.compact;
+        r->compact_authors = info->model.compact_authors;
     } else {
         memcpy(r->arch.opt.velocity, info->alpha_momentum, sizeof(float) * net->n_gates);
     }
@@ -174,6 +181,8 @@ static void open_log(dnal_run *r, int resumed, dnal_log_rows rows)
                              .threads = omp_get_max_threads(), .seed = r->cfg.run.seed,
                              .dense = r->dense_cost,
                              .compact = r->compact ? r->compact_cost : (dnal_cost){NAN, NAN},
+                             .compact_authors = r->compact ? r->compact_authors
+                                                           : (dnal_cost){NAN, NAN},
                              .gates = r->compact ? &r->record : &own};
     const char *path = r->cfg.log.path;
     char moved[DNAL_PATH_MAX + 64] = "";
@@ -261,7 +270,7 @@ void run_io_stage_end(dnal_run *r, const char *stage)
         return;
     char path[DNAL_PATH_MAX + 64];
     if (!strcmp(stage, "prune"))
-        dnal_runlog_arch(r->log, &r->record, r->compact_cost);
+        dnal_runlog_arch(r->log, &r->record, r->compact_cost, r->compact_authors);
     make_checkpoint_dir(&r->cfg);
     snprintf(path, sizeof path, "%s/%s.h5", r->cfg.checkpoint.dir, stage);
     save_checkpoint(r, path);

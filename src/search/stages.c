@@ -19,6 +19,7 @@ typedef struct stage_plan {
     dnal_lr_schedule sched;     /* weights (frozen layers skip the update) */
     double momentum, weight_decay;
     int nesterov;
+    int momentum_reset;         /* momentum (and alpha's in the search) to 0 at each epoch */
 } stage_plan;
 
 /* dist.check_sync: every rank holds the same alpha, masks, beta, lambda */
@@ -193,6 +194,12 @@ static dnal_eval run_stage(dnal_run *r, const stage_plan *sp)
     }
     for (int64_t s = start; s < total; s++) {
         double lr = dnal_lr_at(&sp->sched, (double)s / (double)r->steps_per_epoch);
+        if (sp->momentum_reset && s > 0 && s % r->steps_per_epoch == 0) {
+            /* a new optimiser each epoch, as the authors' loops make one */
+            memset(opt->velocity, 0, sizeof(float) * net->n_param);
+            if (sp->search)
+                memset(r->arch.opt.velocity, 0, sizeof(float) * net->n_gates);
+        }
         if (sp->search) {
             r->arch.beta = dnal_beta_at(cfg, s, total, r->steps_per_epoch);
             train.beta = eval.beta = (float)r->arch.beta;
@@ -249,11 +256,13 @@ static stage_plan weights_plan(dnal_stage stage, const dnal_stage_cfg *sc, dnal_
 {
     stage_plan sp = {.stage = stage, .epochs = sc->epochs, .mode = mode,
                      .momentum = sc->momentum, .weight_decay = sc->weight_decay,
-                     .nesterov = sc->nesterov};
+                     .nesterov = sc->nesterov, .momentum_reset = !strcmp(sc->momentum_reset, "epoch")};
     sp.sched = (dnal_lr_schedule){.kind = dnal_lr_kind_parse(sc->schedule), .base = sc->lr,
                                   .epochs = sc->epochs, .milestones = sc->milestones,
                                   .n_milestones = sc->n_milestones, .gamma = sc->gamma,
-                                  .warmup_epochs = sc->warmup_epochs};
+                                  .warmup_epochs = sc->warmup_epochs,
+                                  .cosine_before = sc->cosine_before,
+                                  .cosine_after = sc->cosine_after};
     return sp;
 }
 
@@ -278,6 +287,9 @@ static dnal_eval search(dnal_run *r)
     stage_plan sp = weights_plan(DNAL_STAGE_SEARCH, &cfg->pretrain, DNAL_GATE_SEARCH);
     sp.epochs = cfg->search.epochs;
     sp.search = 1;
+    if (cfg->search.weight_decay >= 0) /* -1: pretrain's */
+        sp.weight_decay = cfg->search.weight_decay;
+    sp.momentum_reset = !strcmp(cfg->search.momentum_reset, "epoch");
     sp.sched = (dnal_lr_schedule){.kind = DNAL_LR_CONSTANT, .base = cfg->search.classifier_lr};
     dnal_eval e = run_stage(r, &sp);
     freeze(r->net, 0, 0);
@@ -292,6 +304,7 @@ static void compact(dnal_run *r)
     DNAL_ASSERT(!r->compact);
     dnal_arch_record_of(&r->record, r->net);
     r->compact_cost = dnal_net_cost(r->net, r->net->mask);
+    r->compact_authors = dnal_net_cost_as(r->net, r->net->mask, DNAL_COUNT_AUTHORS);
     dnal_net *small = dnal_net_compact(r->net, r->local_batch);
     dnal_net_destroy(r->net);
     r->net = small;

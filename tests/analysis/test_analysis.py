@@ -47,12 +47,14 @@ def tool(name, *args, **kw):
 
 @pytest.fixture(scope="session")
 def logs(tmp_path_factory):
-    """Logs of short real runs: two lambdas, a FLOPs target, one stopped
-    before pruning (search only) and a pretrain-only `dnal train`."""
+    """Logs of short real runs: two lambdas (one of them with two seeds), a
+    FLOPs target, one stopped before pruning (search only) and a
+    pretrain-only `dnal train`."""
     if not os.access(DNAL, os.X_OK):
         pytest.fail("no dnal binary at %s: set DNAL" % DNAL)
     folder = str(tmp_path_factory.mktemp("logs"))
     runs = {"lambda0.005": ["search.lambda=0.005"], "lambda0.03": ["search.lambda=0.03"],
+            "lambda0.03-seed2": ["search.lambda=0.03", "run.seed=2"],
             "target0.5": ["search.flops_target=0.5"],
             "unpruned": ["run.stages=pretrain,search"]}
     out = {}
@@ -84,6 +86,8 @@ def expected_numbers(path):
     with h5py.File(path, "r") as f:
         fd, pd = float(f.attrs["flops_dense"]), float(f.attrs["params_dense"])
         fa, pa = float(f["arch"].attrs["flops_after"]), float(f["arch"].attrs["params_after"])
+        faa = float(f["arch"].attrs["flops_after_authors"])
+        paa = float(f["arch"].attrs["params_after_authors"])
         search = stage_rows(f, "steps", 1)
         beta = f["gates/beta"][:]
         layers = list(f["arch"])
@@ -94,6 +98,8 @@ def expected_numbers(path):
             "flops_dense": fd, "params_dense": pd, "flops_compact": fa, "params_compact": pa,
             "flops_fraction": fa / fd, "params_fraction": pa / pd,
             "flops_reduction_pct": 100 * (1 - fa / fd), "params_reduction_pct": 100 * (1 - pa / pd),
+            "flops_compact_authors": faa, "params_compact_authors": paa,
+            "flops_fraction_authors": faa / fd, "params_fraction_authors": paa / pd,
             "top1_pretrain": last_eval(f, 0, "top1"), "top1_search": last_eval(f, 1, "top1"),
             "top1_pruned": last_eval(f, 3, "top1"), "top1_final": last_eval(f, 2, "top1"),
             "top5_search": last_eval(f, 1, "top5"), "top5_final": last_eval(f, 2, "top5"),
@@ -223,8 +229,72 @@ def test_sweep_table_equals_the_logs(logs, tmp_path):
     cells = [c.strip() for c in line.strip("|").split("|")]
     e = expected_numbers(logs["lambda0.005"])
     assert cells[2] == "%.3fM" % (e["flops_compact"] / 1e6)
-    assert agrees(cells[3], e["flops_reduction_pct"]) and agrees(cells[8], e["top1_final"])
-    assert agrees(cells[6], e["top1_search"]) and agrees(cells[9], e["top5_final"])
+    assert cells[4] == "%.3fM" % (e["flops_compact_authors"] / 1e6)
+    assert agrees(cells[3], e["flops_reduction_pct"]) and agrees(cells[9], e["top1_final"])
+    assert agrees(cells[7], e["top1_search"]) and agrees(cells[10], e["top5_final"])
+    assert agrees(cells[11], e["gap_max"])
+    assert rows[logs["lambda0.005"]]["seed"] == "1"
+
+
+def test_sweep_groups_seeds_with_mean_and_std(logs, tmp_path):
+    """Runs differing only in run.seed (and in paths) form one row of
+    seeds.md / seeds.csv: mean and sample std over them; other settings
+    stay apart."""
+    runs = [logs[k] for k in ("lambda0.03", "lambda0.03-seed2", "lambda0.005", "target0.5")]
+    r = tool("dnal-sweep", *runs, "-o", tmp_path)
+    assert r.returncode == 0, r.stderr
+    with open(tmp_path / "seeds.csv") as f:
+        groups = list(csv.DictReader(f))
+    assert len(groups) == 3
+    pair = next(g for g in groups if g["lambda"] == "0.03")
+    assert pair["seeds"] == "1,2" and pair["n"] == "2" and pair["finished"] == "2"
+    for key in ("top1_final", "flops_fraction", "flops_fraction_authors", "top1_pruned"):
+        v = [expected_numbers(logs[k])[key] for k in ("lambda0.03", "lambda0.03-seed2")]
+        assert float(pair[key + "_mean"]) == pytest.approx(np.mean(v), rel=1e-12, abs=1e-15)
+        assert float(pair[key + "_std"]) == pytest.approx(np.std(v, ddof=1), rel=1e-9, abs=1e-15)
+    gaps = [expected_numbers(logs[k])["gap_max"] for k in ("lambda0.03", "lambda0.03-seed2")]
+    assert float(pair["gap_max"]) == pytest.approx(max(gaps), rel=1e-6, abs=1e-12)
+    single = next(g for g in groups if g["lambda"] == "0.005")
+    assert single["n"] == "1" and single["top1_final_std"] == "nan"
+    md = (tmp_path / "seeds.md").read_text()
+    line = next(l for l in md.splitlines() if l.startswith("| resnet20 | lambda 0.03 |"))
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    mean, std = (float(x) for x in cells[9].split(" ± "))
+    assert agrees(cells[9].split(" ± ")[0], float(pair["top1_final_mean"]))
+    assert agrees(cells[9].split(" ± ")[1], float(pair["top1_final_std"]))
+    assert cells[3] == "1,2" and cells[12] == "2 of 2"
+    assert "## Over seeds" in (tmp_path / "sweep.md").read_text()
+
+
+def test_sweep_groups_by_settings_not_paths():
+    """group_runs on constructed rows: seed, threads, paths and logging do
+    not split a group; any other key does, and is named in `differs`."""
+    module = load_sweep_module()
+    nan = float("nan")
+
+    def row(seed, top1, extra=None):
+        settings = {("model", "name"): "resnet20", ("search", "lambda"): "0.012",
+                    ("search", "regularizer"): "flops", ("log", "path"): "x%d.h5" % seed}
+        settings.update(extra or {})
+        r = {k: nan for k in module.SEED_METRICS}
+        r.update(settings=settings, model="resnet20", dataset="fashion-mnist", seed=str(seed),
+                 status="finished", gap_max=1e-3 * seed, flops_target=0.0, top1_final=top1)
+        r["lambda"] = 0.012
+        return r
+    rows = [row(1, 0.80), row(2, 0.82), row(3, 0.84),
+            row(1, 0.70, {("search", "regularizer"): "count"}),
+            row(2, 0.74, {("search", "regularizer"): "count"})]
+    for r in rows:  # what the tool leaves out of the settings
+        r["settings"] = {k: v for k, v in r["settings"].items() if k != ("log", "path")}
+    groups = module.group_runs(rows)
+    assert [g["n"] for g in groups] == [3, 2] or [g["n"] for g in groups] == [2, 3]
+    three = next(g for g in groups if g["n"] == 3)
+    two = next(g for g in groups if g["n"] == 2)
+    assert three["top1_final_mean"] == pytest.approx(0.82)
+    assert three["top1_final_std"] == pytest.approx(0.02)
+    assert three["gap_max"] == pytest.approx(3e-3) and three["seeds"] == "1,2,3"
+    assert two["differs"] == "search.regularizer=count" and three["differs"] == ""
+    assert two["top1_final_mean"] == pytest.approx(0.72)
 
 
 def test_sweep_leaves_out_a_bad_log_and_exits_2(logs, tmp_path):

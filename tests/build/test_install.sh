@@ -49,6 +49,10 @@ as_user sh -c "cd / && '$P/bin/dnal' config -c cifar10-resnet56 >'$T/run/named.i
 rc=$?
 check "dnal -c NAME and -c NAME.ini find shipped configs from any folder" \
     "[ $rc -eq 0 ] && grep -q '^name = resnet56\$' '$T/run/named.ini'"
+as_user sh -c "cd / && '$P/bin/dnal' config -c paper/imagenet-resnet50 >'$T/run/paper.ini' 2>&1"
+rc=$?
+check "dnal -c paper/NAME finds the authors' recipes installed beside them" \
+    "[ $rc -eq 0 ] && grep -q '^gate_stem = true\$' '$T/run/paper.ini'"
 if /usr/bin/python3 -c 'import h5py, numpy, matplotlib' 2>/dev/null; then
     as_user sh -c "cd '$T/run' && /usr/bin/python3 '$P/bin/dnal-report' run.h5 -o rep >report.out 2>&1"; rc=$?
     check "the installed dnal-report (any python3 with h5py, numpy, matplotlib) on that run" \

@@ -49,6 +49,12 @@ check "model.no_gate by ONNX node or layer name leaves those convs ungated" \
 "$DNAL" info $onnx --set model.no_gate=nothing >ng2.out 2>&1
 rc=$?
 check "model.no_gate naming no node is exit 1 ($(cat ng2.out))" "[ $rc -eq 1 ] && grep -q \"'nothing'\" ng2.out"
+for key in model.gate_stem model.classifier_bn; do
+    "$DNAL" info $onnx --set $key=true >zk.out 2>&1
+    rc=$?
+    check "$key=true with an ONNX graph is exit 1 naming it ($(cat zk.out))" \
+        "[ $rc -eq 1 ] && grep -q 'model.no_gate places' zk.out"
+done
 
 # ---- search the imported network from its own weights, prune, finetune, export
 "$DNAL" search $onnx $small --set run.stages=search,prune,finetune --set search.epochs=1 \

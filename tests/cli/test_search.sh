@@ -24,7 +24,11 @@ awk '{ s = ($1 - 1) * 16 + $2 - 1; want = s < 28 ? exp(log(1e4) * s / 28) : 1e4;
      END { exit bad }' beta.txt >beta.bad
 check "beta takes the scheduled value at every step ($(head -1 beta.bad))" "[ ! -s beta.bad ]"
 check "summary line with every key" \
-    "grep -q '^summary flops_dense=[0-9]* flops_compact=[0-9]* params_dense=[0-9]* params_compact=[0-9]* top1_search=[0-9.]* top1_pruned=[0-9.]* top1_final=[0-9.]*$' run.out"
+    "grep -q '^summary flops_dense=[0-9]* flops_compact=[0-9]* params_dense=[0-9]* params_compact=[0-9]* flops_compact_authors=[0-9]* params_compact_authors=[0-9]* top1_search=[0-9.]* top1_pruned=[0-9.]* top1_final=[0-9.]*$' run.out"
+exact=$(sed -n 's/^summary.* flops_compact=\([0-9]*\) .*/\1/p' run.out)
+authors=$(sed -n 's/^summary.*flops_compact_authors=\([0-9]*\) .*/\1/p' run.out)
+check "the authors' FLOPs count ($authors) is below the exact one ($exact) for a pruned resnet20" \
+    "[ -n '$authors' ] && [ '$authors' -lt '$exact' ]"
 check "kept-channels table: 18 gated layers and a total" \
     "grep -q '^gated layer  *dense  *kept  *kept%' run.out && [ \$(grep -c '^layer[1-3]\.[0-2]\.gate[12] ' run.out) -eq 18 ] && grep -q '^all ' run.out"
 for s in pretrain search prune finetune model; do
@@ -99,6 +103,20 @@ check "dnal eval of a checkpoint (not a model): exit 2 naming it" \
 "$DNAL" search $small --set model.name=resnet56 --set run.init=ck/pretrain.h5 >/dev/null 2>err.txt; rc=$?
 check "run.init with a checkpoint of another model: exit 2 naming both" \
     "[ $rc -eq 2 ] && grep -q 'ck/pretrain.h5: checkpoint of resnet20.*this run builds resnet56' err.txt"
+"$DNAL" search $small --set model.gate_stem=true --set run.init=ck/pretrain.h5 >/dev/null 2>err.txt; rc=$?
+check "run.init with a checkpoint of the same model without a gated stem: exit 2 naming it" \
+    "[ $rc -eq 2 ] && grep -q 'gate_stem=0 .*model.gate_stem=1' err.txt"
+
+# the authors' ResNet stem (model.gate_stem): gated, pruned, exported and
+# evaluated from its model file, which records the option
+"$DNAL" search $small --set pretrain.epochs=0.5 --set search.epochs=1 --set finetune.epochs=0.5 \
+    --set search.lambda=0.05 --set model.gate_stem=true --set checkpoint.dir=cks \
+    --set log.path=stem.h5 >stem.out 2>&1; rc=$?
+stem_kept=$(sed -n 's/^stem.gate  *16  *\([0-9]*\) .*/\1/p' stem.out)
+"$DNAL" eval cks/model.h5 $small >stem_eval.out 2>&1
+stem_final=$(sed -n 's/^summary.*top1_final=\([0-9.]*\)$/\1/p' stem.out)
+check "model.gate_stem=true: the stem is a gated layer (kept $stem_kept of 16), its model file evaluates as the run ($stem_final)" \
+    "[ $rc -eq 0 ] && [ -n '$stem_kept' ] && grep -q '^eval stage=model epoch=0 top1=$stem_final ' stem_eval.out"
 "$DNAL" export missing.h5 -o x.h5 >/dev/null 2>err.txt; rc=$?
 check "a missing checkpoint: exit 2 naming it" "[ $rc -eq 2 ] && grep -q 'missing.h5' err.txt"
 

@@ -59,6 +59,23 @@ check "kill -9 after step 24: --resume takes the newest checkpoint and finishes"
     "[ $rc -eq 0 ] && grep -q '^resume from=c/step-000000[0-9][0-9].h5' c2.out"
 check "killed and resumed = uninterrupted ($(same_run a c))" "[ \"\$(same_run a c)\" = same ]"
 
+# the authors' optimiser per epoch (momentum to 0 at each epoch's start, in
+# every stage) and their search settings: killed after the checkpoint at the
+# search's epoch boundary (step 32: its first step of epoch 2 resets), resumed
+faithful="--set search.epochs=2 --set search.beta_update=epoch --set search.regularizer=count
+     --set search.weight_decay=0 --set search.momentum_reset=epoch
+     --set pretrain.momentum_reset=epoch --set finetune.momentum_reset=epoch"
+"$DNAL" search $run $faithful --set log.path=f.h5 --set checkpoint.dir=f >f.out 2>&1
+"$DNAL" search $run $faithful --set log.path=g.h5 --set checkpoint.dir=g >g.out 2>&1 &
+pid=$!
+wait_for g.out '^checkpoint step=32 '
+kill -9 $pid
+wait $pid 2>/dev/null
+"$DNAL" search --resume g/step-00000032.h5 >g2.out 2>&1
+rc=$?
+check "momentum reset per epoch: killed after step 32 and resumed = uninterrupted ($(same_run f g))" \
+    "[ $rc -eq 0 ] && [ \"\$(same_run f g)\" = same ]"
+
 # 2 ranks, SIGUSR1 to one rank only
 mpi_run 2 env OMP_NUM_THREADS=1 "$DNAL" search $run --set log.path=m.h5 --set checkpoint.dir=m \
     >m.out 2>&1 &

@@ -112,6 +112,15 @@ check("/arch attributes: FLOPs and parameters before and after as the summary",
       arch.attrs["flops_before"] == float(summary["flops_dense"])
       and arch.attrs["flops_after"] == float(summary["flops_compact"])
       and arch.attrs["params_after"] == float(summary["params_compact"]))
+check("both FLOPs counts (exact and the authors') in /arch and the root attributes, as the "
+      "summary (%s and %s FLOPs)" % (summary["flops_compact"], summary["flops_compact_authors"]),
+      arch.attrs["flops_after_authors"] == float(summary["flops_compact_authors"])
+      and arch.attrs["params_after_authors"] == float(summary["params_compact_authors"])
+      and f.attrs["flops_compact"] == arch.attrs["flops_after"]
+      and f.attrs["params_compact"] == arch.attrs["params_after"]
+      and f.attrs["flops_compact_authors"] == arch.attrs["flops_after_authors"]
+      and f.attrs["params_compact_authors"] == arch.attrs["params_after_authors"]
+      and f.attrs["flops_compact_authors"] <= f.attrs["flops_compact"])
 check("a completed run is marked: finished (%s)" % f.attrs.get("finished"),
       isinstance(f.attrs.get("finished"), (str, bytes)))
 f.close()

@@ -129,16 +129,19 @@ static int set_quiet(dnal_config *cfg, const char *assignment)
 
 static const char default_text[] =
     "[data]\ndataset = fashion-mnist\npath =\nbatch = 128\nimage_size = 0\naugment = true\n"
-    "workers = 2\ntrain_limit = 0\neval_limit = 0\nmax_pixels = 89478485\n"
-    "\n[model]\nname = resnet20\nwidth = 1\npath =\nno_gate =\n"
+    "workers = 2\ntrain_limit = 0\neval_limit = 0\nmax_pixels = 89478485\ncrop_min_scale = 0.08\n"
+    "\n[model]\nname = resnet20\nwidth = 1\npath =\nno_gate =\ngate_stem = false\nclassifier_bn = false\n"
     "\n[pretrain]\nepochs = 1.5\nlr = 0.1\nmomentum = 0.9\nnesterov = false\nweight_decay = 0.0001\n"
-    "schedule = cosine\nmilestones =\ngamma = 0.1\nwarmup_epochs = 0\n"
+    "schedule = cosine\nmilestones =\ngamma = 0.1\nwarmup_epochs = 0\ncosine_before = 0\n"
+    "cosine_after = 0\nmomentum_reset = never\n"
     "\n[search]\nmode = staged\nepochs = 0.5\nbeta0 = 1\nbeta_final = 10000\nbeta_update = step\n"
     "beta_hold = 0.1\nlambda = 0.012\nregularizer = flops\nflops_target = 0\narch_lr = 0.01\n"
-    "arch_momentum = 0.9\ntrain_classifier = true\nclassifier_lr = 0.01\n"
+    "arch_momentum = 0.9\ntrain_classifier = true\nclassifier_lr = 0.01\nweight_decay = -1\n"
+    "momentum_reset = never\nflops_count = exact\n"
     "\n[prune]\nthreshold = 0.9\nchannel_multiple = 1\n"
     "\n[finetune]\nepochs = 1\nlr = 0.05\nmomentum = 0.9\nnesterov = false\nweight_decay = 0.0001\n"
-    "schedule = cosine\nmilestones =\ngamma = 0.1\nwarmup_epochs = 0\n"
+    "schedule = cosine\nmilestones =\ngamma = 0.1\nwarmup_epochs = 0\ncosine_before = 0\n"
+    "cosine_after = 0\nmomentum_reset = never\n"
     "\n[log]\npath = run.h5\nevery = 20\ngate_every = 20\n"
     "\n[checkpoint]\ndir = checkpoints\nevery = 0\nkeep = 2\n"
     "\n[run]\nseed = 1\nthreads = 0\ndtype = f32\nstages = pretrain,search,prune,finetune\ninit =\n"
@@ -609,6 +612,21 @@ static void test_validate(void)
     validate_error(&c, "search.beta_final (10) must be >= search.beta0 (100)");
     set_quiet(&c, "search.beta_final=100");
     tap_ok(dnal_config_validate(&c) == 0, "beta_final == beta0 validates");
+
+    /* the faithful-mode keys that depend on others */
+    dnal_config_defaults(&c);
+    set_quiet(&c, "search.weight_decay=-0.5");
+    validate_error(&c, "search.weight_decay must be >= 0, or -1 for pretrain.weight_decay");
+    set_quiet(&c, "search.weight_decay=0");
+    set_quiet(&c, "model.gate_stem=true");
+    tap_ok(dnal_config_validate(&c) == 0, "model.gate_stem=true validates for resnet20");
+    set_quiet(&c, "model.name=vgg16");
+    validate_error(&c, "model.gate_stem: only the ResNets have an ungated stem");
+    dnal_config_defaults(&c);
+    set_quiet(&c, "model.classifier_bn=true");
+    validate_error(&c, "model.classifier_bn: only vgg16-imagenet has hidden linear layers without BN");
+    set_quiet(&c, "model.name=vgg16-imagenet");
+    tap_ok(dnal_config_validate(&c) == 0, "model.classifier_bn=true validates for vgg16-imagenet");
 
     dnal_config_defaults(&c);
     strcpy(c.run.stages, "pretrain,pretrain");

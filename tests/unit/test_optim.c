@@ -31,17 +31,32 @@ int main(void)
     dnal_sgd_free(&o);
 
     double ms[2] = {10, 40};
-    dnal_lr_schedule step = {DNAL_LR_STEP, 0.1, 70, ms, 2, 0.1, 0};
+    dnal_lr_schedule step = {DNAL_LR_STEP, 0.1, 70, ms, 2, 0.1, 0, 0, 0};
     tap_ok(fabs(dnal_lr_at(&step, 9.99) - 0.1) < 1e-12 && fabs(dnal_lr_at(&step, 10) - 0.01) < 1e-12 &&
                fabs(dnal_lr_at(&step, 45) - 0.001) < 1e-12,
            "step schedule: /10 at epochs 10 and 40");
-    dnal_lr_schedule cosine = {DNAL_LR_COSINE, 0.1, 10, NULL, 0, 0.1, 0};
+    dnal_lr_schedule cosine = {DNAL_LR_COSINE, 0.1, 10, NULL, 0, 0.1, 0, 0, 0};
     tap_ok(fabs(dnal_lr_at(&cosine, 0) - 0.1) < 1e-12 && fabs(dnal_lr_at(&cosine, 5) - 0.05) < 1e-12 &&
                fabs(dnal_lr_at(&cosine, 10)) < 1e-12,
            "cosine schedule: base, half at the middle, 0 at the end");
-    dnal_lr_schedule warm = {DNAL_LR_CONSTANT, 0.2, 10, NULL, 0, 0.1, 2};
+    dnal_lr_schedule warm = {DNAL_LR_CONSTANT, 0.2, 10, NULL, 0, 0.1, 2, 0, 0};
     tap_ok(fabs(dnal_lr_at(&warm, 0.5) - 0.05) < 1e-12 && fabs(dnal_lr_at(&warm, 3) - 0.2) < 1e-12,
            "linear warm-up over 2 epochs");
+    /* the authors' MobileNetV2: pretraining 80 epochs of a cosine over 160,
+     * finetuning 90 epochs of one over 120 entered after 30 */
+    dnal_lr_schedule cut = {DNAL_LR_COSINE, 0.1, 80, NULL, 0, 0.1, 0, 0, 80};
+    dnal_lr_schedule late = {DNAL_LR_COSINE, 0.1, 90, NULL, 0, 0.1, 0, 30, 0};
+    double pi = acos(-1.0);
+    tap_ok(fabs(dnal_lr_at(&cut, 0) - 0.1) < 1e-12 &&
+               fabs(dnal_lr_at(&cut, 40) - 0.05 * (1 + cos(pi * 40 / 160))) < 1e-12 &&
+               fabs(dnal_lr_at(&cut, 80) - 0.05) < 1e-12,
+           "cosine cut short (cosine_after 80): 0.1 to 0.05 over 80 of 160 epochs (%.4f at 80)",
+           dnal_lr_at(&cut, 80));
+    tap_ok(fabs(dnal_lr_at(&late, 0) - 0.05 * (1 + cos(pi * 30 / 120))) < 1e-12 &&
+               fabs(dnal_lr_at(&late, 45) - 0.05 * (1 + cos(pi * 75 / 120))) < 1e-12 &&
+               fabs(dnal_lr_at(&late, 90)) < 1e-12,
+           "cosine entered late (cosine_before 30): %.4f at the start, 0 at the end",
+           dnal_lr_at(&late, 0));
     tap_ok(dnal_lr_kind_parse("cosine") == DNAL_LR_COSINE && dnal_lr_kind_parse("poly") == -1,
            "schedule names parse");
     return tap_done();
