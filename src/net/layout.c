@@ -66,3 +66,8 @@ dnal_net *dnal_net_build(const dnal_ctx *ctx, const int64_t input[4], dnal_net_b
     dnal_net_finalize(net);
     return net;
 }
+
+int64_t dnal_net_channel_block(const dnal_net *net)
+{
+    return dnal_layout_channel_block(&net->layout);
+}

@@ -1,0 +1,234 @@
+/* Latency on this CPU (docs/design.md, "Latency"): the time of a network's
+ * whole step, and the latency table of a model (dnal profile).
+ *
+ * The table times every layer of the dense network alone (src/net/profile.c)
+ * at its channel counts in steps of the layout's channel block, from one
+ * block to dense: a conv against its output channels (input dense) and,
+ * where its input can shrink, against its input channels (output dense);
+ * a layer that keeps channels (BN with its ReLU, pooling, a depthwise conv,
+ * an add) against its channels. Only counts that gates can change are
+ * varied (liveness with every gate closed tells which). Layers of equal
+ * shape (a ResNet's repeated blocks) are timed once. The dense network's
+ * whole step is timed too: the table predicts a network's step as its
+ * layers plus what the layers alone miss (src/net/latency.c). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <omp.h>
+
+#include "dnal/search.h"
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+double dnal_time_steps(dnal_net *net, int infer, int steps)
+{
+    DNAL_ASSERT(steps >= 1);
+    /* the weights and BN statistics come back as they were */
+    float *param = dnal_alloc(sizeof(float) * (net->n_param + 1));
+    float *stats = dnal_alloc(sizeof(float) * (net->n_stats + 1));
+    memcpy(param, net->param, sizeof(float) * net->n_param);
+    memcpy(stats, net->stats, sizeof(float) * net->n_stats);
+    dnal_sgd opt;
+    dnal_sgd_init(&opt, net->n_param, 0.9, 0);
+    dnal_pass p = {.training = !infer, .gate_mode = DNAL_GATE_OFF, .beta = 1};
+    double *ms = dnal_alloc(sizeof *ms * (size_t)steps);
+    for (int s = -1; s < steps; s++) { /* one warm-up */
+        double t0 = omp_get_wtime();
+        dnal_net_forward(net, &p);
+        if (!infer) {
+            dnal_net_backward(net, &p, NULL, NULL);
+            dnal_update_weights(net, &opt, 1e-6, 0.0);
+        }
+        if (s >= 0)
+            ms[s] = (omp_get_wtime() - t0) * 1e3;
+    }
+    qsort(ms, (size_t)steps, sizeof *ms, cmp_double);
+    double median = steps % 2 ? ms[steps / 2] : 0.5 * (ms[steps / 2 - 1] + ms[steps / 2]);
+    memcpy(net->param, param, sizeof(float) * net->n_param);
+    memcpy(net->stats, stats, sizeof(float) * net->n_stats);
+    dnal_sgd_free(&opt);
+    dnal_free(param);
+    dnal_free(stats);
+    dnal_free(ms);
+    return median;
+}
+
+/* ---- the table ---- */
+
+typedef struct memo_entry {
+    dnal_layer_signature sig;
+    double ms[2];
+} memo_entry;
+
+typedef struct profiler {
+    dnal_net *net;     /* dense, at the training batch */
+    const dnal_dist *dist; /* ranks measuring side by side (NULL: one process) */
+    int64_t batch;
+    int reps;
+    memo_entry *memo;
+    int n_memo, cap_memo;
+    int64_t timed;     /* signatures timed (the others came from the memo) */
+} profiler;
+
+static void time_point(profiler *p, int layer, int64_t cin, int64_t cout, double ms[2])
+{
+    dnal_layer_signature s;
+    dnal_net_layer_signature(p->net, layer, cin, cout, &s);
+    for (int i = 0; i < p->n_memo; i++)
+        if (!memcmp(&p->memo[i].sig, &s, sizeof s)) {
+            ms[0] = p->memo[i].ms[0];
+            ms[1] = p->memo[i].ms[1];
+            return;
+        }
+    for (int w = 0; w < 2; w++) {
+        double together = 0; /* the ranks start each point at once, as in a run */
+        if (p->dist)
+            dnal_dist_sum(p->dist, &together, 1);
+        ms[w] = dnal_net_time_signature(p->net, &s, w == DNAL_LATENCY_INFER, p->batch, p->reps);
+    }
+    if (p->n_memo == p->cap_memo) {
+        p->cap_memo = p->cap_memo ? 2 * p->cap_memo : 64;
+        p->memo = dnal_realloc(p->memo, sizeof *p->memo * (size_t)p->cap_memo);
+    }
+    p->memo[p->n_memo++] = (memo_entry){s, {ms[0], ms[1]}};
+    p->timed++;
+}
+
+/* the counts of a curve: one block to `dense` in steps of the block, or
+ * dense alone where the count never changes */
+static void curve_points(dnal_latency_curve *c, int64_t dense, int64_t block, int varies)
+{
+    int n = varies ? (int)((dense + block - 1) / block) : 1;
+    dnal_latency_curve_alloc(c, n);
+    for (int k = 0; k < n; k++)
+        c->channels[k] = k == n - 1 ? dense : (int64_t)(k + 1) * block;
+}
+
+/* tensors whose count a gate can lower: fewer live channels than the
+ * tensor has with every gate closed */
+static char *varying_tensors(const dnal_net *net)
+{
+    float *closed = dnal_calloc(sizeof(float) * (net->n_gates + 1));
+    char *varies = dnal_calloc((size_t)net->n_tensors + 1);
+    dnal_net_cost(net, closed);
+    for (int t = 0; t < net->n_tensors; t++) {
+        const float *live = dnal_net_liveness(net, net->tensors[t]);
+        for (int64_t c = 0; c < net->tensors[t]->c && !varies[t]; c++)
+            varies[t] = live[c] < 1.0f;
+    }
+    dnal_free(closed);
+    return varies;
+}
+
+static void profile_layer(profiler *p, dnal_latency_layer *e, int i, int64_t block,
+                          const char *varies)
+{
+    const dnal_net *net = p->net;
+    const dnal_layer *l = net->layers[i];
+    int64_t cin = l->in[0]->c, cout = l->out ? l->out->c : cin;
+    int dense_conv = l->kind == DNAL_CONV && !dnal_layer_is_depthwise(l);
+    snprintf(e->name, sizeof e->name, "%s", l->name);
+    e->kind = (int)l->kind;
+    e->in_channels = cin;
+    e->out_channels = cout;
+    double ms[2];
+    if (l->kind == DNAL_LINEAR) { /* against its input channels */
+        curve_points(&e->out, cin, block, varies[l->in[0]->id]);
+        for (int k = 0; k < e->out.n; k++) {
+            time_point(p, i, e->out.channels[k], cout, ms);
+            e->out.ms[0][k] = ms[0], e->out.ms[1][k] = ms[1];
+        }
+        return;
+    }
+    int out_varies = l->out ? varies[l->out->id] : 0;
+    curve_points(&e->out, cout, block, out_varies);
+    for (int k = 0; k < e->out.n; k++) {
+        int64_t c = e->out.channels[k];
+        /* a layer keeping channels has as many in as out; the padded
+         * shortcut keeps its in/out ratio */
+        int64_t ci = dense_conv ? cin
+                     : l->kind == DNAL_SCATTER_ADD ? (c * cin + cout - 1) / cout
+                                                   : c;
+        time_point(p, i, ci, c, ms);
+        e->out.ms[0][k] = ms[0], e->out.ms[1][k] = ms[1];
+    }
+    if (dense_conv && varies[l->in[0]->id]) {
+        curve_points(&e->in, cin, block, 1);
+        for (int k = 0; k < e->in.n; k++) {
+            time_point(p, i, e->in.channels[k], cout, ms);
+            e->in.ms[0][k] = ms[0], e->in.ms[1][k] = ms[1];
+        }
+    }
+}
+
+dnal_latency *dnal_profile(const dnal_ctx *ctx, const dnal_model_cfg *m, uint64_t seed,
+                           int reps, const dnal_dist *dist, FILE *progress)
+{
+    dnal_net *net = dnal_model_build(ctx, m);
+    dnal_model_init(net, seed);
+    int32_t *labels = dnal_calloc(sizeof *labels * (size_t)(m->batch + 1));
+    dnal_net_set_labels(net, labels);
+    int n = 0;
+    for (int i = 0; i < net->n_layers; i++)
+        n += dnal_net_profiled_layer(net, i);
+    dnal_latency *tab = dnal_latency_new(n);
+    snprintf(tab->model, sizeof tab->model, "%s", m->name);
+    tab->in_channels = m->in_channels;
+    tab->image_size = m->image_size;
+    tab->classes = m->classes;
+    tab->width = m->width;
+    tab->batch = m->batch;
+    tab->threads = omp_get_max_threads();
+    tab->block = dnal_net_channel_block(net);
+    snprintf(tab->isa, sizeof tab->isa, "%s", dnal_isa_name());
+    dnal_md_layout_str(&net->layout, tab->layout, sizeof tab->layout);
+    snprintf(tab->dtype, sizeof tab->dtype, "%s", dnal_md_is_bf16(&net->layout) ? "bf16" : "f32");
+
+    profiler p = {.net = net, .dist = dist, .batch = m->batch, .reps = reps};
+    char *varies = varying_tensors(net);
+    for (int i = 0, e = 0; i < net->n_layers; i++) {
+        if (!dnal_net_profiled_layer(net, i))
+            continue;
+        dnal_latency_layer *entry = &tab->layers[e++];
+        profile_layer(&p, entry, i, tab->block, varies);
+        for (int w = 0; w < 2; w++)
+            tab->layers_ms[w] += entry->out.ms[w][entry->out.n - 1];
+        if (progress) {
+            fprintf(progress, "profile_layer name=%s kind=%s channels=%lld..%lld points=%d "
+                    "train_ms=%.3f infer_ms=%.4f\n", entry->name,
+                    dnal_layer_kind_name((dnal_layer_kind)entry->kind),
+                    (long long)entry->out.channels[0],
+                    (long long)entry->out.channels[entry->out.n - 1], entry->out.n + entry->in.n,
+                    entry->out.ms[0][entry->out.n - 1], entry->out.ms[1][entry->out.n - 1]);
+            fflush(progress);
+        }
+    }
+    double together = 0;
+    if (dist)
+        dnal_dist_sum(dist, &together, 1);
+    tab->step_ms[DNAL_LATENCY_TRAIN] = dnal_time_steps(net, 0, reps);
+    dnal_model_cfg one = *m;
+    one.batch = 1;
+    dnal_net *single = dnal_model_build(ctx, &one);
+    dnal_model_init(single, seed);
+    dnal_net_set_labels(single, labels);
+    tab->step_ms[DNAL_LATENCY_INFER] = dnal_time_steps(single, 1, reps);
+    dnal_net_destroy(single);
+    if (progress) {
+        fprintf(progress, "profile_step train_ms=%.3f infer_ms=%.4f train_layers_ms=%.3f "
+                "infer_layers_ms=%.4f timed=%lld\n", tab->step_ms[0], tab->step_ms[1],
+                tab->layers_ms[0], tab->layers_ms[1], (long long)p.timed);
+        fflush(progress);
+    }
+    dnal_free(varies);
+    dnal_free(p.memo);
+    dnal_free(labels);
+    dnal_net_destroy(net);
+    return tab;
+}
