@@ -168,8 +168,10 @@ dnal_layer *dnal_net_find(const dnal_net *net, const char *name);
 /* ---- latency (docs/design.md, "Latency"): profile.c times layers alone,
  * latency.c predicts a network's time from a table of such times ---- */
 
-/* The channel block of the network's activation layout (dnal_layout_channel_block):
- * prune.channel_multiple=auto rounds kept channels to it. */
+/* The channel block of the network's activation layout (dnal_layout_channel_block),
+ * or in channels last the block of the layout oneDNN's convolutions pick
+ * here (ctx->conv_layout: its NHWC kernels compute output channels in
+ * vectors that wide): prune.channel_multiple=auto rounds kept channels to it. */
 int64_t dnal_net_channel_block(const dnal_net *net);
 
 /* What decides a layer's time when timed alone: its kind and geometry, its
@@ -177,6 +179,8 @@ int64_t dnal_net_channel_block(const dnal_net *net);
  * it. Equal signatures (memcmp) time the same. */
 typedef struct dnal_layer_signature {
     int kind, ndims, depthwise, bias, from_input, n_in, relu;
+    int scatter; /* an add as a compact network runs it when its inputs keep different
+                    channels: a scatter-add of one into the other, the ReLU apart */
     int64_t cin, cout, h, w, kernel, stride, pad, grouped, out_features;
 } dnal_layer_signature;
 /* Layer `layer` of net counts in a latency table: it runs (not absorbed by
@@ -212,6 +216,12 @@ typedef struct dnal_latency_layer {
     /* a dense conv: against the input channels with the output dense
      * (n = 0 where the input never changes, e.g. the network input) */
     dnal_latency_curve in;
+    /* an add: its compact form where its inputs keep different channels
+     * (scatter-add and a ReLU apart), against its channels; n = 0 otherwise */
+    dnal_latency_curve scatter;
+    /* the layer's time inside the dense network over its time alone at
+     * dense (train, infer): every point above is multiplied by it */
+    double context[2];
 } dnal_latency_layer;
 typedef struct dnal_latency {
     char model[32];
@@ -242,11 +252,13 @@ double dnal_latency_at(const dnal_latency_curve *c, double channels, int which);
  * the layer. */
 void dnal_latency_bind(dnal_latency *tab, const dnal_net *net, const char *origin);
 /* The predicted time in ms of one step (which: train or infer) of the
- * network under gate values g (one per gated channel; NULL: dense; the
- * masks: its compact network): every layer at its expected channel counts
+ * network under gate values g (one per gated channel; the masks: its
+ * compact network; NULL: the dense network as it is, its measured step):
+ * every layer at its expected channel counts
  * (liveness, as dnal_net_cost; a layer left with none vanishes), a conv at
- * out(c_out) in(c_in) / its dense time, plus the rest of the dense step
- * (update, gradient sums) scaled with the layers. tab bound to net. */
+ * out(c_out) in(c_in) / its dense time, an add whose inputs keep different
+ * channels in its scatter form, plus the rest of the dense step (update,
+ * gradient sums) scaled with the layers. tab bound to net. */
 double dnal_latency_predict(const dnal_latency *tab, const dnal_net *net, const float *g,
                             int which);
 /* The same with gate layer `gate` at `channels` (its first ones; a

@@ -107,5 +107,5 @@ int64_t dnal_layout_channel_block(const dnal_md *kind)
     int64_t dims[4] = {1, 64, 1, 1};
     dnal_md md = dnal_md_like(kind, 4, dims);
     dnal_chan_view v;
-    return dnal_md_chan_view(&md, &v) && v.cb > 1 ? v.cb : DNAL_NHWC_BLOCK;
+    return dnal_md_chan_view(&md, &v) && v.cb > 1 ? v.cb : 1;
 }

@@ -6,12 +6,17 @@
  *                     batch, threads, block, isa, layout, dtype,
  *                     train_step_ms, infer_step_ms (the dense network's step, measured),
  *                     train_layers_ms, infer_layers_ms (its layers timed alone, summed)
- *   /layers/<layer>   attrs kind, in_channels, out_channels (dense)
+ *   /layers/<layer>   attrs kind, in_channels, out_channels (dense), train_context,
+ *                     infer_context (inside the network over alone, at dense: the
+ *                     times below include it)
  *   /layers/<layer>/{channels, train_ms, infer_ms}
  *                     int64, float64 [points]: the layer's time against its output
  *                     channels (input dense; linear: against its input channels)
  *   /layers/<layer>/in/{channels, train_ms, infer_ms}
  *                     a dense conv whose input can shrink: against its input channels
+ *   /layers/<layer>/scatter/{channels, train_ms, infer_ms}
+ *                     an add whose inputs can keep different channels: its compact
+ *                     form (a scatter-add, the ReLU apart)
  *   /gates/<gate>/{channels, train_ms, infer_ms}
  *                     the network's predicted step against the gate's channels, every
  *                     other gate open (derived from /layers; not read back)
@@ -154,10 +159,16 @@ void dnal_latency_save(const char *path, const dnal_latency *tab, const dnal_net
         h5_attr_str(g, "kind", dnal_layer_kind_name((dnal_layer_kind)e->kind));
         h5_attr_f64(g, "in_channels", (double)e->in_channels);
         h5_attr_f64(g, "out_channels", (double)e->out_channels);
+        h5_attr_f64(g, "train_context", e->context[DNAL_LATENCY_TRAIN]);
+        h5_attr_f64(g, "infer_context", e->context[DNAL_LATENCY_INFER]);
         H5Gclose(g);
         if (e->in.n > 0) {
             snprintf(name, sizeof name, "/layers/%s/in", e->name);
             write_curve(f, name, &e->in);
+        }
+        if (e->scatter.n > 0) {
+            snprintf(name, sizeof name, "/layers/%s/scatter", e->name);
+            write_curve(f, name, &e->scatter);
         }
     }
     write_gates(f, tab, net);
@@ -270,12 +281,17 @@ dnal_latency *dnal_latency_load(const char *path, const dnal_net *net, const dna
                        kind);
         entry->in_channels = h5_get_count(g, path, "in_channels", 1, 1e7);
         entry->out_channels = h5_get_count(g, path, "out_channels", 1, 1e7);
+        entry->context[DNAL_LATENCY_TRAIN] = h5_get_real(g, path, "train_context", 0, 1e6);
+        entry->context[DNAL_LATENCY_INFER] = h5_get_real(g, path, "infer_context", 0, 1e6);
         H5Gclose(g);
         int64_t dense = l->kind == DNAL_LINEAR ? entry->in_channels : entry->out_channels;
         read_curve(f, path, group, dense, &entry->out);
         snprintf(group, sizeof group, "/layers/%s/in", l->name);
         if (h5_has(f, group))
             read_curve(f, path, group, entry->in_channels, &entry->in);
+        snprintf(group, sizeof group, "/layers/%s/scatter", l->name);
+        if (h5_has(f, group))
+            read_curve(f, path, group, entry->out_channels, &entry->scatter);
     }
     H5Fclose(f);
     dnal_latency_bind(tab, net, path);

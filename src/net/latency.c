@@ -51,6 +51,7 @@ void dnal_latency_free(dnal_latency *tab)
     for (int i = 0; i < tab->n_layers; i++) {
         curve_free(&tab->layers[i].out);
         curve_free(&tab->layers[i].in);
+        curve_free(&tab->layers[i].scatter);
     }
     dnal_free(tab->layers);
     dnal_free(tab->of_layer);
@@ -107,12 +108,36 @@ static double live_count(const dnal_net *net, const dnal_tensor *t)
     return n;
 }
 
-/* layer i's time at the counts of the liveness computed last */
-static double layer_time(const dnal_latency *tab, const dnal_net *net, int i, int which)
+/* the two inputs of a sum keep the same channels (then the compact network
+ * adds them; else it scatters one into the other) */
+static int same_channels(const dnal_net *net, const dnal_layer *l)
+{
+    const float *a = dnal_net_liveness(net, l->in[0]), *b = dnal_net_liveness(net, l->in[1]);
+    for (int64_t c = 0; c < l->in[0]->c; c++)
+        if (a[c] != b[c])
+            return 0;
+    return 1;
+}
+
+/* layer i's time at the counts of the liveness computed last; dense: the
+ * dense network itself, every tensor at its width (its padded shortcut and
+ * adds as they are, not as a compact network would run them) */
+static double layer_time(const dnal_latency *tab, const dnal_net *net, int i, int which,
+                         int dense)
 {
     const dnal_layer *l = net->layers[i];
     const dnal_latency_layer *e = &tab->layers[tab->of_layer[i]];
+    if (dense)
+        return e->out.ms[which][e->out.n - 1];
     double cin = live_count(net, l->in[0]), cout = l->out ? live_count(net, l->out) : cin;
+    if (l->kind == DNAL_ADD) { /* a dead input leaves the other: nothing to add */
+        double cb = live_count(net, l->in[1]);
+        if (cin <= 0 || cb <= 0)
+            return 0;
+        if (e->scatter.n > 0 && !same_channels(net, l))
+            return dnal_latency_at(&e->scatter, cout, which);
+        return dnal_latency_at(&e->out, cout, which);
+    }
     if (cout <= 0 || cin <= 0) /* a dead branch vanishes */
         return 0;
     if (l->kind == DNAL_LINEAR)
@@ -129,11 +154,12 @@ double dnal_latency_predict(const dnal_latency *tab, const dnal_net *net, const 
                             int which)
 {
     DNAL_ASSERT(tab->of_layer && tab->n_bound == net->n_layers);
-    dnal_net_cost(net, g); /* the liveness */
+    if (g)
+        dnal_net_cost(net, g); /* the liveness */
     double sum = 0;
     for (int i = 0; i < net->n_layers; i++)
         if (tab->of_layer[i] >= 0)
-            sum += layer_time(tab, net, i, which);
+            sum += layer_time(tab, net, i, which, g == NULL);
     double layers = tab->layers_ms[which], rest = tab->step_ms[which] - layers;
     return sum + (layers > 0 ? rest * sum / layers : 0);
 }

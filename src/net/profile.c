@@ -120,7 +120,15 @@ static dnal_net *standalone(const dnal_net *net, const dnal_layer_signature *s, 
     case DNAL_ADD: { /* the second input made by a helper */
         dnal_tensor *b = dnal_net_relu(t, "helper", x, 0);
         *first = 1;
-        y = dnal_net_sum(t, "layer", x, b);
+        if (!s->scatter) {
+            y = dnal_net_sum(t, "layer", x, b);
+            break;
+        }
+        int64_t *idx = dnal_alloc(sizeof *idx * (size_t)(cin + 1));
+        for (int64_t k = 0; k < cin; k++)
+            idx[k] = k;
+        y = dnal_net_scatter_add(t, "layer", x, b, cin, idx);
+        free(idx);
         break;
     }
     case DNAL_SCATTER_ADD: { /* the zero-padded shortcut: cin channels spread over cout */

@@ -24,7 +24,8 @@ static void latency_weights(dnal_arch *a, dnal_net *net)
         double per = 0;
         if (c > one) {
             double t1 = dnal_latency_gate_time(tab, net, i, (double)one, a->latency_of, a->g);
-            per = fmax(0.0, (a->latency_dense - t1) / (double)(c - one));
+            double tc = dnal_latency_gate_time(tab, net, i, (double)c, a->latency_of, a->g);
+            per = fmax(0.0, (tc - t1) / (double)(c - one));
         }
         for (size_t k = 0; k < l->n_gates; k++)
             a->weight[l->gate_off + k] = (float)per;
