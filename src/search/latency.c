@@ -202,10 +202,17 @@ static void context_times(dnal_net *net, int infer, int reps, double *ms)
     dnal_free(all);
 }
 
+/* scaled by f, and never rising as channels fall: a layer computes no
+ * more for fewer channels, so a time above a larger count's is noise (a
+ * busy machine only ever adds time: the smaller is kept); a predicted time
+ * that never falls as gates open lets the fit at prune bisect */
 static void scale_curve(dnal_latency_curve *c, int which, double f)
 {
-    for (int k = 0; k < c->n; k++)
+    for (int k = c->n - 1; k >= 0; k--) {
         c->ms[which][k] *= f;
+        if (k < c->n - 1 && c->ms[which][k] > c->ms[which][k + 1])
+            c->ms[which][k] = c->ms[which][k + 1];
+    }
 }
 
 /* Timed alone a layer finds its input and weights in the cache, and a small

@@ -5,6 +5,7 @@
  * processes: alternated pairs of a few steps each, the ratio the median of
  * the pairs' ratios (timings swing, so only ratios of neighbours count). */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,13 @@ void run_latency_open(dnal_run *r)
         return;
     r->latency = dnal_latency_load(r->cfg.search.latency_table, r->net, &r->model);
     dnal_arch_set_latency(&r->arch, r->net, &r->cfg, r->latency);
+    int64_t m = r->cfg.prune.channel_multiple;
+    if (m > 0 && m % r->latency->block && r->dist.rank == 0)
+        fprintf(stderr, "dnal: note: prune.channel_multiple=%lld is not a multiple of the "
+                "table's channel block %lld: a compact network of such counts may run in "
+                "another layout (channels last) than the %s the table was measured in, and "
+                "its predicted time then does not hold (prune.channel_multiple=auto keeps it)\n",
+                (long long)m, (long long)r->latency->block, r->latency->layout);
 }
 
 static int cmp_double(const void *a, const void *b)
