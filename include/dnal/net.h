@@ -180,7 +180,8 @@ int64_t dnal_net_channel_block(const dnal_net *net);
 typedef struct dnal_layer_signature {
     int kind, ndims, depthwise, bias, from_input, n_in, relu;
     int scatter; /* an add as a compact network runs it when its inputs keep different
-                    channels: a scatter-add of one into the other, the ReLU apart */
+                    channels: a scatter-add of one into the other, the ReLU apart (1),
+                    and first one widened to the sum's channels (2: neither holds all) */
     int64_t cin, cout, h, w, kernel, stride, pad, grouped, out_features;
 } dnal_layer_signature;
 /* Layer `layer` of net counts in a latency table: it runs (not absorbed by
@@ -216,9 +217,11 @@ typedef struct dnal_latency_layer {
     /* a dense conv: against the input channels with the output dense
      * (n = 0 where the input never changes, e.g. the network input) */
     dnal_latency_curve in;
-    /* an add: its compact form where its inputs keep different channels
-     * (scatter-add and a ReLU apart), against its channels; n = 0 otherwise */
-    dnal_latency_curve scatter;
+    /* an add: its compact forms where its inputs keep different channels
+     * (scatter-add and a ReLU apart; widen: and one input widened first,
+     * when neither holds every channel of the sum), against its channels;
+     * n = 0 otherwise */
+    dnal_latency_curve scatter, widen;
     /* the layer's time inside the dense network over its time alone at
      * dense (train, infer): every point above is multiplied by it */
     double context[2];

@@ -17,6 +17,8 @@
  *   /layers/<layer>/scatter/{channels, train_ms, infer_ms}
  *                     an add whose inputs can keep different channels: its compact
  *                     form (a scatter-add, the ReLU apart)
+ *   /layers/<layer>/widen/{...}  the same with one input widened first (neither
+ *                     holds every channel of the sum)
  *   /gates/<gate>/{channels, train_ms, infer_ms}
  *                     the network's predicted step against the gate's channels, every
  *                     other gate open (derived from /layers; not read back)
@@ -170,6 +172,10 @@ void dnal_latency_save(const char *path, const dnal_latency *tab, const dnal_net
             snprintf(name, sizeof name, "/layers/%s/scatter", e->name);
             write_curve(f, name, &e->scatter);
         }
+        if (e->widen.n > 0) {
+            snprintf(name, sizeof name, "/layers/%s/widen", e->name);
+            write_curve(f, name, &e->widen);
+        }
     }
     write_gates(f, tab, net);
     h5_close_atomic(f, tmp, path);
@@ -292,6 +298,9 @@ dnal_latency *dnal_latency_load(const char *path, const dnal_net *net, const dna
         snprintf(group, sizeof group, "/layers/%s/scatter", l->name);
         if (h5_has(f, group))
             read_curve(f, path, group, entry->out_channels, &entry->scatter);
+        snprintf(group, sizeof group, "/layers/%s/widen", l->name);
+        if (h5_has(f, group))
+            read_curve(f, path, group, entry->out_channels, &entry->widen);
     }
     H5Fclose(f);
     dnal_latency_bind(tab, net, path);

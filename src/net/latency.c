@@ -52,6 +52,7 @@ void dnal_latency_free(dnal_latency *tab)
         curve_free(&tab->layers[i].out);
         curve_free(&tab->layers[i].in);
         curve_free(&tab->layers[i].scatter);
+        curve_free(&tab->layers[i].widen);
     }
     dnal_free(tab->layers);
     dnal_free(tab->of_layer);
@@ -108,15 +109,20 @@ static double live_count(const dnal_net *net, const dnal_tensor *t)
     return n;
 }
 
-/* the two inputs of a sum keep the same channels (then the compact network
- * adds them; else it scatters one into the other) */
-static int same_channels(const dnal_net *net, const dnal_layer *l)
+/* how a compact network sums the two inputs of an add: 0 adds them (the
+ * same channels), 1 scatters one into the other (one holds every channel
+ * of the sum), 2 widens one first (neither does: only with 0/1 masks) */
+static int sum_form(const dnal_net *net, const dnal_layer *l)
 {
     const float *a = dnal_net_liveness(net, l->in[0]), *b = dnal_net_liveness(net, l->in[1]);
-    for (int64_t c = 0; c < l->in[0]->c; c++)
-        if (a[c] != b[c])
-            return 0;
-    return 1;
+    int same = 1, a_all = 1, b_all = 1, binary = 1;
+    for (int64_t c = 0; c < l->in[0]->c; c++) {
+        same &= a[c] == b[c];
+        a_all &= a[c] >= b[c];
+        b_all &= b[c] >= a[c];
+        binary &= (a[c] == 0 || a[c] == 1) && (b[c] == 0 || b[c] == 1);
+    }
+    return same ? 0 : a_all || b_all || !binary ? 1 : 2;
 }
 
 /* layer i's time at the counts of the liveness computed last; dense: the
@@ -134,9 +140,10 @@ static double layer_time(const dnal_latency *tab, const dnal_net *net, int i, in
         double cb = live_count(net, l->in[1]);
         if (cin <= 0 || cb <= 0)
             return 0;
-        if (e->scatter.n > 0 && !same_channels(net, l))
-            return dnal_latency_at(&e->scatter, cout, which);
-        return dnal_latency_at(&e->out, cout, which);
+        int form = e->scatter.n > 0 ? sum_form(net, l) : 0;
+        if (form == 2 && e->widen.n > 0)
+            return dnal_latency_at(&e->widen, cout, which);
+        return dnal_latency_at(form ? &e->scatter : &e->out, cout, which);
     }
     if (cout <= 0 || cin <= 0) /* a dead branch vanishes */
         return 0;

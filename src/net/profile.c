@@ -127,6 +127,8 @@ static dnal_net *standalone(const dnal_net *net, const dnal_layer_signature *s, 
         int64_t *idx = dnal_alloc(sizeof *idx * (size_t)(cin + 1));
         for (int64_t k = 0; k < cin; k++)
             idx[k] = k;
+        if (s->scatter == 2) /* neither input holds every channel: one widened first */
+            b = dnal_net_scatter_add(t, "widen", b, NULL, cin, idx);
         y = dnal_net_scatter_add(t, "layer", x, b, cin, idx);
         free(idx);
         break;

@@ -160,11 +160,12 @@ static void profile_layer(profiler *p, dnal_latency_layer *e, int i, int64_t blo
         time_point(p, i, ci, c, 0, ms);
         e->out.ms[0][k] = ms[0], e->out.ms[1][k] = ms[1];
     }
-    if (l->kind == DNAL_ADD && out_varies) { /* a compact network's form of it */
-        curve_points(&e->scatter, cout, block, 1);
-        for (int k = 0; k < e->scatter.n; k++) {
-            time_point(p, i, e->scatter.channels[k], e->scatter.channels[k], 1, ms);
-            e->scatter.ms[0][k] = ms[0], e->scatter.ms[1][k] = ms[1];
+    for (int form = 1; form <= 2 && l->kind == DNAL_ADD && out_varies; form++) {
+        dnal_latency_curve *c = form == 1 ? &e->scatter : &e->widen; /* a compact network's */
+        curve_points(c, cout, block, 1);
+        for (int k = 0; k < c->n; k++) {
+            time_point(p, i, c->channels[k], c->channels[k], form, ms);
+            c->ms[0][k] = ms[0], c->ms[1][k] = ms[1];
         }
     }
     if (dense_conv && varies[l->in[0]->id]) {
@@ -232,6 +233,7 @@ static void calibrate(dnal_latency *tab, const dnal_net *net, const double *ctx,
         scale_curve(&e->out, which, f);
         scale_curve(&e->in, which, f);
         scale_curve(&e->scatter, which, f);
+        scale_curve(&e->widen, which, f);
         tab->layers_ms[which] += e->out.ms[which][e->out.n - 1];
     }
 }
@@ -272,7 +274,7 @@ dnal_latency *dnal_profile(const dnal_ctx *ctx, const dnal_model_cfg *m, uint64_
                     dnal_layer_kind_name((dnal_layer_kind)entry->kind),
                     (long long)entry->out.channels[0],
                     (long long)entry->out.channels[entry->out.n - 1],
-                    entry->out.n + entry->in.n + entry->scatter.n,
+                    entry->out.n + entry->in.n + entry->scatter.n + entry->widen.n,
                     entry->out.ms[0][entry->out.n - 1], entry->out.ms[1][entry->out.n - 1]);
             fflush(progress);
         }
