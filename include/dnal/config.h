@@ -44,6 +44,7 @@ typedef struct dnal_config {
         double flops_target;   /* 0 = off */
         char latency_table[DNAL_PATH_MAX]; /* dnal profile's table ("": none) */
         char latency_of[8];    /* train | infer: which of the table's times */
+        double latency_target; /* 0 = off; a fraction of the dense step's time */
         double arch_lr, arch_momentum;
         int train_classifier;
         double classifier_lr;  /* SGD lr of the classifier while it trains in a staged search */

@@ -137,6 +137,11 @@ typedef struct dnal_ctx {
      * model file's checks). What a file claims about its input size then
      * costs nothing until a network is built to run at that size. */
     int params_only;
+    /* networks built on this context are their layers and counts alone
+     * (n_param, n_stats, n_gates, the shapes): not even the flat buffers.
+     * A reader checks what a file claims against them before it builds a
+     * network whose buffers the claim would size (checkpoints, model files) */
+    int count_only;
     /* the number format of activations and of the weights' working copies
      * in networks built on this context (run.dtype): dnnl_f32 (the default)
      * or dnnl_bf16; parameters, gradients and statistics stay f32 */

@@ -39,7 +39,8 @@ typedef struct dnal_net {
      * ReLU after that, BN with a ReLU, an add with a ReLU run as one layer
      * each. no_fuse (set before finalize) runs every layer on its own. */
     int no_fuse;
-    int params_only; /* ctx->params_only: no activations, no primitives */
+    int params_only; /* ctx->params_only (or count_only): no activations, no primitives */
+    int count_only;  /* ctx->count_only: no buffers at all, only the counts */
     int n_fused_gates, n_fused_relus; /* gates folded into BN, ReLUs fused */
 
     size_t n_param, n_gates, n_stats; /* floats in the flat buffers */
@@ -100,7 +101,8 @@ dnal_tensor *dnal_net_scatter_add(dnal_net *net, const char *name, dnal_tensor *
 void dnal_net_softmax_ce(dnal_net *net, const char *name, dnal_tensor *logits);
 
 /* Assigns offsets, fuses (unless no_fuse), allocates every buffer, creates
- * all primitives (a params_only network: the flat buffers only). BN scales and running variances start at 1, masks at 1,
+ * all primitives (a params_only network: the flat buffers only; a
+ * count_only network: nothing, only the counts and offsets). BN scales and running variances start at 1, masks at 1,
  * everything else at 0. */
 void dnal_net_finalize(dnal_net *net);
 /* The fusion step of finalize (fuse.c); called by it, never after it

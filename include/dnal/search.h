@@ -40,17 +40,52 @@ double dnal_beta_at(const dnal_config *cfg, int64_t step, int64_t total_steps,
 /* The per-step schedule holds beta_final at this step (regulariser paused). */
 int dnal_beta_held(const dnal_config *cfg, int64_t step, int64_t total_steps);
 
-/* Architecture state: alpha's momentum, lambda, beta. */
+/* ---- budgets (budget.c) ---- */
+
+/* What a budget counts: the cost of `net` under gate values g (one per
+ * gated channel, as alpha; NULL: the dense network), in any unit. The
+ * lambda controller and the fit at prune see only this function, so any
+ * cost (FLOPs, a latency model) plugs into both. */
+typedef struct dnal_budget_cost {
+    const char *name;    /* for messages: "flops" */
+    double (*of)(void *arg, const dnal_net *net, const float *g);
+    void *arg;
+} dnal_budget_cost;
+
+/* A budget: the cost and its target, a fraction of the dense network's
+ * cost (0: no budget). */
+typedef struct dnal_budget {
+    dnal_budget_cost cost;
+    double target;
+} dnal_budget;
+
+/* FLOPs (multiply-adds, dnal_net_cost) as a budget cost. */
+dnal_budget_cost dnal_budget_flops(void);
+/* A latency table's predicted time (dnal_latency_predict; which: train or
+ * infer) as a budget cost; `use` must outlive the budget. */
+typedef struct dnal_latency_use {
+    const dnal_latency *tab; /* bound to the network the budget is asked about; NULL: none */
+    int which;               /* DNAL_LATENCY_TRAIN or _INFER */
+} dnal_latency_use;
+dnal_budget_cost dnal_budget_latency(const dnal_latency_use *use);
+/* The budget a configuration asks for: search.flops_target in FLOPs, or
+ * search.latency_target in the time of `latency` (none while latency or
+ * its table is NULL). */
+dnal_budget dnal_budget_of_config(const dnal_config *cfg, const dnal_latency_use *latency);
+/* cost(g) / cost(dense) */
+double dnal_budget_fraction(const dnal_budget *b, const dnal_net *net, const float *g);
+
+/* Architecture state: alpha's momentum, lambda, beta, the budget. */
 typedef struct dnal_arch {
     dnal_sgd opt;        /* momentum of alpha */
     double lambda, beta;
     int held;            /* beta was held at the last update */
     float *weight;       /* regulariser weight of each gated channel (mean 1) */
     float *g;            /* scratch: gate values */
-    float *ahead;        /* scratch: alpha after its momentum */
     double flops_dense;
-    const dnal_latency *latency; /* search.latency_table (NULL: none), bound to the net */
-    int latency_of;              /* DNAL_LATENCY_TRAIN or _INFER */
+    dnal_budget budget;  /* target 0: lambda stays as configured */
+    double budget_dense; /* the budget's cost of the dense network */
+    dnal_latency_use latency;    /* search.latency_table (tab NULL: none), bound to the net */
     double latency_dense;        /* the dense network's predicted time, ms */
 } dnal_arch;
 
@@ -58,7 +93,8 @@ void dnal_arch_init(dnal_arch *a, dnal_net *net, const dnal_config *cfg);
 void dnal_arch_free(dnal_arch *a);
 /* A latency table for the architecture (arch_latency.c): with
  * search.regularizer=latency each channel weighs the time one channel of
- * its gate saves (mean 1); the expected time under the gates is then known. */
+ * its gate saves (mean 1); with search.latency_target the budget is the
+ * table's time; the expected time under the gates is then known. */
 void dnal_arch_set_latency(dnal_arch *a, dnal_net *net, const dnal_config *cfg,
                            const dnal_latency *tab);
 /* The predicted time under the gates at the current beta, as a fraction of
@@ -69,7 +105,7 @@ double dnal_arch_expected_latency(dnal_arch *a, dnal_net *net);
  * adds its gradient to net->alpha_grad (if add_gradient), returns the value. */
 double dnal_arch_regularize(const dnal_arch *a, dnal_net *net, int on_gates, int add_gradient);
 /* One architecture update from net->alpha_grad (the CE part): regulariser,
- * SGD with momentum on alpha, lambda adaptation to search.flops_target;
+ * SGD with momentum on alpha, lambda adaptation to the budget;
  * `held`: beta is held at beta_final (regulariser on the gates, momentum
  * restarted when the hold begins, lambda frozen).
  * Returns the regulariser's value. */
@@ -88,12 +124,12 @@ double dnal_arch_open_fraction(const dnal_arch *a, const dnal_net *net);
  * network's channel block, dnal_net_channel_block); except
  * that a removable branch (layer->branch, a supernet candidate) whose last
  * gate closes every channel is removed (all its gates masked off), while a
- * branch set (layer->branch_set) keeps at least its best branch. With
- * flops_target > 0 (a fraction of the dense FLOPs): the masks then move to
- * the largest network not above it, closing the open channels with the
+ * branch set (layer->branch_set) keeps at least its best branch. With a
+ * budget (not NULL, target > 0): the masks then move to the largest network
+ * whose cost is not above the target, closing the open channels with the
  * smallest alpha or opening the closed ones with the largest. */
 void dnal_prune(dnal_net *net, double beta, double threshold, int64_t multiple,
-                double flops_target);
+                const dnal_budget *budget);
 /* Removable branches whose last gate keeps no channel under the masks; the
  * number of branches in *total, the removed ones' last gate layers in
  * last_gates (room for *total; may be NULL). */

@@ -196,11 +196,34 @@ static void check_values(const char *path, const char *what, const float *v, siz
                        mask ? "0 or 1" : "finite");
 }
 
+/* The network the attributes describe, counted before any buffer of it
+ * exists: its gated channels must be the values /dense/mask holds, and a
+ * dense checkpoint's parameters its n_param (both bounded by the file's
+ * size), so that a damaged width or model cannot make the build allocate
+ * gigabytes (fuzz_ckattr: width 60 for a width 0.25 network, 1.7 GB) */
+static void check_model_fits(const dnal_ctx *ctx, hid_t f, const char *path,
+                             const dnal_checkpoint_info *info)
+{
+    dnal_ctx counting = *ctx;
+    counting.count_only = 1;
+    dnal_net *shape = dnal_model_build(&counting, &info->model.cfg);
+    size_t gates = shape->n_gates, param = shape->n_param;
+    dnal_net_destroy(shape);
+    size_t stored = h5_dataset_count(f, "/dense/mask", sizeof(float));
+    if (stored != gates)
+        dnal_fatal(DNAL_EXIT_DATA, "%s: /dense/mask holds %zu values, but the model its attributes "
+                   "describe (%s, width %g) has %zu gated channels (damaged attributes?)", path,
+                   stored, info->model.cfg.name, info->model.cfg.width, gates);
+    if (!info->compact || gates == 0)
+        check_count(f, path, "n_param", param);
+}
+
 dnal_net *dnal_checkpoint_load(const dnal_ctx *ctx, const char *path, int64_t batch,
                                dnal_checkpoint_info *info, dnal_arch_record *rec)
 {
     hid_t f = open_checkpoint(path);
     read_info(f, path, batch, info);
+    check_model_fits(ctx, f, path, info);
     dnal_net *net = dnal_model_build(ctx, &info->model.cfg);
     info->model.dense.flops = dnal_net_cost(net, NULL).flops;
     info->model.dense.params = dnal_net_cost(net, NULL).params;

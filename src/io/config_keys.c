@@ -106,6 +106,9 @@ const key_def config_keys[] = {
     {K("search", "latency_table", T_STRING, search.latency_table, ""),
      .doc = "the latency table of this model on this CPU (dnal profile writes it): predicted "
             "and measured compact times; empty: none"},
+    {K("search", "latency_target", T_FLOAT, search.latency_target, "0"), IN(0, 1, 0),
+     .doc = "time budget as a fraction of the dense network's (latency_table's; 0 = none): "
+            "lambda adapts, prune fits the masks to it"},
     {K("search", "latency_of", T_ENUM, search.latency_of, "train"), ONE_OF("train|infer"),
      .doc = "the time latency_table and the measurement at prune are about: a training step "
             "or inference at batch 1"},

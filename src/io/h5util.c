@@ -122,6 +122,29 @@ static void read_ds(hid_t f, const char *name, hid_t type, void *v, size_t count
     }
 }
 
+size_t h5_dataset_count(hid_t f, const char *name, size_t elem_bytes)
+{
+    char file[1024];
+    file_name(f, file, sizeof file);
+    if (!h5_exists(f, name))
+        dnal_fatal(DNAL_EXIT_DATA, "%s: missing dataset %s", file, name);
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    hid_t space = d >= 0 ? H5Dget_space(d) : -1;
+    hssize_t n = space >= 0 ? H5Sget_simple_extent_npoints(space) : -1;
+    hsize_t bytes = 0;
+    int ok = n >= 0 && H5Fget_filesize(f, &bytes) >= 0;
+    if (space >= 0)
+        H5Sclose(space);
+    if (d >= 0)
+        H5Dclose(d);
+    if (!ok)
+        dnal_fatal(DNAL_EXIT_DATA, "%s: cannot read %s (truncated or corrupt file?)", file, name);
+    if ((hsize_t)n > bytes / elem_bytes)
+        dnal_fatal(DNAL_EXIT_DATA, "%s: %s claims %lld values, more than the file's %llu bytes hold",
+                   file, name, (long long)n, (unsigned long long)bytes);
+    return (size_t)n;
+}
+
 void h5_read_f32(hid_t f, const char *name, float *v, size_t count)
 {
     read_ds(f, name, H5T_NATIVE_FLOAT, v, count);

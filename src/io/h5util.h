@@ -32,6 +32,10 @@ int h5_has(hid_t f, const char *name);
 /* the values of a 1-D dataset: exit 2 naming it if it is missing, not 1-D,
  * empty or holds more than max */
 size_t h5_len(hid_t f, const char *name, size_t max);
+/* How many values the dataset name holds, without reading them: exit 2
+ * naming the file if it is missing or claims more values of elem_bytes
+ * than the file has bytes (dnal writes every dataset uncompressed) */
+size_t h5_dataset_count(hid_t f, const char *name, size_t elem_bytes);
 
 /* Scalar attributes of a file, group or dataset. Reading checks class,
  * scalar dataspace and size first (exit 2 naming file and attribute). */

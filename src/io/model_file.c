@@ -132,6 +132,26 @@ static void read_masks(hid_t f, const char *path, dnal_net *dense)
     }
 }
 
+/* Each gated layer's mask holds as many values as the layer has channels,
+ * checked on a count_only network before one with buffers is built: the
+ * masks are in the file, so a damaged width or model cannot make the
+ * build allocate more than the file justifies */
+static void check_mask_counts(hid_t f, const char *path, const dnal_net *shape)
+{
+    char name[256];
+    for (int i = 0; i < shape->n_layers; i++) {
+        const dnal_layer *l = shape->layers[i];
+        if (l->kind != DNAL_GATE)
+            continue;
+        snprintf(name, sizeof name, "/arch/%s/mask", l->name);
+        size_t stored = h5_dataset_count(f, name, 1);
+        if (stored != l->n_gates)
+            dnal_fatal(DNAL_EXIT_DATA, "%s: %s holds %zu values, but the model the attributes "
+                       "describe has %zu channels there (damaged attributes?)", path, name,
+                       stored, l->n_gates);
+    }
+}
+
 /* a cost the file states against the one of the network it describes */
 static void check_cost(const char *path, const char *what, double stated, double built)
 {
@@ -226,6 +246,11 @@ static dnal_net *read_checked(const dnal_ctx *ctx, hid_t f, const char *path,
                               const dnal_model_info *info, float **dense_mask)
 {
     dnal_ctx plan = *ctx; /* the same engine, for networks that never run */
+    plan.count_only = 1; /* first counted: the masks bound what is built */
+    dnal_net *shape = dnal_model_build(&plan, &info->cfg);
+    check_mask_counts(f, path, shape);
+    dnal_net_destroy(shape);
+    plan.count_only = 0;
     plan.params_only = 1;
     dnal_net *dense = dnal_model_build(&plan, &info->cfg);
     dnal_cost dense_cost = dnal_net_cost(dense, NULL);

@@ -17,7 +17,8 @@
  * A network is built in the first; if that leaves a reference kernel or a
  * reorder between layers, it is built in the second, and the one with fewer
  * (reference kernels first, then reorders; the first on a tie) is kept.
- * A params_only network (nothing runs) is built once, in the first. */
+ * A params_only or count_only network (nothing runs) is built once, in the
+ * first. */
 #include "dnal/net.h"
 
 typedef struct layout_misses {
@@ -47,7 +48,7 @@ dnal_net *dnal_net_build(const dnal_ctx *ctx, const int64_t input[4], dnal_net_b
                          void *arg)
 {
     dnal_md layouts[2] = {ctx->conv_layout, dnal_md_channels_last_kind(ctx)};
-    int n = dnal_md_equal(&layouts[0], &layouts[1]) || ctx->params_only ? 1 : 2, best = 0, last = 0;
+    int n = dnal_md_equal(&layouts[0], &layouts[1]) || ctx->params_only || ctx->count_only ? 1 : 2, best = 0, last = 0;
     dnal_net *net = build_in(ctx, input, &layouts[0], fn, arg);
     layout_misses best_misses = misses(net), none = {0, 0};
     for (int i = 1; i < n && fewer(none, best_misses); i++) {

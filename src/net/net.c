@@ -74,7 +74,8 @@ dnal_net *dnal_net_create_md(const dnal_ctx *ctx, const dnal_md *input)
     net->ctx = ctx;
     net->layout = ctx->conv_layout;
     net->no_fuse = ctx->no_fuse;
-    net->params_only = ctx->params_only;
+    net->params_only = ctx->params_only || ctx->count_only;
+    net->count_only = ctx->count_only;
     dnal_tensor *t = net->input = new_tensor(net);
     t->need_grad = 0;
     t->md = *input;
@@ -194,9 +195,11 @@ static void set_defaults(dnal_net *net)
     }
 }
 
-/* The flat buffers, carved from one zeroed block: parameters, gradients,
- * alpha, its gradient, masks, BN statistics, the per-layer gradient
- * accumulators and timings, the channel liveness of every tensor. */
+/* The flat buffers, carved from one zeroed block: parameters, gradients
+ * (none in a params_only network: it never runs, and a large model read to
+ * be exported needs its parameters once, not twice), alpha, its gradient,
+ * masks, BN statistics, the per-layer gradient accumulators and timings,
+ * the channel liveness of every tensor. */
 static void carve_flat(dnal_net *net)
 {
     dnal_arena *a = &net->flat;
@@ -205,7 +208,7 @@ static void carve_flat(dnal_net *net)
         channels += (size_t)net->tensors[t]->c;
     size_t off[11] = {
         dnal_arena_reserve(a, sizeof(float) * net->n_param),
-        dnal_arena_reserve(a, sizeof(float) * net->n_param),
+        dnal_arena_reserve(a, sizeof(float) * (net->params_only ? 0 : net->n_param)),
         dnal_arena_reserve(a, sizeof(float) * net->n_gates),
         dnal_arena_reserve(a, sizeof(float) * net->n_gates),
         dnal_arena_reserve(a, sizeof(float) * net->n_gates),
@@ -217,7 +220,7 @@ static void carve_flat(dnal_net *net)
         dnal_arena_reserve(a, sizeof *net->live * channels)};
     dnal_arena_commit(a);
     net->param = dnal_arena_at(a, off[0]);
-    net->grad = dnal_arena_at(a, off[1]);
+    net->grad = net->params_only ? NULL : dnal_arena_at(a, off[1]);
     net->alpha = dnal_arena_at(a, off[2]);
     net->alpha_grad = dnal_arena_at(a, off[3]);
     net->mask = dnal_arena_at(a, off[4]);
@@ -329,13 +332,14 @@ void dnal_net_finalize(dnal_net *net)
     if (!net->no_fuse)
         dnal_net_fuse(net);
     assign_offsets(net);
+    check_gate_fanout(net);
+    net->finalized = 1;
+    if (net->count_only)
+        return;
     carve_flat(net);
     set_defaults(net);
-
-    check_gate_fanout(net);
     if (!net->params_only)
         bind_activations(net);
-    net->finalized = 1;
 }
 
 /* ------------------------------------------------------------------ run */
@@ -392,7 +396,7 @@ float *dnal_net_param(const dnal_net *net, const dnal_layer *l, int i)
 
 float *dnal_net_param_grad(const dnal_net *net, const dnal_layer *l, int i)
 {
-    DNAL_ASSERT(i < l->n_params);
+    DNAL_ASSERT(i < l->n_params && net->grad);
     return net->grad + l->param[i].off;
 }
 

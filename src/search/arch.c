@@ -25,19 +25,20 @@
  * in the dense network, normalised to mean 1 (regularizer = flops). Alpha
  * follows SGD with momentum, no weight decay.
  *
- * Budget targeting (search.flops_target): after every update
- *   lambda *= exp(RATE * u * (F/F_dense - target) / target)
- * with F the expected FLOPs under the gates alpha is heading to (alpha's
- * momentum played out: the gates lag lambda by that displacement) and u the
- * fraction of gates still undecided (|beta alpha| < 7, i.e. 1e-3 < g <
- * 1 - 1e-3). Once gates are 0 or 1 only a slow drift would respond, and a
- * lambda still growing then would close every marginal gate later, so the
- * adaptation fades as the gates decide, and stops while beta is held.
- * Known limit: with soft gates F (the mean of Bernoulli gates) undercounts
- * what sign(alpha) will keep, so lambda falls too far early on and the
- * result misses the target: on a 128-step search from a pretrained resnet20
- * targets 0.5/0.4/0.3 gave 0.52/0.51/0.30; prune.c then fits the masks to
- * the target (docs/design.md, "Budget targeting"). */
+ * Budget targeting (search.flops_target, or any dnal_budget: budget.c):
+ * after every update
+ *   lambda *= exp(RATE * u * (C/C_dense - target) / target)
+ * with C the budget's cost (FLOPs) expected under the gates alpha is heading
+ * to (alpha's momentum played out: the gates lag lambda by that
+ * displacement) and u the fraction of gates still undecided (|beta alpha| <
+ * 7, i.e. 1e-3 < g < 1 - 1e-3). Once gates are 0 or 1 only a slow drift
+ * would respond, and a lambda still growing then would close every marginal
+ * gate later, so the adaptation fades as the gates decide, and stops while
+ * beta is held. Known limit: while the gates sit near 0.5 the expected cost
+ * reads low whatever lambda is (about 0.3 of the FLOPs), so lambda falls
+ * early and a short search ends far from the target (the default run with
+ * target 0.5 at 0.73); prune.c then fits the masks to the target, which
+ * lands the compact network (docs/design.md, "Decisions and measurements"). */
 #include <math.h>
 #include <string.h>
 
@@ -101,8 +102,9 @@ void dnal_arch_init(dnal_arch *a, dnal_net *net, const dnal_config *cfg)
     a->beta = cfg->search.beta0;
     a->weight = dnal_alloc(sizeof(float) * (net->n_gates + 1));
     a->g = dnal_alloc(sizeof(float) * (net->n_gates + 1));
-    a->ahead = dnal_alloc(sizeof(float) * (net->n_gates + 1));
     a->flops_dense = dnal_net_cost(net, NULL).flops;
+    a->budget = dnal_budget_of_config(cfg, NULL); /* time: dnal_arch_set_latency */
+    a->budget_dense = a->budget.cost.of(a->budget.cost.arg, net, NULL);
     if (!strcmp(cfg->search.regularizer, "flops"))
         flops_weights(a, net);
     else
@@ -115,7 +117,6 @@ void dnal_arch_free(dnal_arch *a)
     dnal_sgd_free(&a->opt);
     dnal_free(a->weight);
     dnal_free(a->g);
-    dnal_free(a->ahead);
 }
 
 double dnal_arch_regularize(const dnal_arch *a, dnal_net *net, int on_gates, int add_gradient)
@@ -139,19 +140,17 @@ double dnal_arch_expected_flops(dnal_arch *a, dnal_net *net)
     return dnal_net_cost(net, a->g).flops / a->flops_dense;
 }
 
-/* Expected FLOPs once alpha's momentum has played out, alpha - lr v m/(1-m):
- * where the gates are heading, not where they are; the gates lag lambda by
- * that displacement. */
-static double momentum_forecast_flops(dnal_arch *a, dnal_net *net, const dnal_config *cfg)
+/* The budget's cost (fraction of dense) of the gates alpha is heading to:
+ * alpha once its momentum has played out, alpha - lr v m/(1-m) (the gates
+ * lag lambda by that displacement), at the current beta. */
+static double heading_cost(dnal_arch *a, dnal_net *net, const dnal_config *cfg)
 {
     double m = a->opt.momentum, carry = cfg->search.arch_lr * m / (1.0 - m);
-    float *alpha = net->alpha, *ahead = a->ahead;
-    for (size_t c = 0; c < net->n_gates; c++)
-        ahead[c] = alpha[c] - (float)(carry * a->opt.velocity[c]);
-    net->alpha = ahead;
-    double f = dnal_arch_expected_flops(a, net);
-    net->alpha = alpha;
-    return f;
+    for (size_t c = 0; c < net->n_gates; c++) {
+        float ahead = net->alpha[c] - (float)(carry * a->opt.velocity[c]);
+        a->g[c] = dnal_gate_value(DNAL_GATE_SEARCH, (float)a->beta, ahead, net->mask[c]);
+    }
+    return a->budget.cost.of(a->budget.cost.arg, net, a->g) / a->budget_dense;
 }
 
 double dnal_arch_step(dnal_arch *a, dnal_net *net, const dnal_config *cfg, int held)
@@ -161,9 +160,9 @@ double dnal_arch_step(dnal_arch *a, dnal_net *net, const dnal_config *cfg, int h
     a->held = held;
     double reg = dnal_arch_regularize(a, net, held, 1);
     dnal_sgd_update(&a->opt, cfg->search.arch_lr, 0.0, net->alpha, net->alpha_grad, 0, net->n_gates);
-    double target = cfg->search.flops_target;
-    if (target > 0 && !held) {
-        double err = (momentum_forecast_flops(a, net, cfg) - target) / target;
+    double target = a->budget.target;
+    if (target > 0 && !held && a->budget_dense > 0) {
+        double err = (heading_cost(a, net, cfg) - target) / target;
         double rate = LAMBDA_RATE * dnal_arch_undecided(a, net);
         a->lambda = fmin(LAMBDA_MAX, fmax(LAMBDA_MIN, a->lambda * exp(rate * err)));
     }

@@ -13,8 +13,8 @@
  * if all would go, the one whose last gate has the largest alpha stays. A
  * branch that stays follows the usual rule in each of its gates.
  *
- * With search.flops_target the masks are then moved to the budget along the
- * alpha ranking (fit_budget). */
+ * With a budget (search.flops_target) the masks are then moved to it along
+ * the alpha ranking (fit_budget), whatever the budget counts. */
 #define _GNU_SOURCE /* qsort_r */
 #include <math.h>
 #include <stdlib.h>
@@ -104,16 +104,17 @@ static void finish_layers(dnal_net *net, const branches *br, int64_t multiple)
     }
 }
 
-/* ---- the FLOPs budget (search.flops_target) ---- */
+/* ---- the budget (search.flops_target, or any other dnal_budget) ---- */
 
 typedef struct budget_fit {
     dnal_net *net;
     const branches *br;
     int64_t multiple;
+    const dnal_budget *budget;
     const float *base;  /* masks after the threshold */
     size_t *flip;       /* gated channels in the order they flip */
     size_t n_flip;
-    double dense;
+    double dense;       /* the budget's cost of the dense network */
 } budget_fit;
 
 /* channel indices by their alpha, smallest first (qsort_r: no global key) */
@@ -124,34 +125,42 @@ static int by_alpha_up(const void *a, const void *b, void *alpha)
     return x < y ? -1 : x > y;
 }
 
-/* FLOPs (fraction of dense) with the first k flips applied and the layer
+/* cost (fraction of dense) with the first k flips applied and the layer
  * rules after them; leaves those masks in net->mask */
-static double flops_after(const budget_fit *f, size_t k)
+static double cost_after(const budget_fit *f, size_t k)
 {
     memcpy(f->net->mask, f->base, sizeof(float) * f->net->n_gates);
     for (size_t q = 0; q < k; q++)
         f->net->mask[f->flip[q]] = 1.0f - f->net->mask[f->flip[q]];
     finish_layers(f->net, f->br, f->multiple);
-    return dnal_net_cost(f->net, f->net->mask).flops / f->dense;
+    const dnal_budget_cost *c = &f->budget->cost;
+    return c->of(c->arg, f->net, f->net->mask) / f->dense;
 }
 
-/* The lambda controller steers the expected FLOPs during the search, but
- * the masks follow sign(alpha), which the soft expectation does not see
- * (README, "Budget targeting"). So the masks are moved to the target along
- * the alpha ranking the search learned: above it, the open channels with
- * the smallest alpha close; below it, the closed ones with the largest
- * alpha open; the result is the largest network not above the target.
- * FLOPs fall monotonically as channels close, so the number of flips is
- * found by bisection (a few dozen cost evaluations, even for ResNet-50's
- * 26k gated channels). Gates of removable branches are left as they are. */
-static void fit_budget(dnal_net *net, const branches *br, int64_t multiple, double target)
+/* The lambda controller steers the search towards the budget, but what the
+ * threshold keeps can still lie on either side of it (docs/design.md,
+ * "Budget targeting"). So the masks are moved to the target along the
+ * alpha ranking the search learned: above it, the open channels with the
+ * smallest alpha close; below it, the closed ones with the largest alpha
+ * open; the result is the largest network not above the target. A cost
+ * never rises as channels close, so the number of flips is found by
+ * bisection (a few dozen cost evaluations, even for ResNet-50's 26k gated
+ * channels). Gates of removable branches are left as they are. */
+static void fit_budget(dnal_net *net, const branches *br, int64_t multiple,
+                       const dnal_budget *budget)
 {
-    budget_fit f = {net, br, multiple, NULL, NULL, 0, dnal_net_cost(net, NULL).flops};
+    const double target = budget->target;
+    budget_fit f = {net, br, multiple, budget, NULL, NULL, 0,
+                    budget->cost.of(budget->cost.arg, net, NULL)};
+    if (!(f.dense > 0)) { /* nothing to fit: a network that costs nothing */
+        finish_layers(net, br, multiple);
+        return;
+    }
     float *base = dnal_alloc(sizeof(float) * net->n_gates);
     f.flip = dnal_alloc(sizeof(size_t) * (net->n_gates ? net->n_gates : 1));
     memcpy(base, net->mask, sizeof(float) * net->n_gates);
     f.base = base;
-    double now = flops_after(&f, 0);
+    double now = cost_after(&f, 0);
     int closing = now > target;
     for (int i = 0; i < net->n_layers; i++) {
         const dnal_layer *l = net->layers[i];
@@ -168,23 +177,23 @@ static void fit_budget(dnal_net *net, const branches *br, int64_t multiple, doub
             f.flip[q] = f.flip[f.n_flip - 1 - q];
             f.flip[f.n_flip - 1 - q] = t;
         }
-    /* closing: the fewest flips with FLOPs <= target; opening: the most */
+    /* closing: the fewest flips with cost <= target; opening: the most */
     size_t lo = 0, hi = f.n_flip;
     while (lo < hi) {
         size_t mid = lo + (hi - lo + (closing ? 0 : 1)) / 2;
-        int under = flops_after(&f, mid) <= target;
+        int under = cost_after(&f, mid) <= target;
         if (closing)
             under ? (hi = mid) : (lo = mid + 1);
         else
             under ? (lo = mid) : (hi = mid - 1);
     }
-    flops_after(&f, lo);
+    cost_after(&f, lo);
     free(base);
     free(f.flip);
 }
 
 void dnal_prune(dnal_net *net, double beta, double threshold, int64_t multiple,
-                double flops_target)
+                const dnal_budget *budget)
 {
     if (multiple <= 0) /* auto: the block of the layout oneDNN runs the network in */
         multiple = dnal_net_channel_block(net);
@@ -219,8 +228,8 @@ void dnal_prune(dnal_net *net, double beta, double threshold, int64_t multiple,
         if (all && best > 0)
             br.removed[best] = 0;
     }
-    if (flops_target > 0)
-        fit_budget(net, &br, multiple, flops_target);
+    if (budget && budget->target > 0)
+        fit_budget(net, &br, multiple, budget);
     else
         finish_layers(net, &br, multiple);
     free_branches(&br);

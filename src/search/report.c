@@ -18,7 +18,7 @@ void report_progress(const dnal_run *r, const progress_line *p)
         dnal_arch *a = (dnal_arch *)&r->arch;
         printf(" reg=%.4f lambda=%.3g beta=%.4g kept=%.3f flops=%.3f", p->reg, a->lambda, a->beta,
                dnal_arch_open_fraction(a, r->net), dnal_arch_expected_flops(a, r->net));
-        if (a->latency) /* the predicted time under the gates, of dense */
+        if (a->latency.tab) /* the predicted time under the gates, of dense */
             printf(" time=%.3f", dnal_arch_expected_latency(a, r->net));
     } else if (r->compact) {
         printf(" flops=%.3f", r->compact_cost.flops / r->dense_cost.flops);

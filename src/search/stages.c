@@ -307,7 +307,7 @@ static dnal_eval prune(dnal_run *r)
     DNAL_ASSERT(!r->compact);
     if (r->dist.rank == 0)
         dnal_prune(r->net, r->arch.beta, r->cfg.prune.threshold, r->cfg.prune.channel_multiple,
-                   r->cfg.search.flops_target);
+                   &r->arch.budget);
     dnal_dist_bcast(&r->dist, r->net->mask, sizeof(float) * r->net->n_gates);
     if (r->cfg.dist.check_sync)
         check_replicas(r);

@@ -80,6 +80,48 @@ pruned=$(sed -n 's/^summary.*top1_pruned=\([0-9.]*\) .*/\1/p' run.out)
 check "export of the searched checkpoint prunes with auto as the run did (top1 $pruned)" \
     "grep -q '^eval stage=model epoch=0 top1=$pruned ' eval.out"
 
+# a time budget: the fit at prune lands the predicted time at most at the
+# target and within a block's worth of it. The table's times are replaced
+# by made-up ones (each layer's time its channel count; a conv's input
+# curve scaled to meet its output curve at dense) so that the check does
+# not depend on how busy the machine was when it profiled
+cat >madeup.py <<'EOF'
+import h5py, shutil, sys
+shutil.copy(sys.argv[1], sys.argv[2])
+f = h5py.File(sys.argv[2], "r+")
+total = 0.0
+for name, g in f["layers"].items():
+    dense_in, dense_out = float(g.attrs["in_channels"]), float(g.attrs["out_channels"])
+    for sub, scale in (("", 1.0), ("in/", dense_out / dense_in), ("scatter/", 1.0), ("widen/", 1.0)):
+        if sub and sub[:-1] not in g:
+            continue
+        c = g[sub + "channels"][()].astype(float)
+        for w in ("train_ms", "infer_ms"):
+            g[sub + w][...] = c * scale
+    total += float(g["train_ms"][-1])
+for w in ("train", "infer"):
+    f.attrs[w + "_layers_ms"] = total
+    f.attrs[w + "_step_ms"] = 1.1 * total
+del f["gates"]
+print("ok")
+EOF
+check "a made-up table of the profiled one" "[ \"\$($py madeup.py t.h5 m.h5 2>&1)\" = ok ]"
+"$DNAL" search $small $short --set search.latency_table=m.h5 --set search.latency_target=0.6 \
+    --set search.regularizer=latency --set prune.channel_multiple=auto --set checkpoint.dir=ck3 \
+    --set log.path=run3.h5 >target.out 2>&1
+rc=$?
+pr=$(sed -n 's/^prune_latency .* predicted_ratio=\([0-9.]*\)$/\1/p' target.out)
+check "search.latency_target=0.6: exit 0, the predicted time $pr of dense, in [0.55, 0.6]" \
+    "[ $rc -eq 0 ] && awk -v p='$pr' 'BEGIN { exit !(p != \"\" && p <= 0.6 && p >= 0.55) }'"
+"$DNAL" export ck3/search.h5 -o t3.h5 >export3.out 2>&1
+check "export of its searched checkpoint fits the same time budget (the run's FLOPs)" \
+    "grep -q \"flops=\$(sed -n 's/^summary.* flops_compact=\\([0-9]*\\) .*/\\1/p' target.out) \" export3.out"
+"$DNAL" search $small --set search.latency_table=t.h5 --set search.latency_target=0.5 \
+    --set search.flops_target=0.5 >both.out 2>&1
+rc=$?
+check "flops_target and latency_target together: exit 1 (one budget)" \
+    "[ $rc -eq 1 ] && grep -q 'a run has one budget' both.out"
+
 # a run that stops after prune and is resumed keeps the times for its summary
 "$DNAL" search $small $short --set search.latency_table=t.h5 --set run.stages=pretrain,search,prune \
     --set checkpoint.dir=ck2 --set log.path=run2.h5 >part.out 2>&1

@@ -11,8 +11,9 @@
 #   a FIFO named .JPEG in a class folder (skipped, never opened);
 #   a progressive JPEG whose header claims 65500x65500 (skipped before
 #   decoding; data.max_pixels bounds it);
-#   a checkpoint claiming a large input (export builds no activations) and
-#   model files with damaged attributes, masks, weights or layers.
+#   a checkpoint claiming a large input (export builds no activations) or
+#   a width its masks do not have (nothing is built), and model files with
+#   damaged attributes (width too), masks, weights or layers.
 # Speaks TAP. $DNAL is the binary under test.
 DNAL=${DNAL:-./dnal}
 PY=/usr/bin/python3
@@ -72,6 +73,10 @@ check "... and --resume of it too" "resume_fails classes 'classes.h5: checkpoint
 tamper side 'f.attrs["image_size"] = 24369.0'
 check "images of 24369x24369 (found by fuzzing): exit 2 before a network is built for them" \
     "\"$DNAL\" export side.h5 -o side-model.h5 >side.out 2>side.err; [ \$? -eq 2 ] && grep -q 'attribute image_size = 24369' side.err"
+tamper wide 'f.attrs["width"] = 63.0'
+check "width 63 for a width-1 network (found by fuzzing): dnal export exits 2 before building it (small RSS)" \
+    "/usr/bin/time -f 'maxrss_kb=%M' -o wide.rss \"$DNAL\" export wide.h5 -o wide-model.h5 >wide.out 2>wide.err; \
+     [ \$? -eq 2 ] && grep -q '/dense/mask holds .* gated channels' wide.err && [ \$(sed -n 's/^maxrss_kb=//p' wide.rss) -lt 1000000 ]"
 tamper side4k 'f.attrs["image_size"] = 4096.0'
 check "a small checkpoint claiming 4096x4096 images: dnal export builds no activations for them" \
     "/usr/bin/time -f 'maxrss_kb=%M' -o side4k.rss \"$DNAL\" export side4k.h5 -o side4k-model.h5 \
@@ -119,6 +124,10 @@ mtamper mvar 'L[bn]["running_var"][0] = -1.0'
 check "a negative running variance: exit 2" "eval_fails mvar 'running_var\\[0\\] = -1 is not a variance'"
 mtamper mch 'L[conv].attrs["out_channels"] = L[conv].attrs["out_channels"] + 1'
 check "a layer's channel count other than its masks make: exit 2" "eval_fails mch 'channels, its masks make'"
+mtamper mwide 'f.attrs["width"] = 63.0'
+check "width 63 in a model file: exit 2 from the masks' sizes, before a network is built (small RSS)" \
+    "/usr/bin/time -f 'maxrss_kb=%M' -o mwide.rss \"$DNAL\" eval mwide.h5 --set data.eval_limit=64 >mwide.out 2>mwide.err; \
+     [ \$? -eq 2 ] && grep -q 'mask holds .* channels there' mwide.err && [ \$(sed -n 's/^maxrss_kb=//p' mwide.rss) -lt 1000000 ]"
 mtamper mgone 'del f["layers"][conv]'
 check "a missing layer: exit 2 naming it" "eval_fails mgone 'missing group /layers/'"
 

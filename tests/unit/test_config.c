@@ -135,7 +135,7 @@ static const char default_text[] =
     "schedule = cosine\nmilestones =\ngamma = 0.1\nwarmup_epochs = 0\n"
     "\n[search]\nmode = staged\nepochs = 0.5\nbeta0 = 1\nbeta_final = 10000\nbeta_update = step\n"
     "beta_hold = 0.1\nlambda = 0.012\nregularizer = flops\nflops_target = 0\nlatency_table =\n"
-    "latency_of = train\narch_lr = 0.01\n"
+    "latency_target = 0\nlatency_of = train\narch_lr = 0.01\n"
     "arch_momentum = 0.9\ntrain_classifier = true\nclassifier_lr = 0.01\n"
     "\n[prune]\nthreshold = 0.9\nchannel_multiple = 1\n"
     "\n[finetune]\nepochs = 1\nlr = 0.05\nmomentum = 0.9\nnesterov = false\nweight_decay = 0.0001\n"

@@ -364,7 +364,7 @@ static void check_auto_multiple(const dnal_ctx *ctx, const char *name)
         for (size_t c = 0; l->kind == DNAL_GATE && c < l->n_gates; c++)
             net->alpha[l->gate_off + c] = c < 5 ? 1.0f : -1.0f - (float)c;
     }
-    dnal_prune(net, 100, 0.9, 0, 0);
+    dnal_prune(net, 100, 0.9, 0, NULL);
     int ok = 1;
     for (int i = 0; i < net->n_layers; i++) {
         const dnal_layer *l = net->layers[i];

@@ -136,7 +136,7 @@ static void check_prune(const dnal_ctx *ctx)
     for (size_t c = 12; c < 32; c++)
         net->alpha[c] = -1e-3f * (float)(c - 11);
     net->mask[11] = 0.0f; /* an earlier decision stays */
-    dnal_prune(net, 1e4, 0.9, 1, 0);
+    dnal_prune(net, 1e4, 0.9, 1, NULL);
     const dnal_layer *g1 = dnal_net_find(net, "gate1"), *g2 = dnal_net_find(net, "gate2");
     int ok = 1;
     for (size_t c = 0; c < 12; c++) /* sigmoid(1e4*(c-6)e-3) > 0.9 for c >= 7, but 11 was masked */
@@ -147,7 +147,7 @@ static void check_prune(const dnal_ctx *ctx)
            "prune: a layer whose gates all closed keeps its largest alpha");
     for (size_t c = 0; c < 32; c++)
         net->mask[c] = 1.0f;
-    dnal_prune(net, 1e4, 0.9, 8, 0);
+    dnal_prune(net, 1e4, 0.9, 8, NULL);
     int64_t k1 = dnal_kept_channels(net, g1), k2 = dnal_kept_channels(net, g2);
     tap_ok(k1 == 8 && k2 == 8 && net->mask[4] == 1.0f && net->mask[3] == 0.0f,
            "prune.channel_multiple=8: 5 kept -> 8 (the next largest alphas), 0 -> 8 (kept %lld, %lld)",
@@ -169,11 +169,12 @@ static void check_budget(const dnal_ctx *ctx)
             net->alpha[c] = (float)((double)((c * 2654435761u) % 1000) / 1000.0 - 0.33) * 1e-3f;
             net->mask[c] = 1.0f;
         }
-        dnal_prune(net, 1e4, 0.9, 1, 0);
+        dnal_prune(net, 1e4, 0.9, 1, NULL);
         double free_f = dnal_net_cost(net, net->mask).flops / dense;
         for (size_t c = 0; c < net->n_gates; c++)
             net->mask[c] = 1.0f;
-        dnal_prune(net, 1e4, 0.9, 1, targets[t]);
+        dnal_budget b = {dnal_budget_flops(), targets[t]};
+        dnal_prune(net, 1e4, 0.9, 1, &b);
         double f = dnal_net_cost(net, net->mask).flops / dense;
         /* ranked: no closed channel has a larger alpha than an open one (but
          * the one a layer keeps when all its others closed) */
@@ -196,7 +197,8 @@ static void check_budget(const dnal_ctx *ctx)
     }
     for (size_t c = 0; c < net->n_gates; c++)
         net->mask[c] = 1.0f;
-    dnal_prune(net, 1e4, 0.9, 8, 0.5);
+    dnal_budget half = {dnal_budget_flops(), 0.5};
+    dnal_prune(net, 1e4, 0.9, 8, &half);
     double f = dnal_net_cost(net, net->mask).flops / dense;
     int multiples = 1;
     for (int i = 0; i < net->n_layers; i++)
@@ -204,6 +206,80 @@ static void check_budget(const dnal_ctx *ctx)
             multiples &= dnal_kept_channels(net, net->layers[i]) % 8 == 0;
     tap_ok(f <= 0.5 && f > 0.45 && multiples,
            "flops_target=0.5 with channel_multiple=8: %.4f, every layer a multiple of 8", f);
+    dnal_net_destroy(net);
+}
+
+/* A budget counts whatever its cost function says: here the open channels
+ * of one gated layer (a stand-in for a latency model that only that layer
+ * matters to). The fit lands on it and the lambda controller follows it. */
+typedef struct layer_cost {
+    const dnal_layer *gate;
+    int calls;
+} layer_cost;
+
+static double open_in_layer(void *arg, const dnal_net *net, const float *g)
+{
+    layer_cost *lc = arg;
+    lc->calls++;
+    double open = 0;
+    for (size_t c = 0; c < lc->gate->n_gates; c++)
+        open += g ? g[lc->gate->gate_off + c] : 1.0;
+    return open;
+}
+
+static void check_budget_plug(const dnal_ctx *ctx)
+{
+    dnal_model_cfg mc = {.name = "resnet20", .batch = 2, .in_channels = 1, .image_size = 28,
+                         .classes = 10, .width = 1.0};
+    dnal_net *net = dnal_model_build(ctx, &mc);
+    const dnal_layer *g = dnal_net_find(net, "layer3.0.gate1"); /* 64 channels */
+    layer_cost lc = {g, 0};
+    dnal_budget b = {{"layer3.0.gate1", open_in_layer, &lc}, 0.25};
+    for (size_t c = 0; c < net->n_gates; c++) {
+        net->alpha[c] = (float)((double)((c * 2654435761u) % 1000) / 1000.0 - 0.2) * 1e-3f;
+        net->mask[c] = 1.0f;
+    }
+    double flops_free = 0;
+    dnal_prune(net, 1e4, 0.9, 1, NULL);
+    flops_free = dnal_net_cost(net, net->mask).flops;
+    for (size_t c = 0; c < net->n_gates; c++)
+        net->mask[c] = 1.0f;
+    dnal_prune(net, 1e4, 0.9, 1, &b);
+    int64_t kept = dnal_kept_channels(net, g);
+    /* only that layer's channels move the cost: the fit closes them and
+     * leaves the others as the threshold set them */
+    double flops_fit = dnal_net_cost(net, net->mask).flops;
+    tap_ok(kept == 16 && lc.calls > 2 && flops_fit < flops_free,
+           "a plugged-in cost (open channels of %s): the fit keeps %lld of 64 for a 0.25 target "
+           "(along the global alpha ranking: other layers' smallest alphas close on the way)",
+           g->name, (long long)kept);
+
+    /* the controller reads the same cost: above the target lambda grows,
+     * below it falls */
+    dnal_config cfg;
+    dnal_config_defaults(&cfg);
+    dnal_arch a;
+    dnal_arch_init(&a, net, &cfg);
+    a.budget = b;
+    a.budget_dense = 64;
+    a.beta = 1;
+    for (size_t c = 0; c < net->n_gates; c++) {
+        net->alpha[c] = 0.0f;
+        net->mask[c] = 1.0f;
+        net->alpha_grad[c] = 0.0f;
+    }
+    double l0 = a.lambda;
+    lc.calls = 0;
+    dnal_arch_step(&a, net, &cfg, 0); /* gates at 0.5: 32 of 64 open, above 0.25 */
+    double up = a.lambda;
+    a.budget.target = 0.75;
+    for (size_t c = 0; c < net->n_gates; c++)
+        net->alpha_grad[c] = 0.0f;
+    dnal_arch_step(&a, net, &cfg, 0); /* below 0.75 */
+    tap_ok(up > l0 && a.lambda < up && lc.calls == 2,
+           "the lambda controller follows the plugged-in cost: %.5f -> %.5f (above the target) -> "
+           "%.5f (below)", l0, up, a.lambda);
+    dnal_arch_free(&a);
     dnal_net_destroy(net);
 }
 
@@ -246,6 +322,7 @@ int main(void)
     held = 0;
     check_prune(ctx);
     check_budget(ctx);
+    check_budget_plug(ctx);
     dnal_ctx_destroy(ctx);
     return tap_done();
 }

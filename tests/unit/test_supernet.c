@@ -228,7 +228,7 @@ static void check_removal(const dnal_ctx *ctx, int64_t multiple)
     for (int k = 0; k < CANDS; k++)
         set_alpha(dense, 5, k, 1, 1, -1.0f);
     set_alpha(dense, 5, 4, 0, 1, -0.5f);
-    dnal_prune(dense, 1e4, 0.9, multiple, 0);
+    dnal_prune(dense, 1e4, 0.9, multiple, NULL);
     int total = 0, removed = dnal_removed_branches(dense, &total, NULL);
     int want = 2 + 6 + 1 + 5;
     tap_ok(e2_shortcut && removed == want && total == EDGES * CANDS,
