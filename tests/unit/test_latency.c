@@ -324,9 +324,32 @@ static void check_profile(const dnal_ctx *ctx)
     tap_ok(attrs_ok && layers_ok && gates_ok,
            "file: the documented attributes, /layers/<layer>[/in]/{channels,train_ms,infer_ms}, "
            "/gates/<gate> curves of the network's time");
-    dnal_free(scratch);
     dnal_free(ms);
     unlink(path);
+
+    /* a time budget fitted at prune (dnal_budget_latency): alpha at random,
+     * auto multiples; the compact network's predicted time is at most the
+     * target, or where even one block per layer is above it, that network */
+    unsigned seed = 9;
+    for (size_t c = 0; c < net->n_gates; c++)
+        net->alpha[c] = (float)(rand_r(&seed) % 2001) / 1000.0f - 1.0f;
+    dnal_latency_use use = {tab, DNAL_LATENCY_TRAIN};
+    dnal_budget budget = {dnal_budget_latency(&use), 0.7};
+    dnal_prune(net, 1e4, 0.9, 0, &budget);
+    double fraction = dnal_budget_fraction(&budget, net, net->mask);
+    int blocks = 1, minimal = 1;
+    for (int i = 0; i < net->n_layers; i++) {
+        const dnal_layer *l = net->layers[i];
+        if (l->kind != DNAL_GATE)
+            continue;
+        int64_t kept = dnal_kept_channels(net, l), one = block < (int64_t)l->n_gates ? block : (int64_t)l->n_gates;
+        blocks &= kept % block == 0 || kept == (int64_t)l->n_gates;
+        minimal &= kept == one;
+    }
+    tap_ok(blocks && (fraction <= 0.7 || minimal) && fraction > 0,
+           "fit: a latency target of 0.7 at prune gives %.4f of the dense time%s, every layer "
+           "whole blocks", fraction, minimal ? " (one block per layer: the least there is)" : "");
+    dnal_free(scratch);
     dnal_latency_free(back);
     dnal_latency_free(tab);
     dnal_net_destroy(net);
