@@ -29,7 +29,7 @@ trap 'exit 1' HUP INT TERM
 "$dnal" export "$dir/pretrain.h5" -o "$tmp/dense.h5" >/dev/null
 "$dnal" export "$dir/search.h5" -o "$tmp/compact.h5" --set prune.channel_multiple="$multiple" |
     sed 's/^export /compact /'
-ips() { "$dnal" bench "$1" --set data.batch="$batch" --set run.threads="$threads" --steps 10 --warmup 3 |
+ips() { niced "$dnal" bench "$1" --set data.batch="$batch" --set run.threads="$threads" --steps 10 --warmup 3 |
     sed -n 's/^bench .*images_per_s=\([0-9.]*\) .*/\1/p'; }
 : >"$tmp/times"
 : >"$tmp/all"

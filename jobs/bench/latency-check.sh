@@ -28,7 +28,7 @@ data="--set data.dataset=synthetic --set data.batch=$batch --set run.threads=$th
 for model in $models; do
     wait_quiet
     mark
-    "$dnal" profile $data --set model.name="$model" -o "$tmp/$model.h5" >"$tmp/profile.out"
+    niced "$dnal" profile $data --set model.name="$model" -o "$tmp/$model.h5" >"$tmp/profile.out"
     others
     echo "$(grep '^profile ' "$tmp/profile.out") others=$o"
     : >"$tmp/$model.err"
@@ -36,7 +36,7 @@ for model in $models; do
         for multiple in auto 1; do
             wait_quiet
             mark
-            line=$("$dnal" search $data --set model.name="$model" --set run.stages=search,prune \
+            line=$(niced "$dnal" search $data --set model.name="$model" --set run.stages=search,prune \
                 --set search.epochs=2 --set search.flops_target="$target" \
                 --set prune.channel_multiple="$multiple" --set search.latency_table="$tmp/$model.h5" \
                 --set checkpoint.dir="$tmp/ck" --set log.path="$tmp/run.h5" |

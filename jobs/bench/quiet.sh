@@ -43,3 +43,9 @@ wait_quiet() {
         waited=$((waited + 30))
     done
 }
+# niced CMD...: CMD at the niceness BENCH_NICE (e.g. -19, as root: the
+# measurement then takes the CPU from other processes rather than waiting
+# on it; unset: as is)
+niced() {
+    if [ -n "${BENCH_NICE:-}" ]; then nice -n "$BENCH_NICE" "$@"; else "$@"; fi
+}
