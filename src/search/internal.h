@@ -105,6 +105,9 @@ void report_removed_candidates(const dnal_run *r);
 void report_prune(const dnal_run *r, int64_t multiple, const char *auto_from);
 void report_summary(const dnal_run *r);
 void report_latency(const dnal_run *r);
+/* the fit could not reach the budget: the smallest network the layer rules
+ * and the channel multiple allow costs `reached` of dense */
+void report_budget_missed(const dnal_budget *b, double reached, int64_t multiple);
 void report_skipped(int64_t train, int64_t test);
 void report_stopped(int64_t step, int code);
 void report_checkpoint(const char *what, const char *path, int64_t step, int signal);

@@ -86,6 +86,14 @@ void report_latency(const dnal_run *r)
     fflush(stdout);
 }
 
+void report_budget_missed(const dnal_budget *b, double reached, int64_t multiple)
+{
+    printf("prune note: the budget %s=%.4g is out of reach: the smallest network with at least "
+           "one channel per gated layer, in multiples of %lld, costs %.4f of dense\n",
+           b->cost.name, b->target, (long long)multiple, reached);
+    fflush(stdout);
+}
+
 /* the kept channels of every gated layer (after pruning) */
 static void print_arch(const dnal_arch_record *rec)
 {

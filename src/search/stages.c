@@ -317,6 +317,8 @@ static dnal_eval prune(dnal_run *r)
     dnal_md_layout_str(&r->net->layout, dense_layout, sizeof dense_layout);
     if (multiple == 0)
         multiple = dnal_net_channel_block(r->net);
+    const dnal_budget *budget = &r->arch.budget;
+    double reached = budget->target > 0 ? dnal_budget_fraction(budget, r->net, r->net->mask) : 0;
     compact(r);
     dnal_pass eval = {.training = 0, .gate_mode = DNAL_GATE_OFF, .beta = 1};
     dnal_eval e = run_evaluate(r, &eval, 0);
@@ -324,6 +326,8 @@ static dnal_eval prune(dnal_run *r)
     report_eval(DNAL_STAGE_PRUNE, 0, &e);
     run_io_eval(r, DNAL_STAGE_PRUNE, 0, &e);
     report_prune(r, multiple, r->cfg.prune.channel_multiple == 0 ? dense_layout : NULL);
+    if (reached > budget->target + 1e-9) /* the fit found nothing smaller */
+        report_budget_missed(budget, reached, multiple);
     return e;
 }
 
