@@ -17,6 +17,8 @@ int dnal_cmd_export(int argc, char **argv);
 int dnal_cmd_eval(int argc, char **argv);
 /* dnal bench: step timing of a model on synthetic data. */
 int dnal_cmd_bench(int argc, char **argv);
+/* dnal profile: the latency table of a model on this CPU. */
+int dnal_cmd_profile(int argc, char **argv);
 /* dnal config: the resolved configuration, or every key (--list). */
 int dnal_cmd_config(int argc, char **argv);
 

@@ -45,8 +45,11 @@ typedef struct dnal_config {
         char beta_update[8];   /* epoch | step */
         double beta_hold;
         double lambda;
-        char regularizer[8];   /* count | flops */
+        char regularizer[8];   /* count | flops | latency */
         double flops_target;   /* 0 = off */
+        char latency_table[DNAL_PATH_MAX]; /* dnal profile's table ("": none) */
+        char latency_of[8];    /* train | infer: which of the table's times */
+        double latency_target; /* 0 = off; a fraction of the dense step's time */
         double arch_lr, arch_momentum;
         int train_classifier;
         double classifier_lr;  /* SGD lr of the classifier while it trains in a staged search */
@@ -56,7 +59,7 @@ typedef struct dnal_config {
     } search;
     struct {
         double threshold;
-        int64_t channel_multiple;
+        int64_t channel_multiple; /* 0 = auto: the channel block of the network's layout */
     } prune;
     dnal_stage_cfg finetune;
     struct {

@@ -209,6 +209,10 @@ dnal_md dnal_md_like(const dnal_md *kind, int ndims, const int64_t *dims);
 dnal_md dnal_md_conv_layout(const dnal_ctx *ctx);
 /* The same probe for elements of dtype; 0 where oneDNN has no such convolution. */
 int dnal_md_conv_layout_of(const dnal_ctx *ctx, dnnl_data_type_t dtype, dnal_md *layout);
+/* The channel block of an activation layout kind: the channels oneDNN
+ * computes together in it (16 in nChw16c, 8 in nChw8c), so that a layer
+ * keeping a multiple of it pads none; 1 for a layout without one (NHWC). */
+int64_t dnal_layout_channel_block(const dnal_md *kind);
 /* Channels last (NHWC), of ctx->dtype. */
 dnal_md dnal_md_channels_last_kind(const dnal_ctx *ctx);
 int dnal_md_equal(const dnal_md *a, const dnal_md *b);

@@ -41,6 +41,29 @@ void dnal_model_file_info(const char *path, int64_t batch, dnal_model_info *info
  * "logits"); fold_bn folds each BN into the conv before it. */
 void dnal_onnx_save(const char *path, const dnal_net *net, int fold_bn);
 
+/* ---- the latency table (dnal profile, search.latency_table) ---- */
+
+/* A compact network's step against its dense network's (search.latency_table):
+ * predicted from the table, and measured at the end of prune (alternated
+ * pairs, the ratio their median). NaN: not known; of "": none. */
+typedef struct dnal_latency_times {
+    char of[8];                      /* "train" or "infer" (search.latency_of) */
+    double dense_ms, compact_ms, ratio;
+    double predicted_dense_ms, predicted_compact_ms, predicted_ratio;
+} dnal_latency_times;
+/* Every value NaN, of "". */
+dnal_latency_times dnal_latency_times_none(void);
+
+/* Writes the table (layout in src/io/latency_file.c and docs/design.md),
+ * with each gate's curve predicted on `net`, the dense network it was
+ * measured on (tab bound to it). */
+void dnal_latency_save(const char *path, const dnal_latency *tab, const dnal_net *net);
+/* Reads the entries of net's layers, checked (format, the model m against
+ * the one measured, counts rising to each layer's dense channels, finite
+ * times; exit 2 naming the file), bound to net; a note on stderr when it
+ * was measured at another thread count or ISA. */
+dnal_latency *dnal_latency_load(const char *path, const dnal_net *net, const dnal_model_cfg *m);
+
 /* ---- checkpoints (stage ends, every checkpoint.every steps, signals) ---- */
 
 /* A run's id, stored in each of its checkpoints (a resumed run keeps it). */
@@ -72,6 +95,7 @@ typedef struct dnal_checkpoint_info {
     dnal_log_rows log_rows;
     int eval_pending;       /* a stop cut the evaluation of the epoch that ended at stage_step */
     char run_id[DNAL_RUN_ID_LEN]; /* "" in checkpoints from before run ids */
+    dnal_latency_times latency;   /* once pruned with a latency table; none in older files */
 } dnal_checkpoint_info;
 
 /* Writes `net` (dense with alpha and masks, or compact with rec's masks)
@@ -159,6 +183,8 @@ void dnal_runlog_eval(dnal_runlog *log, const dnal_log_eval *e);
 void dnal_runlog_arch(dnal_runlog *log, const dnal_arch_record *rec, dnal_cost compact,
                       dnal_cost compact_authors);
 void dnal_runlog_flush(dnal_runlog *log);
+/* The /arch attributes of the compact network's time (written at once). */
+void dnal_runlog_latency(dnal_runlog *log, const dnal_latency_times *t);
 dnal_log_rows dnal_runlog_rows(const dnal_runlog *log);
 /* Marks the run complete: root attribute `finished` (ISO 8601, UTC). */
 void dnal_runlog_finish(dnal_runlog *log);

@@ -184,4 +184,109 @@ float *dnal_net_param(const dnal_net *net, const dnal_layer *l, int i);
 float *dnal_net_param_grad(const dnal_net *net, const dnal_layer *l, int i);
 dnal_layer *dnal_net_find(const dnal_net *net, const char *name);
 
+/* ---- latency (docs/design.md, "Latency"): profile.c times layers alone,
+ * latency.c predicts a network's time from a table of such times ---- */
+
+/* The channel block of the network's activation layout (dnal_layout_channel_block),
+ * or in channels last the block of the layout oneDNN's convolutions pick
+ * here (ctx->conv_layout: its NHWC kernels compute output channels in
+ * vectors that wide): prune.channel_multiple=auto rounds kept channels to it. */
+int64_t dnal_net_channel_block(const dnal_net *net);
+
+/* What decides a layer's time when timed alone: its kind and geometry, its
+ * channel counts, whether it reads the network input, the ReLU fused into
+ * it. Equal signatures (memcmp) time the same. */
+typedef struct dnal_layer_signature {
+    int kind, ndims, depthwise, bias, from_input, n_in, relu;
+    int scatter; /* an add as a compact network runs it when its inputs keep different
+                    channels: a scatter-add of one into the other, the ReLU apart (1),
+                    and first one widened to the sum's channels (2: neither holds all) */
+    int64_t cin, cout, h, w, kernel, stride, pad, grouped, out_features;
+} dnal_layer_signature;
+/* Layer `layer` of net counts in a latency table: it runs (not absorbed by
+ * a fused layer) and is no gate (a compact network has none). */
+int dnal_net_profiled_layer(const dnal_net *net, int layer);
+/* The signature of layer `layer` of net with cin input and cout output
+ * channels (cin = cout for layers that keep channels). */
+void dnal_net_layer_signature(const dnal_net *net, int layer, int64_t cin, int64_t cout,
+                              dnal_layer_signature *s);
+/* Milliseconds of a layer of signature s, built alone in net's layout: the
+ * median of `reps` runs after one warm-up of forward and backward over a
+ * batch of `batch` (train), or of forward at batch 1 (infer). */
+double dnal_net_time_signature(const dnal_net *net, const dnal_layer_signature *s, int infer,
+                               int64_t batch, int reps);
+
+/* A latency table: each layer's time against its channel counts, measured
+ * on one CPU at one thread count (dnal profile). */
+enum { DNAL_LATENCY_TRAIN = 0, DNAL_LATENCY_INFER = 1 };
+typedef struct dnal_latency_curve {
+    int n;                /* points, channels ascending; the last is the dense count */
+    int64_t *channels;
+    double *ms[2];        /* [DNAL_LATENCY_TRAIN]: forward and backward at the table's
+                             batch; [DNAL_LATENCY_INFER]: forward at batch 1 */
+} dnal_latency_curve;
+typedef struct dnal_latency_layer {
+    char name[64];
+    int kind;                          /* dnal_layer_kind */
+    int64_t in_channels, out_channels; /* in the dense network */
+    /* against the output channels with the input dense (a layer keeping
+     * channels: both; linear: against its input channels, its outputs are
+     * the classes) */
+    dnal_latency_curve out;
+    /* a dense conv: against the input channels with the output dense
+     * (n = 0 where the input never changes, e.g. the network input) */
+    dnal_latency_curve in;
+    /* an add: its compact forms where its inputs keep different channels
+     * (scatter-add and a ReLU apart; widen: and one input widened first,
+     * when neither holds every channel of the sum), against its channels;
+     * n = 0 otherwise */
+    dnal_latency_curve scatter, widen;
+    /* the layer's time inside the dense network over its time alone at
+     * dense (train, infer): every point above is multiplied by it */
+    double context[2];
+} dnal_latency_layer;
+typedef struct dnal_latency {
+    char model[32];
+    int64_t in_channels, image_size, classes;
+    double width;
+    int64_t batch, threads, block; /* the training batch, OpenMP threads, channel step */
+    char isa[32], layout[16], dtype[8];
+    double step_ms[2];   /* the dense network's whole step, measured (train: forward,
+                            backward and update; infer: forward at batch 1) */
+    double layers_ms[2]; /* the dense network's layers timed alone, summed */
+    int n_layers;
+    dnal_latency_layer *layers;
+    int *of_layer;       /* dnal_latency_bind: each layer of the bound network's entry, or -1 */
+    int n_bound;
+} dnal_latency;
+
+/* n_layers entries with curves of the given points (zeroed). */
+dnal_latency *dnal_latency_new(int n_layers);
+void dnal_latency_curve_alloc(dnal_latency_curve *c, int n);
+void dnal_latency_free(dnal_latency *tab);
+/* Time of a curve at c channels (fractional: expected counts under gates):
+ * linear between the measured counts, the first point's below it (a
+ * layout computes at least one block), the last's above. */
+double dnal_latency_at(const dnal_latency_curve *c, double channels, int which);
+/* Matches the table to a network: every layer that counts
+ * (dnal_net_profiled_layer) needs an entry of the same name, kind and
+ * dense channels; otherwise exit 2 naming `origin` (the table's file) and
+ * the layer. */
+void dnal_latency_bind(dnal_latency *tab, const dnal_net *net, const char *origin);
+/* The predicted time in ms of one step (which: train or infer) of the
+ * network under gate values g (one per gated channel; the masks: its
+ * compact network; NULL: the dense network as it is, its measured step):
+ * every layer at its expected channel counts
+ * (liveness, as dnal_net_cost; a layer left with none vanishes), a conv at
+ * out(c_out) in(c_in) / its dense time, an add whose inputs keep different
+ * channels in its scatter form, plus the rest of the dense step (update,
+ * gradient sums) scaled with the layers. tab bound to net. */
+double dnal_latency_predict(const dnal_latency *tab, const dnal_net *net, const float *g,
+                            int which);
+/* The same with gate layer `gate` at `channels` (its first ones; a
+ * fraction opens the next one partly) and every other gate open: the
+ * network's time against that gate's channels. scratch: n_gates floats. */
+double dnal_latency_gate_time(const dnal_latency *tab, const dnal_net *net, int gate,
+                              double channels, int which, float *scratch);
+
 #endif

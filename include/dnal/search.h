@@ -10,6 +10,7 @@
 #define DNAL_SEARCH_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "dnal/config.h"
 #include "dnal/data.h"
@@ -62,9 +63,17 @@ typedef struct dnal_budget {
  * authors' way (dnal_net_cost_as, DNAL_COUNT_AUTHORS). */
 dnal_budget_cost dnal_budget_flops(void);
 dnal_budget_cost dnal_budget_flops_authors(void);
-/* The budget a configuration asks for: search.flops_target in FLOPs,
- * counted as search.flops_count says. */
-dnal_budget dnal_budget_of_config(const dnal_config *cfg);
+/* A latency table's predicted time (dnal_latency_predict; which: train or
+ * infer) as a budget cost; `use` must outlive the budget. */
+typedef struct dnal_latency_use {
+    const dnal_latency *tab; /* bound to the network the budget is asked about; NULL: none */
+    int which;               /* DNAL_LATENCY_TRAIN or _INFER */
+} dnal_latency_use;
+dnal_budget_cost dnal_budget_latency(const dnal_latency_use *use);
+/* The budget a configuration asks for: search.flops_target in FLOPs
+ * (counted as search.flops_count says), or search.latency_target in the
+ * time of `latency` (none while latency or its table is NULL). */
+dnal_budget dnal_budget_of_config(const dnal_config *cfg, const dnal_latency_use *latency);
 /* cost(g) / cost(dense) */
 double dnal_budget_fraction(const dnal_budget *b, const dnal_net *net, const float *g);
 
@@ -78,10 +87,21 @@ typedef struct dnal_arch {
     double flops_dense;
     dnal_budget budget;  /* target 0: lambda stays as configured */
     double budget_dense; /* the budget's cost of the dense network */
+    dnal_latency_use latency;    /* search.latency_table (tab NULL: none), bound to the net */
+    double latency_dense;        /* the dense network's predicted time, ms */
 } dnal_arch;
 
 void dnal_arch_init(dnal_arch *a, dnal_net *net, const dnal_config *cfg);
 void dnal_arch_free(dnal_arch *a);
+/* A latency table for the architecture (arch_latency.c): with
+ * search.regularizer=latency each channel weighs the time one channel of
+ * its gate saves (mean 1); with search.latency_target the budget is the
+ * table's time; the expected time under the gates is then known. */
+void dnal_arch_set_latency(dnal_arch *a, dnal_net *net, const dnal_config *cfg,
+                           const dnal_latency *tab);
+/* The predicted time under the gates at the current beta, as a fraction of
+ * the dense network's (NaN without a table). */
+double dnal_arch_expected_latency(dnal_arch *a, dnal_net *net);
 /* lambda * sum_c w_c sigmoid(alpha_c) over unmasked channels, or with
  * on_gates lambda * sum_c w_c sigmoid(beta alpha_c) (while beta is held);
  * adds its gradient to net->alpha_grad (if add_gradient), returns the value. */
@@ -102,7 +122,8 @@ double dnal_arch_binary_gap(const dnal_arch *a, const dnal_net *net);
 double dnal_arch_open_fraction(const dnal_arch *a, const dnal_net *net);
 
 /* Masks from the gates: m_c &= sigmoid(beta*alpha_c) > threshold, at least
- * one channel per gated layer, kept counts rounded up to `multiple`; except
+ * one channel per gated layer, kept counts rounded up to `multiple` (0: the
+ * network's channel block, dnal_net_channel_block); except
  * that a removable branch (layer->branch, a supernet candidate) whose last
  * gate closes every channel is removed (all its gates masked off), while a
  * branch set (layer->branch_set) keeps at least its best branch. With a
@@ -116,6 +137,20 @@ void dnal_prune(dnal_net *net, double beta, double threshold, int64_t multiple,
  * last_gates (room for *total; may be NULL). */
 int dnal_removed_branches(const dnal_net *net, int *total, int *last_gates);
 int64_t dnal_kept_channels(const dnal_net *net, const dnal_layer *gate);
+
+/* ---- latency on this CPU (latency.c; docs/design.md, "Latency") ---- */
+
+/* Median milliseconds of `steps` steps of net after one warm-up: forward,
+ * backward and an SGD update (train; labels set), or forward alone (infer).
+ * The weights and BN statistics are restored afterwards. */
+double dnal_time_steps(dnal_net *net, int infer, int steps);
+/* The latency table of model m (m->batch: the training batch of one
+ * process) on this CPU at this thread count, every time the median of
+ * `reps` runs; with dist (NULL: one process) the ranks measure side by
+ * side, each point started together, as they share a machine in a run;
+ * progress: a line per layer (NULL: none). */
+dnal_latency *dnal_profile(const dnal_ctx *ctx, const dnal_model_cfg *m, uint64_t seed,
+                           int reps, const dnal_dist *dist, FILE *progress);
 
 /* ---- what a run is made of, for every command that trains or evaluates ---- */
 

@@ -37,6 +37,13 @@ static const subcommand commands[] = {
      "a model zoo net (model.name, data.batch, data.image_size, run.threads); --no-fuse\n"
      "runs BN, gate, ReLU and add as separate layers",
      dnal_cmd_bench},
+    {"profile", "dnal profile [-c FILE] [--set section.key=value ...] [-o TABLE.h5] [--reps N]",
+     "the latency table of the run's dense model on this CPU and thread count: every\n"
+     "layer's training step (forward and backward at data.batch) and inference time\n"
+     "(forward at batch 1) against its channels, in steps of the layout's channel block,\n"
+     "for search.latency_table (written to -o, else search.latency_table, else\n"
+     "latency.h5); under mpirun each rank measures its share of the batch side by side",
+     dnal_cmd_profile},
     {"prep", "dnal prep imagenet SRC_DIR OUT_DIR [--size N] [--per-shard K] [--max-pixels P]",
      "pack ImageNet's JPEG folders (SRC_DIR/train/<class>/, SRC_DIR/val/<class>/) into\n"
      "shards of RGB bytes for data.dataset=imagenet-shards: shorter side N (default 256),\n"

@@ -64,6 +64,13 @@ int dnal_cmd_info(int argc, char **argv)
         static const char *bf16[] = {"none", "emulated", "native"};
         dnal_ctx *ctx = dnal_ctx_create();
         printf("bf16=%s\n", bf16[dnal_bf16_supported(ctx)]);
+        /* what prune.channel_multiple=auto rounds to: the block of the layout
+         * oneDNN's convolutions pick here (a network that runs channels last
+         * instead says so in its prune line) */
+        char layout[32];
+        printf("conv_layout=%s channel_block=%lld\n",
+               dnal_md_layout_str(&ctx->conv_layout, layout, sizeof layout),
+               (long long)dnal_layout_channel_block(&ctx->conv_layout));
         dnal_ctx_destroy(ctx);
         printf("omp_threads=%d\n", omp_get_max_threads());
         printf("mpi_library=%s\n", lib);

@@ -63,9 +63,15 @@ int dnal_cmd_export(int argc, char **argv)
                 fprintf(stderr, "dnal export: --set takes prune.threshold or prune.channel_multiple\n");
                 return DNAL_EXIT_USAGE;
             }
-        dnal_budget budget = dnal_budget_of_config(&cfg);
+        /* a time budget: the run's latency table, bound to this network */
+        dnal_latency_use latency = {NULL, strcmp(cfg.search.latency_of, "infer")
+                                              ? DNAL_LATENCY_TRAIN : DNAL_LATENCY_INFER};
+        if (cfg.search.latency_target > 0 && strstr(done, ",search,"))
+            latency.tab = dnal_latency_load(cfg.search.latency_table, net, &info.model.cfg);
+        dnal_budget budget = dnal_budget_of_config(&cfg, &latency);
         if (strstr(done, ",search,"))
             dnal_prune(net, info.beta, cfg.prune.threshold, cfg.prune.channel_multiple, &budget);
+        dnal_latency_free((dnal_latency *)latency.tab);
         dnal_arch_record_of(&rec, net);
         compact = dnal_net_cost(net, net->mask);
         dnal_net *small = dnal_net_compact(net, 1);

@@ -101,3 +101,11 @@ const char *dnal_isa_name(void)
     default: return "unknown";
     }
 }
+
+int64_t dnal_layout_channel_block(const dnal_md *kind)
+{
+    int64_t dims[4] = {1, 64, 1, 1};
+    dnal_md md = dnal_md_like(kind, 4, dims);
+    dnal_chan_view v;
+    return dnal_md_chan_view(&md, &v) && v.cb > 1 ? v.cb : 1;
+}

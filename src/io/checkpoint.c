@@ -60,6 +60,7 @@ void dnal_checkpoint_save(const char *path, const dnal_checkpoint_info *info,
     h5_attr_f64(f, "log_eval", (double)info->log_rows.eval);
     h5_attr_f64(f, "eval_pending", info->eval_pending);
     h5_attr_str(f, "run_id", info->run_id);
+    io_latency_attrs_write(f, &info->latency);
     if (info->weight_momentum)
         write_flat(f, "/net/momentum", info->weight_momentum, net->n_param);
     write_flat(f, "/net/param", net->param, net->n_param);
@@ -157,6 +158,7 @@ static void read_info(hid_t f, const char *path, int64_t batch, dnal_checkpoint_
         dnal_fatal(DNAL_EXIT_DATA, "%s: %lld classes or %lld input channels cannot fit %lld "
                    "parameters (damaged attributes?)", path, (long long)info->model.cfg.classes,
                    (long long)info->model.cfg.in_channels, (long long)n_param);
+    info->latency = io_latency_attrs_read(f, path);
     if (H5Aexists(f, "run_id") > 0) {
         char *id = h5_get_str(f, "run_id");
         if (strlen(id) >= sizeof info->run_id)

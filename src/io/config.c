@@ -103,6 +103,15 @@ int dnal_config_validate(const dnal_config *cfg)
         config_format_double(cfg->search.beta_final, hi, sizeof hi);
         return config_report("search.beta_final (%s) must be >= search.beta0 (%s)", hi, lo);
     }
+    if (!strcmp(cfg->search.regularizer, "latency") && !cfg->search.latency_table[0])
+        return config_report("search.regularizer=latency needs search.latency_table (the "
+                             "table dnal profile writes)");
+    if (cfg->search.latency_target > 0 && !cfg->search.latency_table[0])
+        return config_report("search.latency_target needs search.latency_table (the table "
+                             "dnal profile writes)");
+    if (cfg->search.latency_target > 0 && cfg->search.flops_target > 0)
+        return config_report("search.flops_target and search.latency_target are both set: a "
+                             "run has one budget");
     if (!dnal_model_find(cfg->model.name)) { /* before a run opens its data */
         char known[512];
         dnal_model_names(known, sizeof known);

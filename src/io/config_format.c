@@ -29,7 +29,10 @@ void config_format_value(const dnal_config *cfg, const key_def *k, char *out, si
     case T_INT: {
         int64_t x = 0;
         memcpy(&x, field, sizeof x);
-        snprintf(out, n, "%lld", (long long)x);
+        if (x == 0 && (k->flags & AUTO_ZERO))
+            snprintf(out, n, "auto");
+        else
+            snprintf(out, n, "%lld", (long long)x);
         return;
     }
     case T_U64: {
@@ -78,6 +81,11 @@ void config_range_text(const key_def *k, int compact, char *out, size_t n)
 {
     const char *space = compact ? "" : " ";
     char lo[32], hi[32];
+    if (k->flags & AUTO_ZERO) { /* auto, or the range of the numbers */
+        size_t used = (size_t)snprintf(out, n, "auto%s", compact ? "|" : " or ");
+        out += used < n ? used : n;
+        n -= used < n ? used : n;
+    }
     config_format_double(k->lo, lo, sizeof lo);
     if (isinf(k->hi)) {
         snprintf(out, n, "%s%s%s", (k->flags & LO_OPEN) ? ">" : ">=", space, lo);

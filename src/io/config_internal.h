@@ -14,7 +14,7 @@
 #include "dnal/config.h"
 
 enum key_type { T_INT, T_U64, T_FLOAT, T_BOOL, T_STRING, T_ENUM, T_LIST, T_STAGES };
-enum { LO_OPEN = 1, HI_OPEN = 2, NONEMPTY = 4 };
+enum { LO_OPEN = 1, HI_OPEN = 2, NONEMPTY = 4, AUTO_ZERO = 8 };
 
 typedef struct key_def {
     const char *section, *name;
@@ -23,7 +23,8 @@ typedef struct key_def {
     const char *def;        /* the default, as INI text */
     const char *values;     /* T_ENUM, T_STAGES: the accepted values, '|'-separated */
     double lo, hi;          /* numbers and list entries: the accepted range */
-    unsigned flags;         /* LO_OPEN, HI_OPEN: bound excluded; NONEMPTY: strings */
+    unsigned flags;         /* LO_OPEN, HI_OPEN: bound excluded; NONEMPTY: strings;
+                               AUTO_ZERO: T_INT also takes `auto`, stored as 0 */
     size_t count_off;       /* T_LIST: the int that counts the entries */
     const char *doc;        /* what the key does, one line for a researcher */
 } key_def;
@@ -53,7 +54,8 @@ int config_set_value(dnal_config *cfg, const key_def *k, const char *s, char *er
 void config_format_value(const dnal_config *cfg, const key_def *k, char *out, size_t n);
 /* Shortest text that reads back as the same double. */
 void config_format_double(double v, char *buf, size_t n);
-/* k's range: ">= 1", "> 0", "[0, 1)"; compact: without spaces. */
+/* k's range: ">= 1", "> 0", "[0, 1)" ("auto or >= 1" for AUTO_ZERO); compact:
+ * without spaces ("auto|>=1"). */
 void config_range_text(const key_def *k, int compact, char *out, size_t n);
 /* What k accepts, without spaces: ">=1", "[0,1)", "staged|joint", "true|false". */
 void config_accepted(const key_def *k, char *out, size_t n);

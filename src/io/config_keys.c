@@ -119,12 +119,22 @@ const key_def config_keys[] = {
     {K("search", "lambda", T_FLOAT, search.lambda, "0.012"), GE(0),
      .doc = "weight of the gate regulariser in the loss (the start value when flops_target "
             "adapts it)"},
-    {K("search", "regularizer", T_ENUM, search.regularizer, "flops"), ONE_OF("count|flops"),
+    {K("search", "regularizer", T_ENUM, search.regularizer, "flops"),
+     ONE_OF("count|flops|latency"),
      .doc = "what an open channel costs: count = 1 each, flops = the FLOPs one channel of its "
-            "layer costs (mean 1)"},
+            "layer costs, latency = its time from latency_table (mean 1)"},
     {K("search", "flops_target", T_FLOAT, search.flops_target, "0"), IN(0, 1, 0),
      .doc = "FLOPs budget as a fraction of the dense network (0 = none): lambda adapts, prune "
             "fits the masks to it"},
+    {K("search", "latency_table", T_STRING, search.latency_table, ""),
+     .doc = "the latency table of this model on this CPU (dnal profile writes it): predicted "
+            "and measured compact times; empty: none"},
+    {K("search", "latency_target", T_FLOAT, search.latency_target, "0"), IN(0, 1, 0),
+     .doc = "time budget as a fraction of the dense network's (latency_table's; 0 = none): "
+            "lambda adapts, prune fits the masks to it"},
+    {K("search", "latency_of", T_ENUM, search.latency_of, "train"), ONE_OF("train|infer"),
+     .doc = "the time latency_table and the measurement at prune are about: a training step "
+            "or inference at batch 1"},
     {K("search", "arch_lr", T_FLOAT, search.arch_lr, "0.01"), GE(0),
      .doc = "SGD learning rate of alpha, the gates' parameters"},
     {K("search", "arch_momentum", T_FLOAT, search.arch_momentum, "0.9"), IN(0, 1, HI_OPEN),
@@ -149,8 +159,9 @@ const key_def config_keys[] = {
      .doc = "a channel stays if its gate sigmoid(beta * alpha) at the search's last beta is "
             "above this"},
     {K("prune", "channel_multiple", T_INT, prune.channel_multiple, "1"), GE(1),
-     .doc = "each layer keeps a multiple of this many channels, rounded up (8 or 16 suit "
-            "oneDNN)"},
+     .flags = AUTO_ZERO,
+     .doc = "each layer keeps a multiple of this many channels, rounded up; auto: the channel "
+            "block of the layout oneDNN runs the network in on this CPU (dnal info)"},
 
     STAGE_KEYS("finetune", finetune, "1", "0.05", "fine-tuning (the pruned network)", ""),
 

@@ -79,6 +79,8 @@ static int parse_double(const key_def *k, const char *s, size_t len, double *out
 
 static int parse_int(const key_def *k, const char *s, int64_t *out, char *err, size_t n)
 {
+    if ((k->flags & AUTO_ZERO) && !strcasecmp(s, "auto"))
+        return *out = 0, 0;
     char *end;
     errno = 0;
     long long x = strtoll(s, &end, 10);

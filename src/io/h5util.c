@@ -64,6 +64,16 @@ void h5_write_u8(hid_t f, const char *name, const uint8_t *v, hsize_t n)
     write_ds(f, name, H5T_NATIVE_UINT8, v, 1, &n);
 }
 
+void h5_write_f64(hid_t f, const char *name, const double *v, hsize_t n)
+{
+    write_ds(f, name, H5T_NATIVE_DOUBLE, v, 1, &n);
+}
+
+void h5_write_i64(hid_t f, const char *name, const int64_t *v, hsize_t n)
+{
+    write_ds(f, name, H5T_NATIVE_INT64, v, 1, &n);
+}
+
 static void file_name(hid_t f, char *out, size_t len)
 {
     snprintf(out, len, "?");
@@ -143,6 +153,43 @@ void h5_read_f32(hid_t f, const char *name, float *v, size_t count)
 void h5_read_u8(hid_t f, const char *name, uint8_t *v, size_t count)
 {
     read_ds(f, name, H5T_NATIVE_UINT8, v, count);
+}
+
+void h5_read_f64(hid_t f, const char *name, double *v, size_t count)
+{
+    read_ds(f, name, H5T_NATIVE_DOUBLE, v, count);
+}
+
+void h5_read_i64(hid_t f, const char *name, int64_t *v, size_t count)
+{
+    read_ds(f, name, H5T_NATIVE_INT64, v, count);
+}
+
+int h5_has(hid_t f, const char *name)
+{
+    return h5_exists(f, name);
+}
+
+size_t h5_len(hid_t f, const char *name, size_t max)
+{
+    char file[1024];
+    if (!h5_exists(f, name)) {
+        file_name(f, file, sizeof file);
+        dnal_fatal(DNAL_EXIT_DATA, "%s: missing dataset %s", file, name);
+    }
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    hid_t space = d >= 0 ? H5Dget_space(d) : -1;
+    int ndims = space >= 0 ? H5Sget_simple_extent_ndims(space) : -1;
+    hssize_t n = space >= 0 ? H5Sget_simple_extent_npoints(space) : -1;
+    if (space >= 0)
+        H5Sclose(space);
+    if (d >= 0)
+        H5Dclose(d);
+    if (ndims != 1 || n < 1 || (size_t)n > max) {
+        file_name(f, file, sizeof file);
+        dnal_fatal(DNAL_EXIT_DATA, "%s: %s is not a list of 1 to %zu values", file, name, max);
+    }
+    return (size_t)n;
 }
 
 void h5_attr_str(hid_t obj, const char *name, const char *value)

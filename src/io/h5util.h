@@ -23,6 +23,15 @@ void h5_write_f32(hid_t f, const char *name, const float *v, int ndims, const hs
 void h5_write_u8(hid_t f, const char *name, const uint8_t *v, hsize_t n);
 void h5_read_f32(hid_t f, const char *name, float *v, size_t count);
 void h5_read_u8(hid_t f, const char *name, uint8_t *v, size_t count);
+void h5_write_f64(hid_t f, const char *name, const double *v, hsize_t n);
+void h5_write_i64(hid_t f, const char *name, const int64_t *v, hsize_t n);
+void h5_read_f64(hid_t f, const char *name, double *v, size_t count);
+void h5_read_i64(hid_t f, const char *name, int64_t *v, size_t count);
+/* the object (a path of groups, then a dataset or group) exists */
+int h5_has(hid_t f, const char *name);
+/* the values of a 1-D dataset: exit 2 naming it if it is missing, not 1-D,
+ * empty or holds more than max */
+size_t h5_len(hid_t f, const char *name, size_t max);
 /* How many values the dataset name holds, without reading them: exit 2
  * naming the file if it is missing or claims more values of elem_bytes
  * than the file has bytes (dnal writes every dataset uncompressed) */
@@ -45,5 +54,13 @@ double h5_get_real(hid_t f, const char *path, const char *name, double lo, doubl
  * and attribute) before anything is built from them. */
 void io_model_attrs_write(hid_t f, const dnal_model_cfg *m);
 void io_model_attrs_read(hid_t f, const char *path, int64_t batch, dnal_model_info *info);
+
+/* The compact network's times (dnal_latency_times) as attributes time_of,
+ * time_dense_ms, time_compact_ms, time_ratio, predicted_dense_ms,
+ * predicted_compact_ms, predicted_ratio of obj (a checkpoint's root, the
+ * run log's /arch); written only when of is set. Reading: none if absent,
+ * else each a positive number or NaN (exit 2 naming path otherwise). */
+void io_latency_attrs_write(hid_t obj, const dnal_latency_times *t);
+dnal_latency_times io_latency_attrs_read(hid_t obj, const char *path);
 
 #endif

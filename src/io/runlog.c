@@ -461,6 +461,19 @@ void dnal_runlog_flush(dnal_runlog *log)
     close_file(log);
 }
 
+void dnal_runlog_latency(dnal_runlog *log, const dnal_latency_times *t)
+{
+    open_file(log, 0);
+    hid_t arch = H5Lexists(log->file, "/arch", H5P_DEFAULT) > 0
+                     ? H5Gopen2(log->file, "/arch", H5P_DEFAULT)
+                     : H5Gcreate2(log->file, "/arch", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (arch < 0)
+        fail(log, "/arch");
+    io_latency_attrs_write(arch, t);
+    H5Gclose(arch);
+    close_file(log);
+}
+
 dnal_log_rows dnal_runlog_rows(const dnal_runlog *log)
 {
     return log->rows;

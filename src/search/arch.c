@@ -103,7 +103,7 @@ void dnal_arch_init(dnal_arch *a, dnal_net *net, const dnal_config *cfg)
     a->weight = dnal_alloc(sizeof(float) * (net->n_gates + 1));
     a->g = dnal_alloc(sizeof(float) * (net->n_gates + 1));
     a->flops_dense = dnal_net_cost(net, NULL).flops;
-    a->budget = dnal_budget_of_config(cfg);
+    a->budget = dnal_budget_of_config(cfg, NULL); /* time: dnal_arch_set_latency */
     a->budget_dense = a->budget.cost.of(a->budget.cost.arg, net, NULL);
     if (!strcmp(cfg->search.regularizer, "flops"))
         flops_weights(a, net);

@@ -3,7 +3,8 @@
  * the network under gate values and a target, a fraction of the dense
  * network's cost. The lambda controller (arch.c) and the fit at prune
  * (prune.c) see only the function, so another cost (a latency model, say)
- * plugs into both by supplying its own. */
+ * plugs into both by supplying its own: the latency table's predicted time
+ * is one (search.latency_target). */
 #include <string.h>
 
 #include "dnal/search.h"
@@ -30,8 +31,23 @@ dnal_budget_cost dnal_budget_flops_authors(void)
     return (dnal_budget_cost){.name = "flops_authors", .of = flops_authors_of, .arg = NULL};
 }
 
-dnal_budget dnal_budget_of_config(const dnal_config *cfg)
+static double latency_of(void *arg, const dnal_net *net, const float *g)
 {
+    const dnal_latency_use *use = arg;
+    return dnal_latency_predict(use->tab, net, g, use->which);
+}
+
+dnal_budget_cost dnal_budget_latency(const dnal_latency_use *use)
+{
+    return (dnal_budget_cost){.name = "latency", .of = latency_of, .arg = (void *)use};
+}
+
+dnal_budget dnal_budget_of_config(const dnal_config *cfg, const dnal_latency_use *latency)
+{
+    if (cfg->search.latency_target > 0) /* no budget until the table is known */
+        return (dnal_budget){.cost = latency && latency->tab ? dnal_budget_latency(latency)
+                                                             : dnal_budget_flops(),
+                             .target = latency && latency->tab ? cfg->search.latency_target : 0};
     int authors = !strcmp(cfg->search.flops_count, "authors");
     return (dnal_budget){.cost = authors ? dnal_budget_flops_authors() : dnal_budget_flops(),
                          .target = cfg->search.flops_target};

@@ -53,6 +53,8 @@ struct dnal_run {
     char run_id[DNAL_RUN_ID_LEN]; /* new, or the resumed checkpoint's */
     int64_t steps_here;       /* steps this process ran (0: a stop loses nothing) */
     dnal_runlog *log;         /* rank 0's run log (NULL: none, or another rank) */
+    dnal_latency *latency;    /* search.latency_table bound to the dense network, or NULL */
+    dnal_latency_times latency_times; /* the compact network's time, once pruned */
 };
 
 /* ---- run.c */
@@ -65,6 +67,14 @@ void run_merge_skipped(dnal_run *r);
 dnal_eval run_evaluate(dnal_run *r, const dnal_pass *p, int stoppable);
 /* FLOPs and parameters under the gates of pass p (the compact network's own) */
 dnal_cost run_cost(dnal_run *r, const dnal_pass *p);
+
+/* ---- run_latency.c */
+/* search.latency_table read and bound to the dense network (exit 2 if it
+ * does not fit), handed to the regulariser; nothing without one */
+void run_latency_open(dnal_run *r);
+/* with a table: the compact network's step predicted and measured against
+ * the dense one's (r->latency_times), and the prune_latency line */
+void run_latency_prune(dnal_run *r, dnal_net *dense, dnal_net *compact);
 
 /* ---- run_io.c: every call is a no-op where there is nothing to write */
 void run_io_step(dnal_run *r, const dnal_log_step *row);
@@ -91,8 +101,14 @@ void report_progress(const dnal_run *r, const progress_line *p);
 void report_eval(dnal_stage stage, double epoch, const dnal_eval *e);
 void report_search_end(const dnal_run *r);
 void report_removed_candidates(const dnal_run *r);
-void report_prune(const dnal_run *r);
+/* multiple: the channel multiple applied; auto_from: the layout whose
+ * block it is (prune.channel_multiple=auto), else NULL */
+void report_prune(const dnal_run *r, int64_t multiple, const char *auto_from);
 void report_summary(const dnal_run *r);
+void report_latency(const dnal_run *r);
+/* the fit could not reach the budget: the smallest network the layer rules
+ * and the channel multiple allow costs `reached` of dense */
+void report_budget_missed(const dnal_budget *b, double reached, int64_t multiple);
 void report_skipped(int64_t train, int64_t test);
 void report_stopped(int64_t step, int code);
 void report_checkpoint(const char *what, const char *path, int64_t step, int signal);

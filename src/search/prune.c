@@ -2,7 +2,8 @@
  * > threshold]; a gated layer never loses its last channel (the largest alpha
  * stays); with prune.channel_multiple M a layer keeps a multiple of M
  * channels (rounded up with the next largest alphas), because oneDNN's
- * blocked layouts make odd widths slow.
+ * blocked layouts make odd widths slow; M = 0 (auto) is the channel block
+ * of the network's layout (16 with AVX-512, 8 with AVX2).
  *
  * Removable branches (supernet candidates, layer->branch): a branch whose
  * last gate (the one nearest its output: the projection's) closes every
@@ -194,6 +195,8 @@ static void fit_budget(dnal_net *net, const branches *br, int64_t multiple,
 void dnal_prune(dnal_net *net, double beta, double threshold, int64_t multiple,
                 const dnal_budget *budget)
 {
+    if (multiple <= 0) /* auto: the block of the layout oneDNN runs the network in */
+        multiple = dnal_net_channel_block(net);
     for (int i = 0; i < net->n_layers; i++) {
         const dnal_layer *l = net->layers[i];
         if (l->kind != DNAL_GATE)

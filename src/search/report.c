@@ -18,6 +18,8 @@ void report_progress(const dnal_run *r, const progress_line *p)
         dnal_arch *a = (dnal_arch *)&r->arch;
         printf(" reg=%.4f lambda=%.3g beta=%.4g kept=%.3f flops=%.3f", p->reg, a->lambda, a->beta,
                dnal_arch_open_fraction(a, r->net), dnal_arch_expected_flops(a, r->net));
+        if (a->latency.tab) /* the predicted time under the gates, of dense */
+            printf(" time=%.3f", dnal_arch_expected_latency(a, r->net));
     } else if (r->compact) {
         printf(" flops=%.3f", r->compact_cost.flops / r->dense_cost.flops);
     }
@@ -64,13 +66,34 @@ void report_removed_candidates(const dnal_run *r)
     fflush(stdout);
 }
 
-void report_prune(const dnal_run *r)
+void report_prune(const dnal_run *r, int64_t multiple, const char *auto_from)
 {
-    printf("prune flops=%.4f params=%.4f flops_authors=%.4f params_authors=%.4f\n",
+    char layout[32];
+    printf("prune flops=%.4f params=%.4f flops_authors=%.4f params_authors=%.4f "
+           "channel_multiple=%lld%s%s compact_layout=%s\n",
            r->compact_cost.flops / r->dense_cost.flops,
            r->compact_cost.params / r->dense_cost.params,
            r->compact_authors.flops / r->dense_cost.flops,
-           r->compact_authors.params / r->dense_cost.params);
+           r->compact_authors.params / r->dense_cost.params, (long long)multiple,
+           auto_from ? " auto_from=" : "", auto_from ? auto_from : "",
+           dnal_md_layout_str(&r->net->layout, layout, sizeof layout));
+    fflush(stdout);
+}
+
+void report_latency(const dnal_run *r)
+{
+    const dnal_latency_times *t = &r->latency_times;
+    printf("prune_latency of=%s dense_ms=%.3f compact_ms=%.3f ratio=%.4f predicted_dense_ms=%.3f "
+           "predicted_compact_ms=%.3f predicted_ratio=%.4f\n", t->of, t->dense_ms, t->compact_ms,
+           t->ratio, t->predicted_dense_ms, t->predicted_compact_ms, t->predicted_ratio);
+    fflush(stdout);
+}
+
+void report_budget_missed(const dnal_budget *b, double reached, int64_t multiple)
+{
+    printf("prune note: the budget %s=%.4g is out of reach: the smallest network with at least "
+           "one channel per gated layer, in multiples of %lld, costs %.4f of dense\n",
+           b->cost.name, b->target, (long long)multiple, reached);
     fflush(stdout);
 }
 
@@ -94,12 +117,18 @@ static void print_arch(const dnal_arch_record *rec)
 
 void report_summary(const dnal_run *r)
 {
+    const dnal_latency_times *t = &r->latency_times;
     printf("summary flops_dense=%.0f flops_compact=%.0f params_dense=%.0f params_compact=%.0f "
            "flops_compact_authors=%.0f params_compact_authors=%.0f "
-           "top1_search=%.4f top1_pruned=%.4f top1_final=%.4f\n",
+           "top1_search=%.4f top1_pruned=%.4f top1_final=%.4f",
            r->dense_cost.flops, r->compact_cost.flops, r->dense_cost.params,
            r->compact_cost.params, r->compact_authors.flops, r->compact_authors.params,
            r->top1_search, r->top1_pruned, r->top1_final);
+    if (t->of[0]) /* pruned with a latency table */
+        printf(" time_of=%s time_ratio=%.4f predicted_ratio=%.4f time_compact_ms=%.3f "
+               "predicted_compact_ms=%.3f", t->of, t->ratio, t->predicted_ratio, t->compact_ms,
+               t->predicted_compact_ms);
+    printf("\n");
     if (r->compact)
         print_arch(&r->record);
     fflush(stdout);

@@ -144,6 +144,7 @@ dnal_run *dnal_run_open(const dnal_config *cfg, MPI_Comm comm)
     open_model(r);
     dnal_stop_check("building the network");
     open_buffers(r);
+    run_latency_open(r);
     if (dnal_dataset_streamed(r->train) && cfg->data.workers > 0) /* two batches ahead */
         r->loader = dnal_loader_open(r->train, (int)cfg->data.workers, 3, r->local_batch);
     /* in place on a terminal; not under a launcher (mpirun hands ranks a pty) */
@@ -159,6 +160,7 @@ void dnal_run_close(dnal_run *r)
     dnal_runlog_close(r->log);
     dnal_arch_free(&r->arch);
     dnal_arch_record_free(&r->record);
+    dnal_latency_free(r->latency);
     dnal_net_destroy(r->net);
     dnal_dataset_close(r->train);
     dnal_dataset_close(r->test);

@@ -103,6 +103,7 @@ static dnal_log_rows resume_from(dnal_run *r, const char *path)
     snprintf(r->run_id, sizeof r->run_id, "%s", info.run_id);
     r->top1_search = info.top1_search;
     r->top1_pruned = info.top1_pruned;
+    r->latency_times = info.latency;
     r->resume_momentum = info.weight_momentum;
     info.weight_momentum = NULL; /* the run frees it */
     report_resume(r, path, &info);
@@ -258,7 +259,7 @@ static void save_checkpoint(dnal_run *r, const char *path)
         .weight_momentum = r->stage_step > 0 ? r->opt.velocity : NULL,
         .top1_search = r->top1_search, .top1_pruned = r->top1_pruned,
         .world_size = r->dist.size, .log_rows = dnal_runlog_rows(r->log),
-        .eval_pending = r->eval_pending};
+        .eval_pending = r->eval_pending, .latency = r->latency_times};
     snprintf(info.run_id, sizeof info.run_id, "%s", r->run_id);
     dnal_checkpoint_save(path, &info, r->net, &r->record);
     free(config);
@@ -271,6 +272,8 @@ void run_io_stage_end(dnal_run *r, const char *stage)
     char path[DNAL_PATH_MAX + 64];
     if (!strcmp(stage, "prune"))
         dnal_runlog_arch(r->log, &r->record, r->compact_cost, r->compact_authors);
+    if (!strcmp(stage, "prune") && r->latency_times.of[0])
+        dnal_runlog_latency(r->log, &r->latency_times);
     make_checkpoint_dir(&r->cfg);
     snprintf(path, sizeof path, "%s/%s.h5", r->cfg.checkpoint.dir, stage);
     save_checkpoint(r, path);

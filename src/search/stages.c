@@ -306,6 +306,7 @@ static void compact(dnal_run *r)
     r->compact_cost = dnal_net_cost(r->net, r->net->mask);
     r->compact_authors = dnal_net_cost_as(r->net, r->net->mask, DNAL_COUNT_AUTHORS);
     dnal_net *small = dnal_net_compact(r->net, r->local_batch);
+    run_latency_prune(r, r->net, small); /* while both are there */
     dnal_net_destroy(r->net);
     r->net = small;
     r->compact = 1;
@@ -324,13 +325,22 @@ static dnal_eval prune(dnal_run *r)
     if (r->cfg.dist.check_sync)
         check_replicas(r);
     report_removed_candidates(r); /* while the dense net is there */
+    int64_t multiple = r->cfg.prune.channel_multiple;
+    char dense_layout[32];
+    dnal_md_layout_str(&r->net->layout, dense_layout, sizeof dense_layout);
+    if (multiple == 0)
+        multiple = dnal_net_channel_block(r->net);
+    const dnal_budget *budget = &r->arch.budget;
+    double reached = budget->target > 0 ? dnal_budget_fraction(budget, r->net, r->net->mask) : 0;
     compact(r);
     dnal_pass eval = {.training = 0, .gate_mode = DNAL_GATE_OFF, .beta = 1};
     dnal_eval e = run_evaluate(r, &eval, 0);
     r->top1_pruned = e.top1;
     report_eval(DNAL_STAGE_PRUNE, 0, &e);
     run_io_eval(r, DNAL_STAGE_PRUNE, 0, &e);
-    report_prune(r);
+    report_prune(r, multiple, r->cfg.prune.channel_multiple == 0 ? dense_layout : NULL);
+    if (reached > budget->target + 1e-9) /* the fit found nothing smaller */
+        report_budget_missed(budget, reached, multiple);
     return e;
 }
 

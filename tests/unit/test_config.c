@@ -135,7 +135,8 @@ static const char default_text[] =
     "schedule = cosine\nmilestones =\ngamma = 0.1\nwarmup_epochs = 0\ncosine_before = 0\n"
     "cosine_after = 0\nmomentum_reset = never\n"
     "\n[search]\nmode = staged\nepochs = 0.5\nbeta0 = 1\nbeta_final = 10000\nbeta_update = step\n"
-    "beta_hold = 0.1\nlambda = 0.012\nregularizer = flops\nflops_target = 0\narch_lr = 0.01\n"
+    "beta_hold = 0.1\nlambda = 0.012\nregularizer = flops\nflops_target = 0\nlatency_table =\n"
+    "latency_target = 0\nlatency_of = train\narch_lr = 0.01\n"
     "arch_momentum = 0.9\ntrain_classifier = true\nclassifier_lr = 0.01\nweight_decay = -1\n"
     "momentum_reset = never\nflops_count = exact\n"
     "\n[prune]\nthreshold = 0.9\nchannel_multiple = 1\n"
@@ -471,6 +472,9 @@ static void test_file_errors(void)
     load_error("[data]\naugment = maybe\n",
                "2: data.augment: 'maybe' is not a boolean (true/false, yes/no, on/off, 1/0)");
     load_error("[prune]\nthreshold = 1\n", "2: prune.threshold must be in (0, 1)");
+    load_error("[prune]\nchannel_multiple = 0\n", "2: prune.channel_multiple must be auto or >= 1");
+    load_error("[prune]\nchannel_multiple = autom\n",
+               "2: prune.channel_multiple: 'autom' is not an integer");
     load_error("[search]\nbeta_hold = -0.5\n", "2: search.beta_hold must be in [0, 1)");
     load_error("[checkpoint]\nkeep = 0\n", "2: checkpoint.keep must be >= 1");
     load_error("[run]\nstages = pretrain,train\n",
@@ -741,6 +745,9 @@ int main(void)
     set_quiet(&c, "finetune.milestones=1e-10,0.1,0.30000000000000004,1e20");
     set_quiet(&c, "data.path=/a path/with spaces;and=signs");
     test_round_trip(&c, "awkward floats and strings");
+    set_quiet(&c, "prune.channel_multiple=AUTO");
+    tap_ok(c.prune.channel_multiple == 0, "prune.channel_multiple=auto is stored as 0");
+    test_round_trip(&c, "channel_multiple auto");
     test_random_values();
 
     test_file_errors();
