@@ -38,11 +38,10 @@ python=${PYTHON:-/usr/bin/python3}
 steps=${STEPS:-10}
 warmup=${WARMUP:-3}
 threads=${THREADS:-2}
-max_others=${MAX_OTHERS:-0.1}
-quiet_wait=${QUIET_WAIT:-900}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 trap 'exit 1' HUP INT TERM
+. "$here/quiet.sh" # mark, others, above, wait_quiet (MAX_OTHERS, QUIET_WAIT)
 
 if ! "$python" -c 'import torch' 2>/dev/null; then
     echo "vs-pytorch.sh: $python cannot import torch (apt-get install python3-torch)" >&2
@@ -66,43 +65,6 @@ dnal_dtypes=f32
 isa=$(echo "$flags" | tr ' ' '\n' | grep -x -E 'avx2|avx512f|avx512_bf16|amx_bf16|amx_tile' | tr '\n' ',' | sed 's/,$//')
 echo "machine cpu=\"$(lscpu | sed -n 's/^Model name: *//p')\" flags=$isa threads=$threads" \
     "model=$model image_size=$size batch=$batch steps=$steps warmup=$warmup momentum=$momentum weight_decay=$decay"
-
-# CPU seconds: the machine's busy time, and this script's children's (`times`
-# in this shell: a subshell's are its own)
-hz=$(getconf CLK_TCK)
-cpus=$(nproc)
-machine_cpu() { awk -v hz="$hz" '$1 == "cpu" { printf "%.2f\n", ($2 + $3 + $4 + $7 + $8 + $9) / hz }' /proc/stat; }
-own_cpu() { awk 'NR == 2 { for (i = 1; i <= 2; i++) { split($i, t, "m"); s += t[1] * 60 + t[2] } print s }' "$tmp/times"; }
-wall() { cut -d' ' -f1 /proc/uptime; }
-mark() {
-    times >"$tmp/times"
-    m0=$(machine_cpu) o0=$(own_cpu) w0=$(wall)
-}
-# o: the share of the machine's CPU time since mark() that was not this script's
-others() {
-    times >"$tmp/times"
-    o=$(awk -v m="$(machine_cpu)" -v m0="$m0" -v o="$(own_cpu)" -v o0="$o0" -v w="$(wall)" -v w0="$w0" -v n="$cpus" \
-        'BEGIN { s = (m - m0 - (o - o0)) / ((w - w0) * n); printf "%.2f\n", s < 0 ? 0 : s }')
-}
-above() { awk -v a="$1" -v b="$max_others" 'BEGIN { exit !(a > b) }'; }
-wait_quiet() {
-    waited=0
-    while :; do
-        mark
-        sleep 5
-        others
-        if ! above "$o"; then
-            [ "$waited" -eq 0 ] || echo "wait ${waited}s for others under $max_others"
-            return 0
-        fi
-        if [ "$waited" -ge "$quiet_wait" ]; then
-            echo "wait others=$o after ${waited}s: measuring anyway"
-            return 0
-        fi
-        sleep 25
-        waited=$((waited + 30))
-    done
-}
 
 # "images_per_s step_ms conv_ms primitives_ms flops params" of dnal's bench line (in dtype $1)
 dnal_run() {
