@@ -97,14 +97,21 @@ static int h5_exists(hid_t f, const char *name)
     }
 }
 
-static void read_ds(hid_t f, const char *name, hid_t type, void *v, size_t count)
+/* the dataset `name` of f, opened (negative if HDF5 fails); missing is exit 2 */
+static hid_t open_dataset(hid_t f, const char *name)
 {
-    char file[1024];
     if (!h5_exists(f, name)) {
+        char file[1024];
         file_name(f, file, sizeof file);
         dnal_fatal(DNAL_EXIT_DATA, "%s: missing dataset %s", file, name);
     }
-    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    return H5Dopen2(f, name, H5P_DEFAULT);
+}
+
+static void read_ds(hid_t f, const char *name, hid_t type, void *v, size_t count)
+{
+    char file[1024];
+    hid_t d = open_dataset(f, name);
     hid_t space = d >= 0 ? H5Dget_space(d) : -1;
     hssize_t n = space >= 0 ? H5Sget_simple_extent_npoints(space) : -1;
     int ok = d >= 0 && n == (hssize_t)count &&
@@ -126,9 +133,7 @@ size_t h5_dataset_count(hid_t f, const char *name, size_t elem_bytes)
 {
     char file[1024];
     file_name(f, file, sizeof file);
-    if (!h5_exists(f, name))
-        dnal_fatal(DNAL_EXIT_DATA, "%s: missing dataset %s", file, name);
-    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    hid_t d = open_dataset(f, name);
     hid_t space = d >= 0 ? H5Dget_space(d) : -1;
     hssize_t n = space >= 0 ? H5Sget_simple_extent_npoints(space) : -1;
     hsize_t bytes = 0;
@@ -173,11 +178,7 @@ int h5_has(hid_t f, const char *name)
 size_t h5_len(hid_t f, const char *name, size_t max)
 {
     char file[1024];
-    if (!h5_exists(f, name)) {
-        file_name(f, file, sizeof file);
-        dnal_fatal(DNAL_EXIT_DATA, "%s: missing dataset %s", file, name);
-    }
-    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    hid_t d = open_dataset(f, name);
     hid_t space = d >= 0 ? H5Dget_space(d) : -1;
     int ndims = space >= 0 ? H5Sget_simple_extent_ndims(space) : -1;
     hssize_t n = space >= 0 ? H5Sget_simple_extent_npoints(space) : -1;
