@@ -55,11 +55,13 @@ typedef struct dnal_latency_times {
 dnal_latency_times dnal_latency_times_none(void);
 
 /* Writes the table (layout in src/io/latency_file.c and docs/design.md),
- * with each gate's curve predicted on `net`, the dense network it was
- * measured on (tab bound to it). */
-void dnal_latency_save(const char *path, const dnal_latency *tab, const dnal_net *net);
+ * with each gate's curve predicted on `net`, the dense network of model m
+ * it was measured on (tab bound to it). */
+void dnal_latency_save(const char *path, const dnal_latency *tab, const dnal_net *net,
+                       const dnal_model_cfg *m);
 /* Reads the entries of net's layers, checked (format, the model m against
- * the one measured, counts rising to each layer's dense channels, finite
+ * the one measured: name, width, input, classes, gate_stem, classifier_bn,
+ * an ONNX file's SHA-256 and no_gate; counts rising to each layer's dense channels, finite
  * times; exit 2 naming the file), bound to net; a note on stderr when it
  * was measured at another thread count or ISA. */
 dnal_latency *dnal_latency_load(const char *path, const dnal_net *net, const dnal_model_cfg *m);

@@ -156,6 +156,16 @@ dnal_latency *dnal_profile(const dnal_ctx *ctx, const dnal_model_cfg *m, uint64_
 
 /* The data module's configuration of one split from a run's configuration. */
 dnal_data_cfg dnal_data_config(const dnal_config *cfg, dnal_split split);
+/* The model a configuration asks for (model.name, width, gate_stem,
+ * classifier_bn, path, no_gate) at this input; the ONNX file not yet
+ * resolved. */
+dnal_model_cfg dnal_model_config(const dnal_config *cfg, int64_t batch, int64_t in_channels,
+                                 int64_t image_size, int64_t classes);
+/* The model a run of cfg builds for dataset d (its train split): square
+ * images (else exit 1), onnx: the file resolved (absolute path, SHA-256)
+ * and its input and classes equal to the data's (else exit 1 naming both).
+ * Every command that builds the configured network for data uses it. */
+dnal_model_cfg dnal_model_for_data(const dnal_config *cfg, int64_t batch, const dnal_dataset *d);
 
 /* One SGD update of every parameter of the layers that are not frozen;
  * weight decay on conv and linear parameters, not on BN (nor on alpha,

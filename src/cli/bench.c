@@ -124,14 +124,9 @@ int dnal_cmd_bench(int argc, char **argv)
         m.batch = local;
     } else { /* a zoo model at the input it was published for, or data.image_size */
         const dnal_model_spec *spec = dnal_model_get(cfg.model.name);
-        m = (dnal_model_cfg){.name = spec->name, .batch = local, .in_channels = spec->in_channels,
-                             .image_size = cfg.data.image_size ? cfg.data.image_size
-                                                               : spec->image_size,
-                             .classes = spec->classes, .width = cfg.model.width,
-                             .gate_stem = cfg.model.gate_stem,
-                             .classifier_bn = cfg.model.classifier_bn};
-        snprintf(m.path, sizeof m.path, "%s", cfg.model.path);
-        snprintf(m.no_gate, sizeof m.no_gate, "%s", cfg.model.no_gate);
+        m = dnal_model_config(&cfg, local, spec->in_channels,
+                              cfg.data.image_size ? cfg.data.image_size : spec->image_size,
+                              spec->classes);
         if (!strcmp(m.name, DNAL_MODEL_ONNX)) /* the file's input */
             dnal_onnx_shape(m.path, m.no_gate, &m.in_channels, &m.image_size, &m.classes);
         net = dnal_model_build(ctx, &m);

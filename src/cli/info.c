@@ -12,6 +12,7 @@
 #include "dnal/cli.h"
 #include "dnal/core.h"
 #include "dnal/models.h"
+#include "dnal/search.h"
 
 /* dnal info -c FILE | --set model.*=...: the model's plan (its layers, gates, FLOPs and
  * parameters) at the input of the model (onnx: the file's; a zoo model: the one it was
@@ -23,11 +24,9 @@ static int print_plan(int argc, char **argv)
     if (rc)
         return rc;
     const dnal_model_spec *spec = dnal_model_get(cfg.model.name);
-    dnal_model_cfg m = {.name = spec->name, .batch = 1, .in_channels = spec->in_channels,
-                        .image_size = cfg.data.image_size ? cfg.data.image_size : spec->image_size,
-                        .classes = spec->classes, .width = cfg.model.width};
-    snprintf(m.path, sizeof m.path, "%s", cfg.model.path);
-    snprintf(m.no_gate, sizeof m.no_gate, "%s", cfg.model.no_gate);
+    dnal_model_cfg m = dnal_model_config(
+        &cfg, 1, spec->in_channels, cfg.data.image_size ? cfg.data.image_size : spec->image_size,
+        spec->classes);
     dnal_ctx *ctx = dnal_ctx_create();
     dnal_model_plan(ctx, &m, stdout);
     dnal_ctx_destroy(ctx);

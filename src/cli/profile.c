@@ -66,12 +66,8 @@ int dnal_cmd_profile(int argc, char **argv)
     /* the model a run of this configuration builds: the dataset's images */
     dnal_data_cfg dc = dnal_data_config(&cfg, DNAL_SPLIT_TRAIN);
     dnal_dataset *d = dnal_dataset_open(&dc, DNAL_SPLIT_TRAIN);
-    int64_t c, h, w;
-    dnal_dataset_shape(d, &c, &h, &w);
     dnal_model_get(cfg.model.name);
-    dnal_model_cfg m = {.name = cfg.model.name, .batch = local, .in_channels = c,
-                        .image_size = h, .classes = dnal_dataset_classes(d),
-                        .width = cfg.model.width};
+    dnal_model_cfg m = dnal_model_for_data(&cfg, local, d);
     dnal_dataset_close(d);
 
     dnal_ctx *ctx = dnal_ctx_create_for(cfg.run.dtype);
@@ -79,17 +75,16 @@ int dnal_cmd_profile(int argc, char **argv)
     dnal_latency *tab = dnal_profile(ctx, &m, cfg.run.seed, (int)reps, &dist, stdout);
     double seconds = MPI_Wtime() - t0;
     if (dist.rank == 0) {
-        dnal_net *net = dnal_model_build(ctx, &(dnal_model_cfg){.name = m.name, .batch = 1,
-                                                                .in_channels = c, .image_size = h,
-                                                                .classes = m.classes,
-                                                                .width = m.width});
+        dnal_model_cfg one = m; /* the table's networks are bound at batch 1 */
+        one.batch = 1;
+        dnal_net *net = dnal_model_build(ctx, &one);
         dnal_latency_bind(tab, net, out);
-        dnal_latency_save(out, tab, net);
+        dnal_latency_save(out, tab, net, &one);
         dnal_net_destroy(net);
         printf("profile model=%s image_size=%lld batch=%lld ranks=%d threads=%lld isa=%s "
                "layout=%s block=%lld train_step_ms=%.3f infer_step_ms=%.4f seconds=%.1f "
                "path=%s\n",
-               m.name, (long long)h, (long long)local, dist.size, (long long)tab->threads,
+               m.name, (long long)m.image_size, (long long)local, dist.size, (long long)tab->threads,
                tab->isa, tab->layout, (long long)tab->block, tab->step_ms[DNAL_LATENCY_TRAIN],
                tab->step_ms[DNAL_LATENCY_INFER], seconds, out);
     }

@@ -124,7 +124,8 @@ static void write_gates(hid_t f, const dnal_latency *tab, const dnal_net *net)
     dnal_free(scratch);
 }
 
-void dnal_latency_save(const char *path, const dnal_latency *tab, const dnal_net *net)
+void dnal_latency_save(const char *path, const dnal_latency *tab, const dnal_net *net,
+                       const dnal_model_cfg *m)
 {
     char tmp[DNAL_PATH_MAX + 8], name[192], created[32];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
@@ -139,10 +140,7 @@ void dnal_latency_save(const char *path, const dnal_latency *tab, const dnal_net
     h5_attr_str(f, "dnal_version", PACKAGE_VERSION);
     h5_attr_str(f, "onednn_version", onednn);
     h5_attr_str(f, "created", created);
-    dnal_model_cfg m = {.name = tab->model, .in_channels = tab->in_channels,
-                        .image_size = tab->image_size, .classes = tab->classes,
-                        .width = tab->width};
-    io_model_attrs_write(f, &m);
+    io_model_attrs_write(f, m);
     h5_attr_f64(f, "batch", (double)tab->batch);
     h5_attr_f64(f, "threads", (double)tab->threads);
     h5_attr_f64(f, "block", (double)tab->block);
@@ -244,6 +242,15 @@ dnal_latency *dnal_latency_load(const char *path, const dnal_net *net, const dna
                    (long long)info.cfg.in_channels, (long long)info.cfg.classes, m->name,
                    m->width, (long long)m->image_size, (long long)m->image_size,
                    (long long)m->in_channels, (long long)m->classes);
+    if (info.cfg.gate_stem != m->gate_stem || info.cfg.classifier_bn != m->classifier_bn ||
+        strcmp(info.cfg.sha256, m->sha256) || strcmp(info.cfg.no_gate, m->no_gate))
+        dnal_fatal(DNAL_EXIT_DATA, "%s: a table of %s with gate_stem=%d classifier_bn=%d%s%s%s%s; "
+                   "this network has gate_stem=%d classifier_bn=%d%s%s%s%s: profile it with "
+                   "dnal profile", path, info.name, info.cfg.gate_stem, info.cfg.classifier_bn,
+                   info.cfg.sha256[0] ? " onnx sha256=" : "", info.cfg.sha256,
+                   info.cfg.sha256[0] ? " no_gate=" : "", info.cfg.no_gate, m->gate_stem,
+                   m->classifier_bn, m->sha256[0] ? " onnx sha256=" : "", m->sha256,
+                   m->sha256[0] ? " no_gate=" : "", m->no_gate);
     int n = 0;
     for (int i = 0; i < net->n_layers; i++)
         n += dnal_net_profiled_layer(net, i);

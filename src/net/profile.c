@@ -134,13 +134,16 @@ static dnal_net *standalone(const dnal_net *net, const dnal_layer_signature *s, 
         break;
     }
     case DNAL_SCATTER_ADD: { /* the zero-padded shortcut: cin channels spread over cout */
-        if (s->n_in != 1)
-            dnal_fatal(DNAL_EXIT_SOFTWARE, "profile: a scatter-add onto a base is a compact "
-                       "network's layer; profile the dense network");
         int64_t *idx = dnal_alloc(sizeof *idx * (size_t)(cin + 1));
         for (int64_t k = 0; k < cin; k++)
             idx[k] = k * s->cout / cin;
-        y = dnal_net_scatter_add(t, "layer", x, NULL, s->cout, idx);
+        dnal_tensor *base = NULL;
+        if (s->n_in == 2) { /* onto a base of cout channels (an imported graph's Pad and Add,
+                             * fused): the base made by a helper */
+            base = dnal_net_scatter_add(t, "helper", x, NULL, s->cout, idx);
+            *first = 1;
+        }
+        y = dnal_net_scatter_add(t, "layer", x, base, s->cout, idx);
         free(idx);
         break;
     }

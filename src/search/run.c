@@ -56,33 +56,45 @@ static void check_splits_agree(const dnal_config *cfg, const dnal_dataset *train
         dnal_fatal(DNAL_EXIT_DATA, "data.path %s: %s", cfg->data.path, why);
 }
 
+dnal_model_cfg dnal_model_config(const dnal_config *cfg, int64_t batch, int64_t in_channels,
+                                 int64_t image_size, int64_t classes)
+{
+    dnal_model_cfg m = {.name = cfg->model.name, .batch = batch, .in_channels = in_channels,
+                        .image_size = image_size, .classes = classes, .width = cfg->model.width,
+                        .gate_stem = cfg->model.gate_stem,
+                        .classifier_bn = cfg->model.classifier_bn};
+    snprintf(m.path, sizeof m.path, "%s", cfg->model.path);
+    snprintf(m.no_gate, sizeof m.no_gate, "%s", cfg->model.no_gate);
+    return m;
+}
+
+dnal_model_cfg dnal_model_for_data(const dnal_config *cfg, int64_t batch, const dnal_dataset *d)
+{
+    int64_t c, h, w;
+    dnal_dataset_shape(d, &c, &h, &w);
+    if (h != w)
+        dnal_fatal(DNAL_EXIT_USAGE, "%s: images are %lldx%lld; models take square images",
+                   dnal_dataset_name(d), (long long)h, (long long)w);
+    dnal_model_cfg m = dnal_model_config(cfg, batch, c, h, dnal_dataset_classes(d));
+    dnal_model_resolve(&m); /* onnx: the file's absolute path and SHA-256 */
+    if (!strcmp(m.name, DNAL_MODEL_ONNX)) { /* its input against the data, before building */
+        int64_t fc, fs, fk;
+        dnal_onnx_shape(m.path, m.no_gate, &fc, &fs, &fk);
+        if (fc != c || fs != h || fk != m.classes)
+            dnal_fatal(DNAL_EXIT_USAGE, "model.path %s takes %lldx%lldx%lld images of %lld classes; "
+                       "data.dataset %s gives %lldx%lldx%lld images of %lld classes",
+                       m.path, (long long)fc, (long long)fs, (long long)fs, (long long)fk,
+                       dnal_dataset_name(d), (long long)c, (long long)h, (long long)w,
+                       (long long)m.classes);
+    }
+    return m;
+}
+
 /* the train split's shape as the model's input; every rank builds the same */
 static void open_model(dnal_run *r)
 {
-    int64_t c, h, w;
-    dnal_dataset_shape(r->train, &c, &h, &w);
-    if (h != w)
-        dnal_fatal(DNAL_EXIT_USAGE, "%s: images are %lldx%lld; models take square images",
-                   dnal_dataset_name(r->train), (long long)h, (long long)w);
-    r->model = (dnal_model_cfg){.name = r->cfg.model.name, .batch = r->local_batch, .in_channels = c,
-                                .image_size = h, .classes = dnal_dataset_classes(r->train),
-                                .width = r->cfg.model.width,
-                                .gate_stem = r->cfg.model.gate_stem,
-                                .classifier_bn = r->cfg.model.classifier_bn};
-    snprintf(r->model.path, sizeof r->model.path, "%s", r->cfg.model.path);
-    snprintf(r->model.no_gate, sizeof r->model.no_gate, "%s", r->cfg.model.no_gate);
-    dnal_model_resolve(&r->model); /* onnx: the file's absolute path and SHA-256 */
+    r->model = dnal_model_for_data(&r->cfg, r->local_batch, r->train);
     snprintf(r->cfg.model.path, sizeof r->cfg.model.path, "%s", r->model.path); /* stored so */
-    if (!strcmp(r->model.name, DNAL_MODEL_ONNX)) { /* its input against the data, before building */
-        int64_t fc, fs, fk;
-        dnal_onnx_shape(r->model.path, r->model.no_gate, &fc, &fs, &fk);
-        if (fc != c || fs != h || fk != r->model.classes)
-            dnal_fatal(DNAL_EXIT_USAGE, "model.path %s takes %lldx%lldx%lld images of %lld classes; "
-                       "data.dataset %s gives %lldx%lldx%lld images of %lld classes",
-                       r->cfg.model.path, (long long)fc, (long long)fs, (long long)fs, (long long)fk,
-                       dnal_dataset_name(r->train), (long long)c, (long long)h, (long long)w,
-                       (long long)r->model.classes);
-    }
     r->net = dnal_model_build(r->ctx, &r->model);
     dnal_model_start(r->net, &r->model, r->cfg.run.seed); /* onnx: the file's initializers */
     /* rank 0's initial weights on every rank */

@@ -190,8 +190,11 @@ static void open_log(dnal_run *r, int resumed, dnal_log_rows rows)
     r->log = resumed ? dnal_runlog_reopen(path, &info, rows, moved, sizeof moved) : NULL;
     int missing = resumed && !r->log; /* the log went missing: a new one, from here on */
     info.moved_aside = moved;
-    if (!r->log)
+    if (!r->log) {
         r->log = dnal_runlog_create(path, &info);
+        if (r->latency_times.of[0]) /* resumed after prune: the times it measured */
+            dnal_runlog_latency(r->log, &r->latency_times);
+    }
     report_log(path, resumed, missing, r->step, moved);
     free(config);
     dnal_arch_record_free(&own);

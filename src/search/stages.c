@@ -326,8 +326,12 @@ static dnal_eval prune(dnal_run *r)
         check_replicas(r);
     report_removed_candidates(r); /* while the dense net is there */
     int64_t multiple = r->cfg.prune.channel_multiple;
+    /* auto: the block of the network's layout, or in channels last the one
+     * of the convolutions' blocked layout (dnal_net_channel_block) */
     char dense_layout[32];
-    dnal_md_layout_str(&r->net->layout, dense_layout, sizeof dense_layout);
+    dnal_md_layout_str(dnal_layout_channel_block(&r->net->layout) > 1 ? &r->net->layout
+                                                                      : &r->ctx->conv_layout,
+                       dense_layout, sizeof dense_layout);
     if (multiple == 0)
         multiple = dnal_net_channel_block(r->net);
     const dnal_budget *budget = &r->arch.budget;

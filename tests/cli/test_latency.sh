@@ -5,10 +5,13 @@
 # regulariser, the predicted and measured compact times in the prune line,
 # the summary, the run log and a resumed run's summary; the compact model of
 # an auto-pruned search evaluates as the run's pruned network; a table of
-# another model, a damaged table, a latency regulariser without a table and
-# bad options are refused with their exit codes. Speaks TAP. $DNAL is the
+# another model (or of the same with another gate_stem, or of an imported
+# ONNX network), a damaged table, a latency regulariser without a table and
+# bad options are refused with their exit codes; an ONNX network profiles
+# and searches with its own table. Speaks TAP. $DNAL is the
 # binary under test.
 DNAL=${DNAL:-./dnal}
+TOP=${TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$(dirname "$0")/../tap.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -126,9 +129,14 @@ check "flops_target and latency_target together: exit 1 (one budget)" \
 "$DNAL" search $small $short --set search.latency_table=t.h5 --set run.stages=pretrain,search,prune \
     --set checkpoint.dir=ck2 --set log.path=run2.h5 >part.out 2>&1
 ratio=$(sed -n 's/^prune_latency .* ratio=\([0-9.]*\) predicted_dense_ms.*/\1/p' part.out)
+cp -r ck2 ck2b
 "$DNAL" search --resume ck2 --set run.stages=pretrain,search,prune,finetune >resumed.out 2>&1
 check "a resumed run's summary has the times measured at prune (ratio $ratio)" \
     "[ -n '$ratio' ] && grep -q '^summary .* time_of=train time_ratio=$ratio ' resumed.out"
+"$DNAL" search --resume ck2b --set run.stages=pretrain,search,prune,finetune \
+    --set log.path=run2b.h5 >resumedb.out 2>&1
+check "resumed into a new run log, its /arch has those times too" \
+    "[ \"\$($py -c 'import h5py,sys; print(\"%.4f\" % h5py.File(sys.argv[1], \"r\")[\"arch\"].attrs[\"time_ratio\"])' run2b.h5 2>&1)\" = '$ratio' ]"
 
 # refusals
 "$DNAL" search $small --set search.regularizer=latency >nolat.out 2>&1
@@ -139,6 +147,29 @@ check "regularizer=latency without a table: exit 1 naming the keys" \
 rc=$?
 check "a table of another model: exit 2 naming the file and both models" \
     "[ $rc -eq 2 ] && grep -q 't.h5: a table of resnet20 .* this network is resnet56' other.out"
+"$DNAL" search $small --set model.gate_stem=true --set search.latency_table=t.h5 >stem.out 2>&1
+rc=$?
+check "a table of the ungated stem for model.gate_stem=true: exit 2 naming both" \
+    "[ $rc -eq 2 ] && grep -q 't.h5: a table of resnet20 with gate_stem=0 .* this network has gate_stem=1' stem.out"
+# an imported network is profiled as a run builds it: its file's path and SHA-256 in the table
+cp "$TOP/tests/ref/onnx/resnet20.onnx" net.onnx
+onnx="--set model.name=onnx --set model.path=$tmp/net.onnx"
+"$DNAL" profile $small $onnx --reps 1 -o o.h5 >oprof.out 2>&1
+rc=$?
+check "dnal profile of an ONNX network exits 0 ($(tail -1 oprof.out | cut -c1-60))" \
+    "[ $rc -eq 0 ] && grep -q '^profile model=onnx ' oprof.out"
+check "its table names the file and its SHA-256" \
+    "[ \"\$($py -c 'import h5py,sys; f = h5py.File(sys.argv[1], \"r\"); print(f.attrs[\"model_sha256\"].decode() if isinstance(f.attrs[\"model_sha256\"], bytes) else f.attrs[\"model_sha256\"])' o.h5 2>&1)\" = \"\$(sha256sum net.onnx | cut -d' ' -f1)\" ]"
+"$DNAL" search $small --set search.latency_table=o.h5 >zoo_o.out 2>&1
+rc=$?
+check "the ONNX network's table for the zoo's resnet20: exit 2" \
+    "[ $rc -eq 2 ] && grep -q 'o.h5: a table of onnx' zoo_o.out"
+"$DNAL" search $small $short $onnx --set search.latency_table=o.h5 --set search.regularizer=latency \
+    --set run.stages=pretrain,search,prune --set pretrain.epochs=0.25 --set search.epochs=0.25 \
+    --set checkpoint.dir=ck4 --set log.path=run4.h5 >osearch.out 2>&1
+rc=$?
+check "a search of the ONNX network with its table and the latency regulariser ($(tail -1 osearch.out | cut -c1-60))" \
+    "[ $rc -eq 0 ] && grep -q '^prune_latency of=train ' osearch.out"
 head -c 3000 t.h5 >cut.h5
 "$DNAL" search $small --set search.latency_table=cut.h5 >cut.out 2>&1
 rc=$?

@@ -272,7 +272,7 @@ static void check_profile(const dnal_ctx *ctx)
     char path[] = "/tmp/dnal-test-latency-XXXXXX";
     int fd = mkstemp(path);
     close(fd);
-    dnal_latency_save(path, tab, net);
+    dnal_latency_save(path, tab, net, &m);
     dnal_latency *back = dnal_latency_load(path, net, &m);
     int same = back->n_layers == tab->n_layers && back->block == tab->block &&
                back->step_ms[0] == tab->step_ms[0] && back->step_ms[1] == tab->step_ms[1] &&
