@@ -52,12 +52,10 @@ static void strides(const int64_t *dims, int nd, int64_t *st)
 
 static int64_t normal_axis(ox_graph *g, const Onnx__NodeProto *n, double a, int rank)
 {
-    int64_t ax = (int64_t)a;
-    if (ax < 0)
-        ax += rank;
-    if (ax < 0 || ax >= rank)
+    if (!(a >= -rank && a < rank)) /* before the cast: a may be any double */
         ox_bad(g, n, "axis %g is out of range for rank %d", a, rank);
-    return ax;
+    int64_t ax = (int64_t)a;
+    return ax < 0 ? ax + rank : ax;
 }
 
 /* a new constant of dims into the output, the index of its data returned */
@@ -125,8 +123,9 @@ static void fold_slice(ox_graph *g, const Onnx__NodeProto *n, const ox_const *x)
             ox_bad(g, n, "more starts than dimensions");
         double s = ox_at(starts, i), e = ox_at(ends, i), k = steps ? ox_at(steps, i) : 1;
         double dim = (double)x->dims[ax];
-        if (k == 0)
-            ox_bad(g, n, "a step of 0");
+        if (k == 0 || isnan(k) || isnan(s) || isnan(e))
+            ox_bad(g, n, "a step of 0 or a NaN");
+        k = fmax(fmin(k, dim + 1), -dim - 1); /* the same elements; an integer's range */
         if (s < 0) s += dim;
         if (e < 0) e += dim;
         if (k > 0) {
@@ -222,14 +221,17 @@ static void fold_dims(ox_graph *g, const Onnx__NodeProto *n, const ox_const *x)
             ox_bad(g, n, "the shape must be a constant of rank at most %d", OX_MAX_DIMS);
         int64_t known = 1, infer = -1;
         for (nd = 0; nd < arg->count; nd++) {
-            int64_t v = (int64_t)ox_at(arg, nd);
+            double e = ox_at(arg, nd); /* checked before it becomes an integer */
+            if (!(e >= -1 && e <= (double)INT32_MAX))
+                ox_bad(g, n, "shape entry %g", e);
+            int64_t v = (int64_t)e;
             dims[nd] = v == 0 && nd < x->ndims ? x->dims[nd] : v;
             if (v == -1 && infer < 0)
                 infer = nd;
             else if (dims[nd] < 0)
                 ox_bad(g, n, "shape entry %lld", (long long)v);
-            else
-                known *= dims[nd];
+            else if (__builtin_mul_overflow(known, dims[nd], &known))
+                ox_bad(g, n, "the shape holds more than 2^63 values");
         }
         if (infer >= 0)
             dims[infer] = known ? x->count / known : 0;
@@ -253,7 +255,8 @@ static void fold_dims(ox_graph *g, const Onnx__NodeProto *n, const ox_const *x)
     }
     int64_t count = 1;
     for (int d = 0; d < nd; d++)
-        count *= dims[d];
+        if (__builtin_mul_overflow(count, dims[d], &count))
+            ox_bad(g, n, "the shape holds more than 2^63 values");
     if (count != x->count)
         ox_bad(g, n, "%lld values cannot take the new shape", (long long)x->count);
     ox_const *y = emit(g, n, x->dtype, nd, dims);
@@ -305,10 +308,8 @@ static void fold_gather(ox_graph *g, const Onnx__NodeProto *n, const ox_const *x
     ind = cinput(g, n, 1);
     for (int64_t o = 0; o < outer; o++)
         for (int64_t j = 0; j < m; j++) {
-            int64_t k = (int64_t)ox_at(ind, j);
+            int64_t k = ox_at_int(g, n, ind, j, -len, len - 1, "index");
             k += k < 0 ? len : 0;
-            if (k < 0 || k >= len)
-                ox_bad(g, n, "index %g is out of range", ox_at(ind, j));
             for (int64_t i = 0; i < inner; i++)
                 y->own[(o * m + j) * inner + i] = ox_at(x, (o * len + k) * inner + i);
         }
@@ -335,7 +336,7 @@ int ox_fold(ox_graph *g, const Onnx__NodeProto *n)
             ox_bad(g, n, "the shape must be a 1-D constant of at most %d entries", OX_MAX_DIMS);
         int rank = (int)x->count;
         for (int d = 0; d < rank; d++)
-            dims[d] = (int64_t)ox_at(x, d);
+            dims[d] = ox_at_int(g, n, x, d, 0, INT32_MAX, "shape entry");
         const Onnx__AttributeProto *a = ox_attr(n, "value");
         ox_const *v = NULL;
         if (a && a->t)

@@ -208,6 +208,15 @@ double ox_at(const ox_const *c, int64_t i)
     }
 }
 
+int64_t ox_at_int(const ox_graph *g, const Onnx__NodeProto *n, const ox_const *c, int64_t i,
+                  int64_t lo, int64_t hi, const char *what)
+{
+    double v = ox_at(c, i);
+    if (!(v >= (double)lo && v <= (double)hi))
+        ox_bad(g, n, "%s %g is out of range [%lld, %lld]", what, v, (long long)lo, (long long)hi);
+    return (int64_t)v;
+}
+
 void ox_floats(const ox_const *c, float *out)
 {
     if (!c->own && c->t->has_raw_data && c->dtype == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT) {

@@ -121,6 +121,10 @@ ox_bind *ox_bind_new(ox_graph *g, const Onnx__NodeProto *n, const char *name);
 int ox_const_from(ox_graph *g, const Onnx__TensorProto *t, const char *what);
 int ox_const_new(ox_graph *g, int dtype, int ndims, const int64_t *dims);
 double ox_at(const ox_const *c, int64_t i);
+/* entry i of c as an integer in [lo, hi], else exit 2 naming the node and
+ * `what` (a file's value outside int64's range must never reach a cast) */
+int64_t ox_at_int(const ox_graph *g, const Onnx__NodeProto *n, const ox_const *c, int64_t i,
+                  int64_t lo, int64_t hi, const char *what);
 void ox_floats(const ox_const *c, float *out);
 int ox_value_new(ox_graph *g, int ndims, int64_t c, int64_t h, int64_t w);
 ox_op *ox_op_new(ox_graph *g, ox_kind kind, const Onnx__NodeProto *n);

@@ -55,9 +55,8 @@ void ox_pad(ox_ctx *c, const Onnx__NodeProto *n)
         if ((k != 1 && k != 5 && ox_at(pads, k) != 0) || ox_at(pads, k) < 0)
             ox_refuse(g, n, "pads entry %d is %g; dnal pads channels only (zeros before and after)",
                       k, ox_at(pads, k));
-    int64_t *idx, out_c, before = (int64_t)ox_at(pads, 1), after = (int64_t)ox_at(pads, 5);
-    if (before > (1 << 24) || after > (1 << 24))
-        ox_bad(g, n, "pads of more than 2^24 channels");
+    int64_t *idx, out_c, before = ox_at_int(g, n, pads, 1, 0, 1 << 24, "channel pads"),
+                         after = ox_at_int(g, n, pads, 5, 0, 1 << 24, "channel pads");
     placement(g, &in, &idx, &out_c);
     for (int64_t k = 0; k < g->values[in.value].c; k++)
         idx[k] += before;
@@ -79,11 +78,9 @@ void ox_gather(ox_ctx *c, const Onnx__NodeProto *n)
     for (int64_t k = 0; k < nv; k++)
         to[k] = -1;
     for (int64_t j = 0; j < m; j++) {
-        int64_t s = (int64_t)ox_at(ind, j);
+        int64_t s = ox_at_int(g, n, ind, j, -out_c, out_c - 1, "channel index");
         if (s < 0)
             s += out_c;
-        if (s < 0 || s >= out_c)
-            ox_bad(g, n, "index %g is out of range for %lld channels", ox_at(ind, j), (long long)out_c);
         for (int64_t k = 0; k < nv; k++)
             if (idx[k] == s) {
                 if (to[k] >= 0)
@@ -114,10 +111,8 @@ void ox_slice(ox_ctx *c, const Onnx__NodeProto *n)
         ox_bad(g, n, "starts, ends, axes and steps must be constants of one length");
     int64_t step[4] = {1, 1, 1, 1}, dims[4] = {INT64_MAX, xv.c, xv.h, xv.w};
     for (int64_t i = 0; i < starts->count; i++) {
-        int64_t ax = axes ? (int64_t)ox_at(axes, i) : i;
+        int64_t ax = axes ? ox_at_int(g, n, axes, i, -4, 3, "axis") : i;
         ax += ax < 0 ? 4 : 0;
-        if (ax < 0 || ax > 3)
-            ox_bad(g, n, "axis out of range");
         double s = ox_at(starts, i), e = ox_at(ends, i), k = steps ? ox_at(steps, i) : 1;
         if (s != 0 || e < (double)dims[ax] || k < 1 || k > 4096 || (ax < 2 && k != 1))
             ox_refuse(g, n, "dnal implements a Slice of every element with a step on H and W "
