@@ -211,7 +211,9 @@ static const Onnx__NodeProto *matmul_bias(ox_ctx *c, const Onnx__NodeProto *n, i
     }
     for (size_t k = 0; k < c->gr->n_output; k++)
         users += c->gr->output[k]->name && !strcmp(c->gr->output[k]->name, n->output[0]);
-    if (users != 1 || strcmp(user->op_type, "Add") || user->n_input != 2)
+    /* the one use may be a graph output (no node), and a later node is not
+     * checked yet: its operator may be missing */
+    if (users != 1 || !user || !user->op_type || strcmp(user->op_type, "Add") || user->n_input != 2)
         return NULL;
     const char *other = strcmp(user->input[0], n->output[0]) ? user->input[0] : user->input[1];
     ox_bind *b = ox_find(c->g, other);
