@@ -7,20 +7,20 @@
 #   wait_quiet               waits (at most QUIET_WAIT s, default 900) until
 #                            others stay under MAX_OTHERS (default 0.1) for 5 s
 #   above X                  X > MAX_OTHERS
-# Needs $tmp, a folder of the caller's.
+# Needs $tmp, a folder of the caller's (it keeps $tmp/quiet.times there).
 max_others=${MAX_OTHERS:-0.1}
 quiet_wait=${QUIET_WAIT:-900}
 hz=$(getconf CLK_TCK)
 cpus=$(nproc)
 machine_cpu() { awk -v hz="$hz" '$1 == "cpu" { printf "%.2f\n", ($2 + $3 + $4 + $7 + $8 + $9) / hz }' /proc/stat; }
-own_cpu() { awk 'NR == 2 { for (i = 1; i <= 2; i++) { split($i, t, "m"); s += t[1] * 60 + t[2] } print s }' "$tmp/times"; }
+own_cpu() { awk 'NR == 2 { for (i = 1; i <= 2; i++) { split($i, t, "m"); s += t[1] * 60 + t[2] } print s }' "$tmp/quiet.times"; }
 wall() { cut -d' ' -f1 /proc/uptime; }
 mark() {
-    times >"$tmp/times"
+    times >"$tmp/quiet.times"
     m0=$(machine_cpu) o0=$(own_cpu) w0=$(wall)
 }
 others() {
-    times >"$tmp/times"
+    times >"$tmp/quiet.times"
     o=$(awk -v m="$(machine_cpu)" -v m0="$m0" -v o="$(own_cpu)" -v o0="$o0" -v w="$(wall)" -v w0="$w0" -v n="$cpus" \
         'BEGIN { s = (m - m0 - (o - o0)) / ((w - w0) * n); printf "%.2f\n", s < 0 ? 0 : s }')
 }
