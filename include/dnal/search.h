@@ -76,6 +76,13 @@ dnal_budget_cost dnal_budget_latency(const dnal_latency_use *use);
 dnal_budget dnal_budget_of_config(const dnal_config *cfg, const dnal_latency_use *latency);
 /* cost(g) / cost(dense) */
 double dnal_budget_fraction(const dnal_budget *b, const dnal_net *net, const float *g);
+/* A target below what the smallest network the prune rule allows costs
+ * (one channel per gated layer, in multiples of `multiple`, 0 = the
+ * channel block, and the ungated layers) can never be met, and the lambda
+ * controller would close every gate chasing it: exit 1 naming the key and
+ * that floor. */
+void dnal_budget_check_reachable(const dnal_budget *b, dnal_net *net, int64_t multiple,
+                                 const char *key);
 
 /* Architecture state: alpha's momentum, lambda, beta, the budget. */
 typedef struct dnal_arch {

@@ -105,6 +105,7 @@ void dnal_arch_init(dnal_arch *a, dnal_net *net, const dnal_config *cfg)
     a->flops_dense = dnal_net_cost(net, NULL).flops;
     a->budget = dnal_budget_of_config(cfg, NULL); /* time: dnal_arch_set_latency */
     a->budget_dense = a->budget.cost.of(a->budget.cost.arg, net, NULL);
+    dnal_budget_check_reachable(&a->budget, net, cfg->prune.channel_multiple, "search.flops_target");
     if (!strcmp(cfg->search.regularizer, "flops"))
         flops_weights(a, net);
     else

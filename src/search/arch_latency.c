@@ -51,6 +51,8 @@ void dnal_arch_set_latency(dnal_arch *a, dnal_net *net, const dnal_config *cfg,
     if (cfg->search.latency_target > 0) { /* the budget is time (budget.c) */
         a->budget = dnal_budget_of_config(cfg, &a->latency);
         a->budget_dense = a->budget.cost.of(a->budget.cost.arg, net, NULL);
+        dnal_budget_check_reachable(&a->budget, net, cfg->prune.channel_multiple,
+                                    "search.latency_target");
     }
 }
 

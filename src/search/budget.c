@@ -58,3 +58,26 @@ double dnal_budget_fraction(const dnal_budget *b, const dnal_net *net, const flo
     double dense = b->cost.of(b->cost.arg, net, NULL);
     return dense > 0 ? b->cost.of(b->cost.arg, net, g) / dense : 0.0;
 }
+
+void dnal_budget_check_reachable(const dnal_budget *b, dnal_net *net, int64_t multiple,
+                                 const char *key)
+{
+    if (!(b->target > 0))
+        return;
+    /* the prune rule's smallest network: every gate below a threshold of 2 */
+    size_t n = net->n_gates;
+    float *saved = dnal_alloc(sizeof *saved * (n + 1));
+    memcpy(saved, net->mask, sizeof *saved * n);
+    for (size_t c = 0; c < n; c++)
+        net->mask[c] = 1.0f;
+    dnal_prune(net, 1.0, 2.0, multiple, NULL);
+    double floor = dnal_budget_fraction(b, net, net->mask);
+    memcpy(net->mask, saved, sizeof *saved * n);
+    dnal_free(saved);
+    if (floor > b->target)
+        dnal_fatal(DNAL_EXIT_USAGE, "%s=%g is out of reach: the smallest network pruning allows "
+                   "(one channel per gated layer, in multiples of %lld) costs %.4f of dense in %s; "
+                   "ask for more, or a smaller prune.channel_multiple", key, b->target,
+                   (long long)(multiple > 0 ? multiple : dnal_net_channel_block(net)), floor,
+                   b->cost.name);
+}

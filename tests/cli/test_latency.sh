@@ -119,6 +119,14 @@ check "search.latency_target=0.6: exit 0, the predicted time $pr of dense, in [0
 "$DNAL" export ck3/search.h5 -o t3.h5 >export3.out 2>&1
 check "export of its searched checkpoint fits the same time budget (the run's FLOPs)" \
     "grep -q \"flops=\$(sed -n 's/^summary.* flops_compact=\\([0-9]*\\) .*/\\1/p' target.out) \" export3.out"
+"$DNAL" search $small --set search.flops_target=0.3 --set prune.channel_multiple=64 >ffloor.out 2>&1
+rc=$?
+check "a FLOPs target below the smallest network of 64-channel multiples: exit 1 before any work" \
+    "[ $rc -eq 1 ] && grep -q 'search.flops_target=0.3 is out of reach: .* in multiples of 64) costs' ffloor.out && ! grep -q '^stage=' ffloor.out"
+"$DNAL" search $small --set search.latency_table=t.h5 --set search.latency_target=0.05 >floor.out 2>&1
+rc=$?
+check "a latency target below the smallest network pruning allows: exit 1 naming the key ($(tail -1 floor.out | cut -c1-90))" \
+    "[ $rc -eq 1 ] && grep -q 'search.latency_target=0.05 is out of reach: the smallest network pruning allows' floor.out"
 "$DNAL" search $small --set search.latency_table=t.h5 --set search.latency_target=0.5 \
     --set search.flops_target=0.5 >both.out 2>&1
 rc=$?
