@@ -24,7 +24,17 @@ void run_latency_open(dnal_run *r)
     if (!r->cfg.search.latency_table[0])
         return;
     r->latency = dnal_latency_load(r->cfg.search.latency_table, r->net, &r->model);
-    dnal_arch_set_latency(&r->arch, r->net, &r->cfg, r->latency);
+    /* a layer's time is not linear in the batch (fixed costs weigh more in
+     * small ones), and bf16 and f32 kernels differ: the table still ranks
+     * channels, but its times and its ratio to dense are another run's */
+    const char *dtype = dnal_md_is_bf16(&r->net->layout) ? "bf16" : "f32";
+    if ((r->latency->batch != r->model.batch || strcmp(r->latency->dtype, dtype)) &&
+        r->dist.rank == 0)
+        fprintf(stderr, "dnal: note: %s was measured at a batch of %lld per process in %s, "
+                "this run has %lld in %s: its predicted times may not hold here (dnal profile "
+                "with this run's data.batch, ranks and run.dtype measures them)\n",
+                r->cfg.search.latency_table, (long long)r->latency->batch, r->latency->dtype,
+                (long long)r->model.batch, dtype);
     int64_t m = r->cfg.prune.channel_multiple;
     if (m > 0 && m % r->latency->block && r->dist.rank == 0)
         fprintf(stderr, "dnal: note: prune.channel_multiple=%lld is not a multiple of the "
@@ -32,6 +42,7 @@ void run_latency_open(dnal_run *r)
                 "another layout (channels last) than the %s the table was measured in, and "
                 "its predicted time then does not hold (prune.channel_multiple=auto keeps it)\n",
                 (long long)m, (long long)r->latency->block, r->latency->layout);
+    dnal_arch_set_latency(&r->arch, r->net, &r->cfg, r->latency);
 }
 
 static int cmp_double(const void *a, const void *b)

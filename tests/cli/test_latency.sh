@@ -2,7 +2,7 @@
 # dnal profile and runs with its latency table, end to end on a Fashion-MNIST
 # subset: the table's file and its layout, prune.channel_multiple=auto (the
 # block dnal info names; every kept count a multiple of it), the latency
-# regulariser, the predicted and measured compact times in the prune line,
+# regulariser (a note when the table is of another batch), the predicted and measured compact times in the prune line,
 # the summary, the run log and a resumed run's summary; the compact model of
 # an auto-pruned search evaluates as the run's pruned network; a table of
 # another model (or of the same with another gate_stem, or of an imported
@@ -127,6 +127,12 @@ check "a FLOPs target below the smallest network of 64-channel multiples: exit 1
 rc=$?
 check "a latency target below the smallest network pruning allows: exit 1 naming the key ($(tail -1 floor.out | cut -c1-90))" \
     "[ $rc -eq 1 ] && grep -q 'search.latency_target=0.05 is out of reach: the smallest network pruning allows' floor.out"
+check "a table of this run's batch and dtype gives no note of them" \
+    "grep -q 'out of reach' floor.out && ! grep -q 'measured at a batch' floor.out"
+"$DNAL" search $small --set data.batch=8 --set search.latency_table=t.h5 \
+    --set search.latency_target=0.05 >batch.out 2>&1
+check "a table measured at another batch: a note naming both batches before the run goes on" \
+    "grep -q 'note: t.h5 was measured at a batch of 16 per process in f32, this run has 8 in f32' batch.out"
 "$DNAL" search $small --set search.latency_table=t.h5 --set search.latency_target=0.5 \
     --set search.flops_target=0.5 >both.out 2>&1
 rc=$?
